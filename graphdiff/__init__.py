@@ -1,0 +1,39 @@
+"""graphdiff: expressions as graphs of primitives you can trace, differentiate and compile.
+
+>>> import graphdiff as gd
+>>> g = gd.parse("x1*x2 + sin(x1)")
+>>> float(g(x1=2.0, x2=3.0))
+6.909297426825682
+
+Every primitive of the registry is also a function here (`gd.sin`, `gd.sigmoid`, ...): it
+builds a node when given a graph and evaluates with NumPy when given numbers.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from .graph import Graph, Node
+from .parse import ParseError, from_sympy, parse, symbols
+from .primitives import CONSTANTS, REGISTRY, Primitive, activations, call, is_known
+
+__version__ = "0.1.0"
+
+__all__ = ["Graph", "Node", "ParseError", "Primitive", "REGISTRY", "activations", "call",
+           "from_sympy", "parse", "symbols", "pi", "e"]
+
+pi = CONSTANTS["pi"]
+e = CONSTANTS["e"]
+
+
+def __getattr__(name: str) -> Any:
+    # gd.sin, gd.sigmoid, ...: one function per registry entry, so adding a primitive
+    # means adding one record and nothing here
+    if is_known(name):
+        return partial(call, name)
+    raise AttributeError(f"module 'graphdiff' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(REGISTRY))

@@ -1,0 +1,545 @@
+"""The expression graph: a hash-consed DAG of primitives, numbered the way the lecture numbers it.
+
+Owns node storage, numbering, evaluation, structural equality, the networkx view and the
+plain-text (Python syntax) printer.  It knows nothing of parsing, differentiation or codegen.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Iterable, NamedTuple
+
+import numpy as np
+
+from .primitives import PREC_ADD, PREC_ATOM, PREC_POW, PREC_UNARY, REGISTRY, lookup
+
+__all__ = ["Graph", "Node", "Store", "format_call"]
+
+# Folded constants remember the expression they came from (for the tables), unless it is big.
+_ORIGIN_LIMIT = 40
+
+
+class Node(NamedTuple):
+    """One node of a graph, in evaluation order.  `args` index the same graph's nodes."""
+
+    index: int
+    op: str  # "input", "const" or a primitive's name
+    args: tuple[int, ...]
+    params: tuple[tuple[str, Any], ...]
+    var: str | None  # "v1", "v2", ... for inputs and operations; None for constants
+    name: str | None  # an input's name
+    value: float | None  # a constant's value
+    origin: Any  # a folded constant's source: nested (op, args, params) tuples, or a name
+
+
+class Store:
+    """Append-only, hash-consed table of nodes that graphs built together share.
+
+    Appending never changes an existing graph: a graph is the set of ancestors of its roots.
+    With `simplify=True`, `apply` also drops algebraic identities (x*1, x+0, --x, ...); the
+    stores that derivative rules build into use it so partials come out readable.
+    """
+
+    __slots__ = ("op", "args", "params", "value", "origin", "_ids", "simplify")
+
+    def __init__(self, simplify: bool = False):
+        self.op: list[str] = []
+        self.args: list[tuple[int, ...]] = []
+        self.params: list[tuple[tuple[str, Any], ...]] = []
+        self.value: list[Any] = []  # input name or constant value
+        self.origin: list[Any] = []
+        self._ids: dict[tuple, int] = {}
+        self.simplify = simplify
+
+    def __len__(self) -> int:
+        return len(self.op)
+
+    def _add(self, key: tuple, op: str, args: tuple, params: tuple, value: Any,
+             origin: Any = None) -> int:
+        i = self._ids.get(key)
+        if i is None:
+            i = self._ids[key] = len(self.op)
+            self.op.append(op)
+            self.args.append(args)
+            self.params.append(params)
+            self.value.append(value)
+            self.origin.append(origin)
+        return i
+
+    def input(self, name: str) -> int:
+        return self._add(("input", name), "input", (), (), name)
+
+    def const(self, value: float, origin: Any = None) -> int:
+        value = float(value)
+        return self._add(("const", value.hex()), "const", (), (), value, origin)
+
+    def is_const(self, i: int, value: float | None = None) -> bool:
+        return self.op[i] == "const" and (value is None or self.value[i] == value)
+
+    def apply(self, op: str, args: tuple[int, ...], params: tuple = ()) -> int:
+        """Add (or find) the node op(args); constant arguments only are folded into a constant."""
+        prim = REGISTRY[op]
+        if all(self.op[a] == "const" for a in args):
+            return self._fold(prim, args, params)
+        if self.simplify:
+            found = _identity(self, op, args)
+            if found is not None:
+                return found
+        return self._add((op, args, params), op, args, params, None)
+
+    def _fold(self, prim, args: tuple[int, ...], params: tuple) -> int:
+        with np.errstate(all="ignore"):
+            # float64 arithmetic is bounded: 9**9**9**9 overflows to inf at once
+            value = float(prim.evaluate(*(np.float64(self.value[a]) for a in args),
+                                        **dict(params)))
+        parts = [self.origin[a] if self.origin[a] is not None else self.value[a] for a in args]
+        origin = (prim.name, tuple(parts), params)
+        if _origin_size(origin) > _ORIGIN_LIMIT:
+            origin = None
+        return self.const(value, origin)
+
+
+def _origin_size(origin: Any) -> int:
+    size, stack = 0, [origin]
+    while stack and size <= _ORIGIN_LIMIT:
+        item = stack.pop()
+        size += 1
+        if isinstance(item, tuple):
+            stack.extend(item[1])
+    return size
+
+
+def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
+    """The node that op(args) reduces to by an algebraic identity, or None.
+
+    x+0, 0+x, x-0, x*1, 1*x, x/1, x**1 -> x;  x*0, 0*x, x-x -> 0;  x**0 -> 1;
+    0-x, x*-1, -1*x -> -x;  -(-x) -> x.  Multiplying by zero drops the other factor even
+    if it could be inf or nan: these stores hold derivatives, where a zero partial means
+    "no dependence", as in every AD system.
+    """
+    c = store.is_const
+    if op == "neg":
+        (a,) = args
+        return store.args[a][0] if store.op[a] == "neg" else None
+    x, y = args
+    if op == "add":
+        return y if c(x, 0.0) else x if c(y, 0.0) else None
+    if op == "sub":
+        if c(y, 0.0):
+            return x
+        if x == y:
+            return store.const(0.0)
+        return store.apply("neg", (y,)) if c(x, 0.0) else None
+    if op == "mul":
+        if c(x, 0.0) or c(y, 0.0):
+            return store.const(0.0)
+        if c(x, 1.0) or c(y, 1.0):
+            return y if c(x, 1.0) else x
+        if c(x, -1.0) or c(y, -1.0):
+            return store.apply("neg", (y if c(x, -1.0) else x,))
+        return None
+    if op == "div":
+        return x if c(y, 1.0) else None
+    if op == "pow":
+        return x if c(y, 1.0) else store.const(1.0) if c(y, 0.0) else None
+    return None
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) or (
+        isinstance(v, np.ndarray) and v.ndim == 0 and v.dtype.kind in "fiu")
+
+
+class Graph:
+    """An expression as a DAG of primitives: inputs, constants and primitive applications.
+
+    Graphs are immutable values: operators and `gd.sin(...)` return new graphs that share
+    storage with their operands.  `g.nodes` lists the nodes in evaluation order (inputs
+    first, v1 = first input, then operations as written), `g.nx` is the networkx view,
+    and `g(**values)` evaluates with NumPy broadcasting.
+
+    >>> g = parse("x1*x2 + sin(x1)")
+    >>> float(g(x1=2.0, x2=3.0))
+    6.909297426825682
+    """
+
+    __slots__ = ("_store", "_roots", "_declared", "_nodes", "_nx", "_key", "_ids")
+    __array_ufunc__ = None  # numpy arrays defer to Graph's reflected operators
+
+    def __init__(self, store: Store, roots: Iterable[int], inputs: Iterable[str] | None = None):
+        self._store = store
+        self._roots = tuple(roots)
+        self._declared = None if inputs is None else tuple(inputs)
+        self._nodes: tuple[Node, ...] | None = None
+        self._ids: list[int] | None = None  # store id of each node
+        self._nx = None
+        self._key = None
+
+    # --- building ------------------------------------------------------------------------
+    def apply(self, op: str, *args: Any, **params: Any) -> Graph:
+        """A new graph: primitive `op` applied to `args` (graphs or numbers)."""
+        prim = lookup(op)
+        if len(args) != prim.arity:
+            raise TypeError(f"{prim.name}() takes {prim.arity} argument"
+                            f"{'s' if prim.arity != 1 else ''} ({len(args)} given)")
+        resolved = prim.resolve_params(params)
+        for key, value in resolved.items():
+            if not _is_number(value):
+                raise TypeError(f"{prim.name}() parameter {key} must be a number, "
+                                f"got {type(value).__name__}")
+        graphs = [a for a in args if isinstance(a, Graph)]
+        store = max((g._store for g in graphs), key=len)
+        ids = []
+        for a in args:
+            if isinstance(a, Graph):
+                ids.append(a._root_in(store))
+            elif _is_number(a):
+                ids.append(store.const(float(a)))
+            else:
+                raise TypeError(f"{prim.name}() cannot take {type(a).__name__} "
+                                f"{a!r}; use a number or a graph")
+        params_t = tuple(sorted((k, float(v)) for k, v in resolved.items()))
+        return Graph(store, (store.apply(prim.name, tuple(ids), params_t),))
+
+    def _root_in(self, store: Store) -> int:
+        """This single-output graph's root in `store`, copying nodes over if needed."""
+        if len(self._roots) != 1:
+            raise ValueError(f"a graph with {len(self._roots)} outputs cannot be an operand")
+        if self._store is store:
+            return self._roots[0]
+        return copy_nodes(self, store)[self.outputs[0]]
+
+    def __add__(self, other): return self.apply("add", self, other)
+    def __radd__(self, other): return self.apply("add", other, self)
+    def __sub__(self, other): return self.apply("sub", self, other)
+    def __rsub__(self, other): return self.apply("sub", other, self)
+    def __mul__(self, other): return self.apply("mul", self, other)
+    def __rmul__(self, other): return self.apply("mul", other, self)
+    def __truediv__(self, other): return self.apply("div", self, other)
+    def __rtruediv__(self, other): return self.apply("div", other, self)
+    def __pow__(self, other): return self.apply("pow", self, other)
+    def __rpow__(self, other): return self.apply("pow", other, self)
+    def __neg__(self): return self.apply("neg", self)
+    def __pos__(self): return self
+    def __abs__(self): return self.apply("abs", self)
+
+    # --- structure -----------------------------------------------------------------------
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        """All nodes in evaluation order: inputs (v1, v2, ...) first, then as written."""
+        if self._nodes is None:
+            self._build_nodes()
+        return self._nodes
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Input names, in order of first appearance (or as declared)."""
+        return tuple(n.name for n in self.nodes if n.op == "input")
+
+    @property
+    def outputs(self) -> tuple[int, ...]:
+        """Indices (into `nodes`) of the graph's outputs."""
+        if self._nodes is None:
+            self._build_nodes()
+        index = {sid: i for i, sid in enumerate(self._ids)}
+        return tuple(index[r] for r in self._roots)
+
+    @property
+    def output(self) -> Node:
+        """The output node of a single-output graph."""
+        (i,) = self.outputs
+        return self.nodes[i]
+
+    def _build_nodes(self) -> None:
+        st = self._store
+        order = postorder(st.args, self._roots)
+        used = [i for i in order if st.op[i] == "input"]
+        if self._declared is None:
+            inputs = used
+        else:
+            names = {st.value[i]: i for i in used}
+            missing = [n for n in names if n not in self._declared]
+            if missing:
+                raise ValueError(f"the graph uses input(s) {', '.join(missing)} "
+                                 f"not among the declared inputs {self._declared}")
+            if len(set(self._declared)) != len(self._declared):
+                raise ValueError(f"declared inputs repeat a name: {self._declared}")
+            inputs = [names.get(n) if n in names else st.input(n) for n in self._declared]
+        ids = inputs + [i for i in order if st.op[i] != "input"]
+        index = {sid: k for k, sid in enumerate(ids)}
+        nodes, count = [], 0
+        for k, sid in enumerate(ids):
+            op = st.op[sid]
+            var = None
+            if op != "const":
+                count += 1
+                var = f"v{count}"
+            nodes.append(Node(
+                k, op, tuple(index[a] for a in st.args[sid]), st.params[sid], var,
+                st.value[sid] if op == "input" else None,
+                st.value[sid] if op == "const" else None,
+                st.origin[sid]))
+        self._ids = ids
+        self._nodes = tuple(nodes)
+
+    def node_graph(self, i: int) -> Graph:
+        """Node `i` of this graph as a graph of its own (a handle sharing this storage)."""
+        if self._nodes is None:
+            self._build_nodes()
+        return Graph(self._store, (self._ids[i],))
+
+    @property
+    def nx(self):
+        """The graph as a `networkx.DiGraph`.
+
+        Nodes are keyed "v1", "v2", ... (constants "c1", ...) and carry `op`, `args` (the
+        argument keys, in order), `params`, `name` (an input's name) and `value` (a
+        constant's); an edge u -> v carries `argpos`, the argument positions u fills in v.
+        """
+        if self._nx is None:
+            import networkx as nx
+
+            g = nx.DiGraph()
+            keys = node_keys(self.nodes)
+            for n in self.nodes:
+                key = keys[n.index]
+                g.add_node(key, op=n.op, args=tuple(keys[a] for a in n.args),
+                           params=dict(n.params), name=n.name, value=n.value,
+                           var=n.var, index=n.index,
+                           output=n.index in self.outputs)
+                for pos, a in enumerate(n.args):
+                    if g.has_edge(keys[a], key):
+                        g.edges[keys[a], key]["argpos"].append(pos)
+                    else:
+                        g.add_edge(keys[a], key, argpos=[pos])
+            self._nx = g
+        return self._nx
+
+    # --- evaluation ----------------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Evaluate with NumPy; inputs by keyword or by position in `inputs` order."""
+        values = self.evaluate(self.bind(args, kwargs))
+        outs = tuple(_unwrap(values[i]) for i in self.outputs)
+        return outs[0] if len(outs) == 1 else outs
+
+    def bind(self, args: tuple, kwargs: dict) -> dict[str, Any]:
+        """Map positional and keyword arguments to input names, with clear errors."""
+        names = self.inputs
+        if len(args) > len(names):
+            raise TypeError(f"expected at most {len(names)} positional values "
+                            f"({', '.join(names)}), got {len(args)}")
+        bound = dict(zip(names, args))
+        for key, value in kwargs.items():
+            if key not in names:
+                raise TypeError(f"unknown input {key!r}; the inputs are "
+                                f"{', '.join(names) or '(none)'}")
+            if key in bound:
+                raise TypeError(f"input {key!r} given twice")
+            bound[key] = value
+        missing = [n for n in names if n not in bound]
+        if missing:
+            raise TypeError(f"missing value for input{'s' if len(missing) > 1 else ''} "
+                            f"{', '.join(repr(m) for m in missing)}")
+        return bound
+
+    def evaluate(self, values: dict[str, Any]) -> list[Any]:
+        """The value of every node, in node order, given the inputs' values."""
+        out: list[Any] = [None] * len(self.nodes)
+        for n in self.nodes:
+            if n.op == "input":
+                out[n.index] = as_array(values[n.name])
+            elif n.op == "const":
+                out[n.index] = n.value
+            else:
+                prim = REGISTRY[n.op]
+                out[n.index] = prim.impl(*[out[a] for a in n.args], **dict(n.params))
+        return out
+
+    # --- equality, printing, SymPy -------------------------------------------------------
+    def _structure(self) -> tuple:
+        if self._key is None:
+            self._key = (tuple((n.op, n.args, n.params, n.name,
+                                None if n.value is None else n.value.hex())
+                               for n in self.nodes), self.outputs)
+        return self._key
+
+    def equals(self, other: Graph) -> bool:
+        """Structural equality: the same operations on the same inputs, in the same order."""
+        return isinstance(other, Graph) and self._structure() == other._structure()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Graph):
+            return NotImplemented
+        return self.equals(other)
+
+    def __hash__(self) -> int:
+        return hash(self._structure())
+
+    def to_string(self, limit: int = 20_000) -> str | None:
+        """The graph as a Python-syntax expression that `parse` reads back, or None if the
+        text would exceed `limit` characters (shared subexpressions are written out again)."""
+        texts = format_nodes(self.nodes, limit)
+        if texts is None:
+            return None
+        outs = [texts[i][0] for i in self.outputs]
+        return outs[0] if len(outs) == 1 else "(" + ", ".join(outs) + ")"
+
+    def __str__(self) -> str:
+        text = self.to_string()
+        return text if text is not None else self._summary()
+
+    def _summary(self) -> str:
+        ops = sum(1 for n in self.nodes if n.op not in ("input", "const"))
+        return f"<Graph: {len(self.inputs)} inputs, {ops} operations, {len(self.outputs)} outputs>"
+
+    def __repr__(self) -> str:
+        text = self.to_string(limit=2_000)
+        if text is None:
+            return self._summary()
+        return f"Graph({', '.join(self.inputs)} -> {text})"
+
+    def to_sympy(self):
+        """The graph as a SymPy expression (a tuple of them for several outputs)."""
+        import sympy as sp
+
+        vals: list[Any] = []
+        for n in self.nodes:
+            if n.op == "input":
+                vals.append(sp.Symbol(n.name))
+            elif n.op == "const":
+                vals.append(_sympy_const(sp, n.value))
+            else:
+                prim = REGISTRY[n.op]
+                args = [vals[a] for a in n.args]
+                params = {k: _sympy_const(sp, v) for k, v in n.params}
+                if callable(prim.sympy):
+                    vals.append(prim.sympy(sp, *args, **params))
+                else:
+                    vals.append(getattr(sp, prim.sympy)(*args, **params))
+        outs = [vals[i] for i in self.outputs]
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+def _sympy_const(sp, value: float):
+    if value == math.pi:
+        return sp.pi
+    if value == math.e:
+        return sp.E
+    if value.is_integer() and abs(value) < 2**53:
+        return sp.Integer(int(value))
+    return sp.Float(value)
+
+
+def _unwrap(v: Any) -> Any:
+    if isinstance(v, np.ndarray) and v.ndim == 0:
+        return v[()]
+    if isinstance(v, float):
+        return np.float64(v)
+    return v
+
+
+def as_array(v: Any) -> np.ndarray:
+    """An input value as an array; integers and booleans become float64, floats keep their dtype."""
+    a = np.asarray(v)
+    if a.dtype.kind in "biu":
+        a = a.astype(np.float64)
+    elif a.dtype.kind not in "fc":
+        raise TypeError(f"cannot use a value of dtype {a.dtype} as an input")
+    return a
+
+
+def postorder(args: list[tuple[int, ...]], roots: Iterable[int]) -> list[int]:
+    """Store ids reachable from `roots`, arguments before users, left to right; iterative."""
+    seen: set[int] = set()
+    order: list[int] = []
+    for r in roots:
+        stack = [r]
+        while stack:
+            n = stack[-1]
+            if n in seen:
+                stack.pop()
+                continue
+            pending = [a for a in args[n] if a not in seen]
+            if pending:
+                stack.extend(reversed(pending))
+            else:
+                seen.add(n)
+                order.append(n)
+                stack.pop()
+    return order
+
+
+def copy_nodes(g: Graph, store: Store) -> list[int]:
+    """Copy `g`'s nodes into `store`; returns the new store id of each node of `g`."""
+    ids: list[int] = []
+    for n in g.nodes:
+        if n.op == "input":
+            ids.append(store.input(n.name))
+        elif n.op == "const":
+            ids.append(store.const(n.value, n.origin))
+        else:
+            ids.append(store.apply(n.op, tuple(ids[a] for a in n.args), n.params))
+    return ids
+
+
+def node_keys(nodes: tuple[Node, ...]) -> list[str]:
+    """The networkx key of each node: its v-number, or c1, c2, ... for constants."""
+    keys, c = [], 0
+    for n in nodes:
+        if n.var is None:
+            c += 1
+            keys.append(f"c{c}")
+        else:
+            keys.append(n.var)
+    return keys
+
+
+def format_number(value: float) -> tuple[str, int]:
+    """A constant in Python syntax, with its precedence."""
+    if math.isnan(value):
+        return "nan", PREC_ATOM
+    if math.isinf(value):
+        return ("inf", PREC_ATOM) if value > 0 else ("-inf", PREC_UNARY)
+    text = str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
+    return text, (PREC_UNARY if text.startswith("-") else PREC_ATOM)
+
+
+def format_call(op: str, args: list[tuple[str, int]], params: tuple = ()) -> tuple[str, int]:
+    """Python syntax for op(args) given each argument's text and precedence, with
+    parentheses only where Python's precedence needs them (or where they aid reading)."""
+    prim = REGISTRY[op]
+    if prim.symbol is None:
+        extra = [f"{k}={format_number(v)[0]}" for k, v in params]
+        return f"{prim.name}({', '.join([a for a, _ in args] + extra)})", PREC_ATOM
+    if prim.arity == 1:
+        (a, p), = args
+        return ("-" + (f"({a})" if p <= PREC_UNARY else a)), PREC_UNARY
+    (left, lp), (right, rp) = args
+    me = prim.prec
+    if op == "pow":
+        left = f"({left})" if lp <= PREC_POW else left
+        right = f"({right})" if rp < PREC_POW else right
+        return f"{left}**{right}", PREC_POW
+    # the parser groups x - y - z as (x - y) - z, so an equal-precedence right operand
+    # needs parentheses; a negated right operand gets them for the reader's sake
+    left = f"({left})" if lp < me else left
+    right = f"({right})" if rp <= me or rp == PREC_UNARY else right
+    sep = f" {prim.symbol} " if me == PREC_ADD else prim.symbol
+    return f"{left}{sep}{right}", me
+
+
+def format_nodes(nodes: tuple[Node, ...], limit: int) -> list[tuple[str, int]] | None:
+    """Python-syntax text of every node, or None once any text passes `limit` characters."""
+    texts: list[tuple[str, int]] = []
+    for n in nodes:
+        if n.op == "input":
+            texts.append((n.name, PREC_ATOM))
+        elif n.op == "const":
+            texts.append(format_number(n.value))
+        else:
+            t = format_call(n.op, [texts[a] for a in n.args], n.params)
+            if len(t[0]) > limit:
+                return None
+            texts.append(t)
+    return texts

@@ -1,0 +1,430 @@
+"""Front ends that build graphs: the safe text parser, SymPy input, and `symbols`.
+
+The parser is a regular-expression tokenizer feeding an iterative precedence-climbing
+(shunting-yard) parser, so input length and nesting depth are limited only by memory.
+No user text ever reaches eval, exec, sympify or parse_expr.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from typing import Any, Iterable
+
+from .graph import Graph, Store
+from .primitives import CONSTANTS, PREC_ADD, PREC_MUL, PREC_POW, PREC_UNARY, is_known, lookup
+
+__all__ = ["ParseError", "parse", "symbols", "from_sympy"]
+
+
+class ParseError(ValueError):
+    """Text that is not an expression graphdiff accepts; names the token and its column."""
+
+    def __init__(self, message: str, column: int | None = None, token: str | None = None):
+        self.column, self.token = column, token
+        super().__init__(message if column is None else f"{message} at column {column}")
+
+
+_TOKEN = re.compile(r"""
+    (?P<space>\s+)
+  | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<name>[^\W\d]\w*)
+  | (?P<op>\*\*|[-+*/(),=])
+  | (?P<bad>.)
+""", re.VERBOSE | re.DOTALL)
+
+_HINTS = {
+    ".": " (attribute access is not supported)",
+    "[": " (subscripts are not supported)",
+    "]": " (subscripts are not supported)",
+    "'": " (strings are not supported)",
+    '"': " (strings are not supported)",
+    "^": " (use ** for powers)",
+    "@": " (matrix products are not part of the scalar grammar)",
+}
+
+# Binary operators: precedence and right-associativity, as in Python.
+_BINARY = {"+": ("add", PREC_ADD, False), "-": ("sub", PREC_ADD, False),
+           "*": ("mul", PREC_MUL, False), "/": ("div", PREC_MUL, False),
+           "**": ("pow", PREC_POW, True)}
+_UNARY = {"-": "neg", "+": None}
+_PARSER_CONSTANTS = {**CONSTANTS, "inf": float("inf"), "nan": float("nan")}
+
+
+class _Tok:
+    __slots__ = ("kind", "text", "col")
+
+    def __init__(self, kind: str, text: str, col: int):
+        self.kind, self.text, self.col = kind, text, col
+
+    def describe(self) -> str:
+        return {"number": f"number {self.text}", "name": f"name {self.text!r}",
+                "end": "end of input"}.get(self.kind, repr(self.text))
+
+
+def _tokenize(text: str) -> list[_Tok]:
+    toks = []
+    for m in _TOKEN.finditer(text):
+        kind = m.lastgroup
+        if kind == "space":
+            continue
+        col = m.start() + 1
+        s = m.group()
+        if kind == "bad":
+            raise ParseError(f"unexpected character {s!r}{_HINTS.get(s, '')}", col, s)
+        if kind == "name" and keyword.iskeyword(s):
+            raise ParseError(f"keyword {s!r} cannot be used in an expression", col, s)
+        if kind == "name" and s.startswith("__"):
+            raise ParseError(f"names starting with '__' are reserved: {s!r}", col, s)
+        toks.append(_Tok(kind, s, col))
+    toks.append(_Tok("end", "", len(text) + 1))
+    return toks
+
+
+class _Frame:
+    """An open parenthesis: plain grouping, or a function call collecting its arguments."""
+
+    __slots__ = ("tok", "func", "args", "kwargs", "key")
+
+    def __init__(self, tok: _Tok, func: _Tok | None):
+        self.tok, self.func = tok, func
+        self.args: list[Graph] = []
+        self.kwargs: dict[str, float] = {}
+        self.key: _Tok | None = None
+
+
+def parse(source: Any, inputs: Iterable[str] | None = None) -> Graph:
+    """Build a graph from text, a SymPy expression, or a graph (returned as is).
+
+    `inputs` fixes the order of the inputs (default: order of first appearance).
+
+    >>> parse("-x**2 + y").inputs
+    ('x', 'y')
+    """
+    if isinstance(source, Graph):
+        return source if inputs is None else Graph(source._store, source._roots, inputs)
+    if not isinstance(source, str):
+        if type(source).__module__.split(".")[0] == "sympy":
+            return from_sympy(source, inputs)
+        raise TypeError(f"parse() takes a string, a SymPy expression or a Graph, "
+                        f"not {type(source).__name__}")
+    g = _Parser(source).run()
+    return g if inputs is None else Graph(g._store, g._roots, inputs)
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.toks = _tokenize(text)
+        self.store = Store()
+        self.operands: list[Graph] = []
+        # operator stack entries: (kind, token, payload); kind in {"bin", "un", "frame"}
+        self.ops: list[tuple[str, _Tok, Any]] = []
+
+    def run(self) -> Graph:
+        toks = self.toks
+        if toks[0].kind == "end":
+            raise ParseError("empty expression", 1, "")
+        expect_operand = True
+        i = 0
+        while True:
+            tok = toks[i]
+            nxt = toks[i + 1] if i + 1 < len(toks) else tok
+            if expect_operand:
+                if tok.kind == "number":
+                    self.operands.append(self._number(tok))
+                    expect_operand = False
+                elif tok.kind == "name" and nxt.text == "(" and nxt.kind == "op":
+                    self._function(tok)
+                    self.ops.append(("frame", nxt, _Frame(nxt, tok)))
+                    i += 1
+                    if toks[i + 1].text == ")" and toks[i + 1].kind == "op":
+                        i += 1
+                        self._close(toks[i], empty=True)
+                        expect_operand = False
+                elif tok.kind == "name" and nxt.text == "=" and self._in_call():
+                    frame = self.ops[-1][2]
+                    if tok.text in frame.kwargs:
+                        raise ParseError(f"parameter {tok.text!r} given twice", tok.col,
+                                         tok.text)
+                    frame.key = tok
+                    i += 1
+                elif tok.kind == "name":
+                    self.operands.append(self._name(tok))
+                    expect_operand = False
+                elif tok.text == "(":
+                    self.ops.append(("frame", tok, _Frame(tok, None)))
+                elif tok.text in _UNARY:
+                    if _UNARY[tok.text] is not None:
+                        self.ops.append(("un", tok, "neg"))
+                else:
+                    what = "expected a number, a name or '('"
+                    raise ParseError(f"unexpected {tok.describe()}: {what}", tok.col, tok.text)
+            else:
+                if tok.kind == "op" and tok.text in _BINARY:
+                    op, prec, right = _BINARY[tok.text]
+                    self._reduce(prec, right)
+                    self.ops.append(("bin", tok, op))
+                    expect_operand = True
+                elif tok.text == "," and tok.kind == "op":
+                    self._argument(tok)
+                    expect_operand = True
+                elif tok.text == ")" and tok.kind == "op":
+                    self._close(tok)
+                elif tok.kind == "end":
+                    self._reduce(-1, False)
+                    if self.ops:
+                        open_tok = self.ops[-1][1]
+                        raise ParseError("unclosed '('", open_tok.col, "(")
+                    (g,) = self.operands
+                    return g
+                else:
+                    raise ParseError(f"unexpected {tok.describe()}: expected an operator, "
+                                     f"',' or ')'", tok.col, tok.text)
+            i += 1
+
+    # --- operands ------------------------------------------------------------------------
+    def _number(self, tok: _Tok) -> Graph:
+        value = float(tok.text)
+        if value == float("inf"):
+            raise ParseError(f"number {tok.text} is too large for a float", tok.col, tok.text)
+        return Graph(self.store, (self.store.const(value),))
+
+    def _name(self, tok: _Tok) -> Graph:
+        if tok.text in _PARSER_CONSTANTS:
+            return Graph(self.store, (self.store.const(_PARSER_CONSTANTS[tok.text],
+                                                       tok.text),))
+        if is_known(tok.text):
+            raise ParseError(f"function {tok.text!r} needs arguments in parentheses",
+                             tok.col, tok.text)
+        return Graph(self.store, (self.store.input(tok.text),))
+
+    def _function(self, tok: _Tok) -> None:
+        if not is_known(tok.text):
+            if tok.text in _PARSER_CONSTANTS:
+                raise ParseError(f"constant {tok.text!r} is not a function", tok.col, tok.text)
+            raise ParseError(f"unknown function {tok.text!r}", tok.col, tok.text)
+
+    def _in_call(self) -> bool:
+        return bool(self.ops) and self.ops[-1][0] == "frame" and self.ops[-1][2].func is not None
+
+    # --- operators -----------------------------------------------------------------------
+    def _reduce(self, prec: int, right_assoc: bool) -> None:
+        """Apply stacked operators that bind at least as tightly as an incoming one."""
+        ops, operands = self.ops, self.operands
+        while ops and ops[-1][0] != "frame":
+            kind, tok, op = ops[-1]
+            top = PREC_UNARY if kind == "un" else _BINARY[tok.text][1]
+            if top < prec or (top == prec and right_assoc):
+                break
+            ops.pop()
+            if kind == "un":
+                operands.append(self._apply(op, tok, [operands.pop()]))
+            else:
+                b = operands.pop()
+                a = operands.pop()
+                operands.append(self._apply(op, tok, [a, b]))
+
+    def _apply(self, op: str, tok: _Tok, args: list[Graph], params: dict | None = None) -> Graph:
+        try:
+            return args[0].apply(op, *args, **(params or {}))
+        except (TypeError, ValueError) as exc:
+            raise ParseError(str(exc), tok.col, tok.text) from None
+
+    def _argument(self, tok: _Tok) -> None:
+        self._reduce(-1, False)
+        if not self._in_call():
+            raise ParseError("unexpected ',' outside a function call", tok.col, ",")
+        self._collect(self.ops[-1][2])
+
+    def _collect(self, frame: _Frame) -> None:
+        value = self.operands.pop()
+        if frame.key is None:
+            if frame.kwargs:
+                raise ParseError("positional argument after a keyword argument",
+                                 frame.tok.col, "(")
+            frame.args.append(value)
+            return
+        node = value.output
+        if node.op != "const":
+            raise ParseError(f"parameter {frame.key.text!r} must be a constant",
+                             frame.key.col, frame.key.text)
+        frame.kwargs[frame.key.text] = node.value
+        frame.key = None
+
+    def _close(self, tok: _Tok, empty: bool = False) -> None:
+        """Close the innermost '(' ; unless the call is empty, an argument is pending."""
+        self._reduce(-1, False)
+        if not self.ops:
+            raise ParseError("unmatched ')'", tok.col, ")")
+        _, _, frame = self.ops.pop()
+        if frame.func is None:
+            return
+        if not empty:
+            self._collect(frame)
+        self.operands.append(self._call(frame))
+
+    def _call(self, frame: _Frame) -> Graph:
+        func = frame.func
+        prim = lookup(func.text)
+        args = list(frame.args)
+        # extra positional constants fill a primitive's parameters: isru(x, 0.5)
+        names = [k for k, _ in prim.params]
+        while len(args) > prim.arity and names:
+            extra = args.pop(prim.arity)
+            if extra.output.op != "const":
+                raise ParseError(f"{prim.name}() parameter {names[0]!r} must be a constant",
+                                 func.col, func.text)
+            key = names.pop(0)
+            if key in frame.kwargs:
+                raise ParseError(f"parameter {key!r} given twice", func.col, func.text)
+            frame.kwargs[key] = extra.output.value
+        if len(args) != prim.arity:
+            raise ParseError(f"{func.text}() takes {prim.arity} argument"
+                             f"{'s' if prim.arity != 1 else ''}, got {len(args)}",
+                             func.col, func.text)
+        return self._apply(prim.name, func, args, frame.kwargs)
+
+
+def symbols(names: str) -> Graph | tuple[Graph, ...]:
+    """Input variables for building graphs with Python operators, like `sympy.symbols`.
+
+    >>> x1, x2 = symbols("x1 x2")
+    >>> (x1*x2 + sin(x1)).inputs
+    ('x1', 'x2')
+    """
+    parts = names.replace(",", " ").split()
+    if not parts:
+        raise ValueError("symbols() needs at least one name")
+    store = Store()
+    out = []
+    for p in parts:
+        if not p.isidentifier() or keyword.iskeyword(p) or p.startswith("__"):
+            raise ValueError(f"{p!r} is not a valid variable name")
+        if p in _PARSER_CONSTANTS or is_known(p):
+            raise ValueError(f"{p!r} names a constant or function; pick another name")
+        out.append(Graph(store, (store.input(p),)))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+# SymPy classes whose graphdiff counterpart is not simply the primitive of the same name.
+_SYMPY_NAMES = {"Abs": "abs", "Min": "minimum", "Max": "maximum", "Heaviside": "binary_step",
+                "asin": "arcsin", "acos": "arccos", "atan": "arctan", "asinh": "arcsinh",
+                "acosh": "arccosh", "atanh": "arctanh", "atan2": "arctan2"}
+
+
+def from_sympy(expr: Any, inputs: Iterable[str] | None = None) -> Graph:
+    """A graph from a SymPy expression, walking SymPy's tree iteratively."""
+    import sympy as sp
+
+    store = Store()
+    done: dict[Any, int] = {}
+    stack = [expr]
+    while stack:
+        e = stack[-1]
+        if e in done:
+            stack.pop()
+            continue
+        pending = [a for a in e.args if a not in done] if _sympy_has_args(sp, e) else []
+        if pending:
+            stack.extend(reversed(pending))
+            continue
+        stack.pop()
+        done[e] = _from_sympy_node(sp, store, e, [done[a] for a in e.args]
+                                   if _sympy_has_args(sp, e) else [])
+    return Graph(store, (done[expr],), inputs)
+
+
+def _sympy_has_args(sp, e) -> bool:
+    return not (e.is_Symbol or e.is_Number or e.is_NumberSymbol or isinstance(e, sp.Piecewise))
+
+
+def _from_sympy_node(sp, store: Store, e, args: list[int]) -> int:
+    if e.is_Symbol:
+        name = e.name
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise ValueError(f"SymPy symbol {name!r} is not a valid variable name")
+        return store.input(name)
+    if e is sp.pi:
+        return store.const(float(e), "pi")
+    if e is sp.E:
+        return store.const(float(e), "e")
+    if e.is_Number or e.is_NumberSymbol:
+        if not e.is_real:
+            raise ValueError(f"SymPy number {e} is not real")
+        return store.const(float(e))
+    name = type(e).__name__
+    if isinstance(e, sp.Add):
+        return _from_sympy_add(sp, store, e, args)
+    if isinstance(e, sp.Mul):
+        return _from_sympy_mul(sp, store, e, args)
+    if isinstance(e, sp.Pow):
+        base, exponent = e.args
+        if exponent == sp.Rational(1, 2):
+            return store.apply("sqrt", (args[0],))
+        return store.apply("pow", tuple(args))
+    if isinstance(e, sp.exp):
+        return store.apply("exp", tuple(args))
+    if isinstance(e, sp.log):
+        if len(args) == 2:
+            return store.apply("div", (store.apply("log", (args[0],)),
+                                       store.apply("log", (args[1],))))
+        return store.apply("log", tuple(args))
+    if isinstance(e, sp.Heaviside):
+        return store.apply("binary_step", (args[0],))
+    op = _SYMPY_NAMES.get(name, name)
+    if not is_known(op):
+        raise ValueError(f"SymPy function {name!r} has no graphdiff primitive")
+    prim = lookup(op)
+    if prim.arity == 2 and len(args) > 2:
+        return _fold(store, prim.name, args)
+    if len(args) != prim.arity:
+        raise ValueError(f"SymPy {name} with {len(args)} arguments has no graphdiff primitive")
+    return store.apply(prim.name, tuple(args))
+
+
+def _from_sympy_add(sp, store: Store, e, args: list[int]) -> int:
+    # terms with a minus sign are subtracted, as a person would write them
+    terms = sorted(zip(e.args, args), key=lambda t: t[0].could_extract_minus_sign())
+    acc = None
+    for term, i in terms:
+        if acc is None:
+            acc = i
+        elif term.could_extract_minus_sign():
+            acc = store.apply("sub", (acc, _sympy_subgraph(sp, store, -term)))
+        else:
+            acc = store.apply("add", (acc, i))
+    return acc
+
+
+def _from_sympy_mul(sp, store: Store, e, args: list[int]) -> int:
+    # -1*x becomes -x, and factors x**-1 become divisions, as a person would write them
+    factors = list(zip(e.args, args))
+    negate = False
+    if factors and factors[0][0] == -1:
+        negate = True
+        factors = factors[1:]
+    num, den = [], []
+    for f, i in factors:
+        if isinstance(f, sp.Pow) and f.args[1].is_Number and f.args[1] < 0:
+            den.append(f.args[0] ** -f.args[1])
+        else:
+            num.append(i)
+    den_ids = [_sympy_subgraph(sp, store, d) for d in den]
+    top = _fold(store, "mul", num) if num else store.const(1.0)
+    if den_ids:
+        top = store.apply("div", (top, _fold(store, "mul", den_ids)))
+    return store.apply("neg", (top,)) if negate else top
+
+
+def _sympy_subgraph(sp, store: Store, e) -> int:
+    g = from_sympy(e)
+    from .graph import copy_nodes
+
+    return copy_nodes(g, store)[g.outputs[0]]
+
+
+def _fold(store: Store, op: str, ids: list[int]) -> int:
+    acc = ids[0]
+    for i in ids[1:]:
+        acc = store.apply(op, (acc, i))
+    return acc

@@ -1,0 +1,297 @@
+"""The one registry of primitives: each primitive is one frozen record holding everything the
+rest of graphdiff needs (evaluation, partials as graph-building rules, notation, SymPy, metadata).
+
+This module imports nothing else from graphdiff: a partial rule receives handles to its
+arguments and output and builds its result with their operators and `call`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["Activation", "Primitive", "REGISTRY", "CONSTANTS", "call", "lookup", "activations"]
+
+
+@dataclass(frozen=True)
+class Activation:
+    """The columns of the lecture's activation-function table."""
+
+    title: str
+    equation: str  # LaTeX of f(x), as the lecture writes it
+    derivative: str  # LaTeX of f'(x)
+    range: str  # LaTeX
+    continuity: str  # "C^\\infty", "C^0", ...
+    monotonic: str
+    derivative_monotonic: str
+    identity_near_origin: str
+
+
+@dataclass(frozen=True)
+class Primitive:
+    """One primitive operation.
+
+    `partials[i](*args, out, **params)` returns d(out)/d(args[i]) built from the handles it
+    is given (graph nodes when differentiating a graph, NumPy values when evaluating), or a
+    plain number.  Infix operators carry `symbol` and `prec` (Python's precedence); the rest
+    print as function calls.  `numpy` is the code template the code generator emits.
+    """
+
+    name: str
+    arity: int
+    impl: Callable[..., Any]
+    partials: tuple[Callable[..., Any], ...]
+    numpy: str
+    latex: str
+    sympy: str | Callable[..., Any]
+    symbol: str | None = None
+    prec: int = 5
+    params: tuple[tuple[str, float], ...] = ()
+    aliases: tuple[str, ...] = ()
+    activation: Activation | None = None
+    doc: str = ""
+    differentiable: bool = True
+
+    def evaluate(self, *args: Any, **params: Any) -> Any:
+        return self.impl(*args, **self.resolve_params(params))
+
+    def resolve_params(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Fill in defaults and reject parameters this primitive does not have."""
+        known = dict(self.params)
+        unknown = set(given) - set(known)
+        if unknown:
+            names = ", ".join(sorted(unknown))
+            raise TypeError(f"{self.name}() got unknown parameter(s) {names}; "
+                            f"it takes {', '.join(known) or 'none'}")
+        known.update(given)
+        return known
+
+
+# Python's operator precedence, used by every printer: larger binds tighter.
+PREC_ADD, PREC_MUL, PREC_UNARY, PREC_POW, PREC_ATOM = 1, 2, 3, 4, 5
+
+
+def call(name: str, *args: Any, **params: Any) -> Any:
+    """Apply primitive `name`: builds a node if any argument is a graph handle, else evaluates.
+
+    Handles are recognised by an `apply` method, so this module never imports the graph.
+    """
+    for a in args:
+        if hasattr(a, "apply") and not isinstance(a, np.ndarray):
+            return a.apply(name, *args, **params)
+    return lookup(name).evaluate(*args, **params)
+
+
+def _step(x: Any) -> Any:
+    return call("binary_step", x)
+
+
+def _sqrt(x: Any) -> Any:
+    return call("sqrt", x)
+
+
+def _sigmoid(x: Any) -> np.ndarray:
+    # exp(-log(1 + exp(-x))) never overflows, and keeps float32 as float32
+    return np.exp(-np.logaddexp(0.0, -x))
+
+
+def _leaky(x: Any, alpha: float) -> np.ndarray:
+    return np.where(x >= 0, x, alpha * x)
+
+
+_ACTIVATIONS = {
+    "identity": Activation("Identity", "f(x) = x", "f'(x) = 1", r"(-\infty, \infty)",
+                           r"C^\infty", "Yes", "Yes", "Yes"),
+    "binary_step": Activation(
+        "Binary step",
+        r"f(x) = \begin{cases} 0 & \text{for } x < 0 \\ 1 & \text{for } x \geq 0 \end{cases}",
+        r"f'(x) = \begin{cases} 0 & \text{for } x \neq 0 \\ ? & \text{for } x = 0 \end{cases}",
+        r"\{0, 1\}", "C^{-1}", "Yes", "No", "No"),
+    "sigmoid": Activation("Logistic (a.k.a. Soft step)", r"f(x) = \frac{1}{1 + e^{-x}}",
+                          "f'(x) = f(x)(1 - f(x))", "(0, 1)", r"C^\infty", "Yes", "No", "No"),
+    "tanh": Activation("TanH", r"f(x) = \tanh(x) = \frac{2}{1 + e^{-2x}} - 1",
+                       "f'(x) = 1 - f(x)^2", "(-1, 1)", r"C^\infty", "Yes", "No", "Yes"),
+    "arctan": Activation("ArcTan", r"f(x) = \tan^{-1}(x)", r"f'(x) = \frac{1}{x^2 + 1}",
+                         r"\left(-\frac{\pi}{2}, \frac{\pi}{2}\right)", r"C^\infty",
+                         "Yes", "No", "Yes"),
+    "softsign": Activation("Softsign", r"f(x) = \frac{x}{1 + |x|}",
+                           r"f'(x) = \frac{1}{(1 + |x|)^2}", "(-1, 1)", "C^1",
+                           "Yes", "No", "Yes"),
+    "isru": Activation(
+        "Inverse square root unit (ISRU)", r"f(x) = \frac{x}{\sqrt{1 + \alpha x^2}}",
+        r"f'(x) = \left(\frac{1}{\sqrt{1 + \alpha x^2}}\right)^3",
+        r"\left(-\frac{1}{\sqrt{\alpha}}, \frac{1}{\sqrt{\alpha}}\right)", r"C^\infty",
+        "Yes", "No", "Yes"),
+    "relu": Activation(
+        "Rectified linear unit (ReLU)",
+        r"f(x) = \begin{cases} 0 & \text{for } x < 0 \\ x & \text{for } x \geq 0 \end{cases}",
+        r"f'(x) = \begin{cases} 0 & \text{for } x < 0 \\ 1 & \text{for } x \geq 0 \end{cases}",
+        r"[0, \infty)", "C^0", "Yes", "Yes", "No"),
+    "leaky_relu": Activation(
+        "Leaky rectified linear unit (Leaky ReLU)",
+        r"f(x) = \begin{cases} 0.01x & \text{for } x < 0 \\ x & \text{for } x \geq 0 \end{cases}",
+        r"f'(x) = \begin{cases} 0.01 & \text{for } x < 0 \\ 1 & \text{for } x \geq 0 \end{cases}",
+        r"(-\infty, \infty)", "C^0", "Yes", "Yes", "No"),
+    "prelu": Activation(
+        "Parametric rectified linear unit (PReLU)",
+        r"f(\alpha, x) = \begin{cases} \alpha x & \text{for } x < 0 \\ x & \text{for } x \geq 0 \end{cases}",
+        r"f'(\alpha, x) = \begin{cases} \alpha & \text{for } x < 0 \\ 1 & \text{for } x \geq 0 \end{cases}",
+        r"(-\infty, \infty)", "C^0", r"Yes iff $\alpha \geq 0$", "Yes",
+        r"Yes iff $\alpha = 1$"),
+}
+
+
+def _p(name: str, arity: int, impl: Callable[..., Any], partials: tuple, *,
+       numpy: str | None = None, latex: str | None = None,
+       sympy: str | Callable[..., Any] | None = None, **kw: Any) -> Primitive:
+    """Build a record; function-style primitives get NumPy/LaTeX/SymPy names by default."""
+    call_args = ", ".join(f"{{{i}}}" for i in range(arity))
+    return Primitive(
+        name=name, arity=arity, impl=impl, partials=partials,
+        numpy=numpy if numpy is not None else f"np.{name}({call_args})",
+        latex=latex if latex is not None else rf"\operatorname{{{name}}}",
+        sympy=sympy if sympy is not None else name,
+        activation=_ACTIVATIONS.get(name), **kw)
+
+
+_LOG2, _LOG10 = math.log(2.0), math.log(10.0)
+
+_PRIMITIVES = [
+    # --- arithmetic (infix) -------------------------------------------------------------
+    _p("add", 2, np.add, (lambda x, y, out: 1, lambda x, y, out: 1),
+       numpy="{0} + {1}", latex="+", sympy=lambda sp, x, y: x + y,
+       symbol="+", prec=PREC_ADD, doc="x + y"),
+    _p("sub", 2, np.subtract, (lambda x, y, out: 1, lambda x, y, out: -1),
+       numpy="{0} - {1}", latex="-", sympy=lambda sp, x, y: x - y,
+       symbol="-", prec=PREC_ADD, doc="x - y"),
+    _p("mul", 2, np.multiply, (lambda x, y, out: y, lambda x, y, out: x),
+       numpy="{0} * {1}", latex=r"\cdot", sympy=lambda sp, x, y: x * y,
+       symbol="*", prec=PREC_MUL, doc="x * y"),
+    _p("div", 2, np.true_divide, (lambda x, y, out: 1 / y, lambda x, y, out: -x * y**-2),
+       numpy="{0} / {1}", latex="/", sympy=lambda sp, x, y: x / y,
+       symbol="/", prec=PREC_MUL, doc="x / y"),
+    _p("pow", 2, np.power,
+       (lambda x, y, out: y * x ** (y - 1), lambda x, y, out: out * call("log", x)),
+       numpy="{0} ** {1}", latex="^", sympy=lambda sp, x, y: x**y,
+       symbol="**", prec=PREC_POW, doc="x ** y"),
+    _p("neg", 1, np.negative, (lambda x, out: -1,),
+       numpy="-{0}", latex="-", sympy=lambda sp, x: -x,
+       symbol="-", prec=PREC_UNARY, doc="-x"),
+    # --- elementary functions -----------------------------------------------------------
+    _p("exp", 1, np.exp, (lambda x, out: out,), latex=r"\exp", doc="e**x"),
+    _p("log", 1, np.log, (lambda x, out: 1 / x,), latex=r"\log", aliases=("ln",),
+       doc="natural logarithm"),
+    _p("sqrt", 1, np.sqrt, (lambda x, out: 0.5 / out,), latex=r"\sqrt", doc="square root"),
+    _p("square", 1, np.square, (lambda x, out: 2 * x,), sympy=lambda sp, x: x**2, doc="x**2"),
+    _p("sin", 1, np.sin, (lambda x, out: call("cos", x),), latex=r"\sin"),
+    _p("cos", 1, np.cos, (lambda x, out: -call("sin", x),), latex=r"\cos"),
+    _p("tan", 1, np.tan, (lambda x, out: 1 + out**2,), latex=r"\tan"),
+    _p("arcsin", 1, np.arcsin, (lambda x, out: (1 - x**2) ** -0.5,), latex=r"\arcsin",
+       sympy="asin", aliases=("asin",)),
+    _p("arccos", 1, np.arccos, (lambda x, out: -((1 - x**2) ** -0.5),), latex=r"\arccos",
+       sympy="acos", aliases=("acos",)),
+    _p("arctan", 1, np.arctan, (lambda x, out: 1 / (x**2 + 1),), latex=r"\arctan",
+       sympy="atan", aliases=("atan",)),
+    _p("sinh", 1, np.sinh, (lambda x, out: call("cosh", x),), latex=r"\sinh"),
+    _p("cosh", 1, np.cosh, (lambda x, out: call("sinh", x),), latex=r"\cosh"),
+    _p("tanh", 1, np.tanh, (lambda x, out: 1 - out**2,), latex=r"\tanh"),
+    _p("arcsinh", 1, np.arcsinh, (lambda x, out: (x**2 + 1) ** -0.5,),
+       latex=r"\operatorname{arsinh}", sympy="asinh", aliases=("asinh",)),
+    _p("arccosh", 1, np.arccosh, (lambda x, out: (x**2 - 1) ** -0.5,),
+       latex=r"\operatorname{arcosh}", sympy="acosh", aliases=("acosh",)),
+    _p("arctanh", 1, np.arctanh, (lambda x, out: 1 / (1 - x**2),),
+       latex=r"\operatorname{artanh}", sympy="atanh", aliases=("atanh",)),
+    _p("log1p", 1, np.log1p, (lambda x, out: 1 / (1 + x),),
+       sympy=lambda sp, x: sp.log(1 + x), doc="log(1 + x), accurate near 0"),
+    _p("expm1", 1, np.expm1, (lambda x, out: out + 1,),
+       sympy=lambda sp, x: sp.exp(x) - 1, doc="exp(x) - 1, accurate near 0"),
+    _p("log2", 1, np.log2, (lambda x, out: 1 / (x * _LOG2),), latex=r"\log_2",
+       sympy=lambda sp, x: sp.log(x, 2)),
+    _p("log10", 1, np.log10, (lambda x, out: 1 / (x * _LOG10),), latex=r"\log_{10}",
+       sympy=lambda sp, x: sp.log(x, 10)),
+    _p("abs", 1, np.abs, (lambda x, out: call("sign", x),), latex=r"\operatorname{abs}",
+       sympy="Abs", doc="|x|; derivative sign(x)"),
+    _p("sign", 1, np.sign, (lambda x, out: 0,), sympy="sign", differentiable=False,
+       doc="-1, 0 or 1; derivative 0 almost everywhere"),
+    _p("hypot", 2, np.hypot, (lambda x, y, out: x / out, lambda x, y, out: y / out),
+       sympy=lambda sp, x, y: sp.sqrt(x**2 + y**2), doc="sqrt(x**2 + y**2)"),
+    _p("arctan2", 2, np.arctan2,
+       (lambda y, x, out: x / (x**2 + y**2), lambda y, x, out: -y / (x**2 + y**2)),
+       sympy="atan2", aliases=("atan2",), doc="angle of the point (x, y); arguments (y, x)"),
+    _p("logaddexp", 2, np.logaddexp,
+       (lambda x, y, out: call("exp", x - out), lambda x, y, out: call("exp", y - out)),
+       sympy=lambda sp, x, y: sp.log(sp.exp(x) + sp.exp(y)), doc="log(exp(x) + exp(y))"),
+    # ties go to the first argument, so the two partials always add up to 1
+    _p("minimum", 2, np.minimum,
+       (lambda x, y, out: _step(y - x), lambda x, y, out: 1 - _step(y - x)),
+       sympy="Min"),
+    _p("maximum", 2, np.maximum,
+       (lambda x, y, out: _step(x - y), lambda x, y, out: 1 - _step(x - y)),
+       sympy="Max"),
+    # --- activation functions (the lecture's table) ---------------------------------------
+    _p("identity", 1, np.positive, (lambda x, out: 1,), numpy="{0}",
+       latex=r"\operatorname{id}", sympy=lambda sp, x: x),
+    _p("binary_step", 1, lambda x: np.heaviside(x, 1.0), (lambda x, out: 0,),
+       numpy="np.heaviside({0}, 1.0)", latex=r"\operatorname{step}",
+       sympy=lambda sp, x: sp.Heaviside(x, 1), aliases=("step", "heaviside"),
+       differentiable=False, doc="0 for x < 0, 1 for x >= 0"),
+    _p("sigmoid", 1, _sigmoid, (lambda x, out: out * (1 - out),),
+       numpy="np.exp(-np.logaddexp(0.0, -{0}))", latex=r"\sigma",
+       sympy=lambda sp, x: 1 / (1 + sp.exp(-x)), aliases=("logistic",),
+       doc="1 / (1 + exp(-x)), computed without overflow"),
+    _p("softsign", 1, lambda x: x / (1 + np.abs(x)), (lambda x, out: (1 + call("abs", x)) ** -2,),
+       numpy="{0} / (1 + np.abs({0}))", sympy=lambda sp, x: x / (1 + sp.Abs(x))),
+    _p("isru", 1, lambda x, alpha: x / np.sqrt(1 + alpha * x * x),
+       (lambda x, out, alpha: (1 + alpha * x**2) ** -1.5,),
+       numpy="{0} / np.sqrt(1 + {alpha} * {0} * {0})",
+       sympy=lambda sp, x, alpha: x / sp.sqrt(1 + alpha * x**2),
+       params=(("alpha", 1.0),), doc="inverse square root unit x / sqrt(1 + alpha x**2)"),
+    _p("relu", 1, lambda x: np.maximum(x, 0.0), (lambda x, out: _step(x),),
+       numpy="np.maximum({0}, 0.0)", sympy=lambda sp, x: sp.Max(0, x),
+       doc="max(x, 0); derivative 1 for x >= 0 as in the lecture"),
+    _p("leaky_relu", 1, _leaky, (lambda x, out, alpha: alpha + (1 - alpha) * _step(x),),
+       numpy="np.where({0} >= 0, {0}, {alpha} * {0})",
+       sympy=lambda sp, x, alpha: sp.Piecewise((x, x >= 0), (alpha * x, True)),
+       params=(("alpha", 0.01),), doc="x for x >= 0, alpha*x otherwise"),
+    _p("prelu", 2, lambda x, a: np.where(x >= 0, x, a * x),
+       (lambda x, a, out: a + (1 - a) * _step(x), lambda x, a, out: call("minimum", x, 0.0)),
+       numpy="np.where({0} >= 0, {0}, {1} * {0})",
+       sympy=lambda sp, x, a: sp.Piecewise((x, x >= 0), (a * x, True)),
+       doc="x for x >= 0, a*x otherwise, with a a learnable input"),
+    _p("softplus", 1, lambda x: np.logaddexp(0.0, x), (lambda x, out: call("sigmoid", x),),
+       numpy="np.logaddexp(0.0, {0})", sympy=lambda sp, x: sp.log(1 + sp.exp(x)),
+       doc="log(1 + exp(x)), computed without overflow"),
+]
+
+REGISTRY: dict[str, Primitive] = {p.name: p for p in _PRIMITIVES}
+_NAMES: dict[str, Primitive] = {a: p for p in _PRIMITIVES for a in (p.name, *p.aliases)}
+CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
+
+
+def lookup(name: str) -> Primitive:
+    """The primitive called `name` (or one of its aliases); an unknown name lists the known ones."""
+    try:
+        return _NAMES[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise KeyError(f"unknown primitive {name!r}; known primitives: {known}") from None
+
+
+def activations() -> list[Primitive]:
+    """The primitives of the lecture's activation table, in the lecture's order."""
+    return [REGISTRY[name] for name in _ACTIVATIONS]
+
+
+def is_known(name: str) -> bool:
+    return name in _NAMES
+
+
+def _check_registry() -> None:
+    for p in _PRIMITIVES:
+        assert len(p.partials) == p.arity, p.name
+
+
+_check_registry()
