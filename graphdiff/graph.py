@@ -6,15 +6,17 @@ plain-text (Python syntax) printer.  It knows nothing of parsing, differentiatio
 
 from __future__ import annotations
 
+import gc
 import math
 import numbers
+from contextlib import contextmanager
 from typing import Any, Iterable, NamedTuple
 
 import numpy as np
 
 from .primitives import PREC_ADD, PREC_ATOM, PREC_POW, PREC_UNARY, REGISTRY, lookup
 
-__all__ = ["Graph", "Node", "Store", "format_call"]
+__all__ = ["Graph", "Node", "Store", "format_call", "paused_gc"]
 
 # Folded constants remember the expression they came from (for the tables), unless it is big.
 _ORIGIN_LIMIT = 40
@@ -98,6 +100,21 @@ class Store:
         if _origin_size(origin) > _ORIGIN_LIMIT:
             origin = None
         return self.const(value, origin)
+
+
+@contextmanager
+def paused_gc():
+    """Pause the cyclic garbage collector while a pass allocates many small tuples.
+
+    Passes over 10**5 nodes otherwise spend most of their time in collections that find
+    nothing (the nodes hold no cycles)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _origin_size(origin: Any) -> int:
@@ -252,6 +269,10 @@ class Graph:
         return self.nodes[i]
 
     def _build_nodes(self) -> None:
+        with paused_gc():
+            self._build_nodes_now()
+
+    def _build_nodes_now(self) -> None:
         st = self._store
         order = postorder(st.args, self._roots)
         used = [i for i in order if st.op[i] == "input"]
@@ -267,19 +288,21 @@ class Graph:
                 raise ValueError(f"declared inputs repeat a name: {self._declared}")
             inputs = [names.get(n) if n in names else st.input(n) for n in self._declared]
         ids = inputs + [i for i in order if st.op[i] != "input"]
-        index = {sid: k for k, sid in enumerate(ids)}
+        pos = [0] * len(st)
+        for k, sid in enumerate(ids):
+            pos[sid] = k
+        ops, sargs, sparams, svalue, sorigin = st.op, st.args, st.params, st.value, st.origin
+        new = tuple.__new__  # NamedTuple's own constructor costs a Python call per node
         nodes, count = [], 0
         for k, sid in enumerate(ids):
-            op = st.op[sid]
-            var = None
-            if op != "const":
-                count += 1
-                var = f"v{count}"
-            nodes.append(Node(
-                k, op, tuple(index[a] for a in st.args[sid]), st.params[sid], var,
-                st.value[sid] if op == "input" else None,
-                st.value[sid] if op == "const" else None,
-                st.origin[sid]))
+            op = ops[sid]
+            if op == "const":
+                nodes.append(new(Node, (k, op, (), (), None, None, svalue[sid], sorigin[sid])))
+                continue
+            count += 1
+            nodes.append(new(Node, (
+                k, op, tuple([pos[a] for a in sargs[sid]]), sparams[sid], f"v{count}",
+                svalue[sid] if op == "input" else None, None, None)))
         self._ids = ids
         self._nodes = tuple(nodes)
 
@@ -451,22 +474,25 @@ def as_array(v: Any) -> np.ndarray:
 
 def postorder(args: list[tuple[int, ...]], roots: Iterable[int]) -> list[int]:
     """Store ids reachable from `roots`, arguments before users, left to right; iterative."""
-    seen: set[int] = set()
+    seen = bytearray(len(args))
     order: list[int] = []
+    append = order.append
     for r in roots:
         stack = [r]
+        pop, extend = stack.pop, stack.extend
         while stack:
             n = stack[-1]
-            if n in seen:
-                stack.pop()
+            if seen[n]:
+                pop()
                 continue
-            pending = [a for a in args[n] if a not in seen]
+            pending = [a for a in args[n] if not seen[a]]
             if pending:
-                stack.extend(reversed(pending))
+                pending.reverse()
+                extend(pending)
             else:
-                seen.add(n)
-                order.append(n)
-                stack.pop()
+                seen[n] = 1
+                append(n)
+                pop()
     return order
 
 
