@@ -131,14 +131,28 @@ def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
     """The node that op(args) reduces to by an algebraic identity, or None.
 
     x+0, 0+x, x-0, x*1, 1*x, x/1, x**1 -> x;  x*0, 0*x, x-x -> 0;  x**0 -> 1;
-    0-x, x*-1, -1*x -> -x;  -(-x) -> x.  Multiplying by zero drops the other factor even
-    if it could be inf or nan: these stores hold derivatives, where a zero partial means
-    "no dependence", as in every AD system.
+    0-x, x*-1, -1*x -> -x;  -(-x) -> x;  x*(1/y) -> x/y;  a*(b*x) -> (a*b)*x for
+    constants a, b;  sum_to(-t) -> -sum_to(t), so a negation happens after the reduction.
+    Multiplying by zero drops the other factor even if it could be inf or nan: these
+    stores hold derivatives, where a zero partial means "no dependence", as in every AD
+    system.
     """
     c = store.is_const
+    sop, sargs = store.op, store.args
     if op == "neg":
         (a,) = args
-        return store.args[a][0] if store.op[a] == "neg" else None
+        return sargs[a][0] if sop[a] == "neg" else None
+    if op == "sum_to":
+        t, x, like = args
+        if sop[t] == "neg":
+            return store.apply("neg", (store.apply("sum_to", (sargs[t][0],) + args[1:]),))
+        # reshaping to a shape t already has: sum_to(sum_to(u, y, _), x, x) where x also
+        # has y's shape
+        if x == like and _shape_source(store, t) == _shape_source(store, x) is not None:
+            return t
+        return None
+    if len(args) != 2:
+        return None
     x, y = args
     if op == "add":
         return y if c(x, 0.0) else x if c(y, 0.0) else None
@@ -155,12 +169,25 @@ def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
             return y if c(x, 1.0) else x
         if c(x, -1.0) or c(y, -1.0):
             return store.apply("neg", (y if c(x, -1.0) else x,))
+        for a, b in ((x, y), (y, x)):
+            if sop[b] == "div" and c(sargs[b][0], 1.0):
+                return store.apply("div", (a, sargs[b][1]))
+            if c(a) and sop[b] == "mul" and c(sargs[b][0]):
+                k = store.const(store.value[a] * store.value[sargs[b][0]])
+                return store.apply("mul", (k, sargs[b][1]))
         return None
     if op == "div":
         return x if c(y, 1.0) else None
     if op == "pow":
         return x if c(y, 1.0) else store.const(1.0) if c(y, 0.0) else None
     return None
+
+
+def _shape_source(store: Store, i: int) -> int | None:
+    """The input whose shape node i is known to have (through sum_to), else None."""
+    while store.op[i] == "sum_to":
+        i = store.args[i][1]
+    return i if store.op[i] == "input" else None
 
 
 def _is_number(v: Any) -> bool:
@@ -181,13 +208,17 @@ class Graph:
     6.909297426825682
     """
 
-    __slots__ = ("_store", "_roots", "_declared", "_nodes", "_nx", "_key", "_ids")
+    __slots__ = ("_store", "_roots", "_declared", "_nodes", "_nx", "_key", "_ids", "_hints")
     __array_ufunc__ = None  # numpy arrays defer to Graph's reflected operators
 
-    def __init__(self, store: Store, roots: Iterable[int], inputs: Iterable[str] | None = None):
+    def __init__(self, store: Store, roots: Iterable[int], inputs: Iterable[str] | None = None,
+                 hints: dict[int, str] | None = None):
         self._store = store
         self._roots = tuple(roots)
         self._declared = None if inputs is None else tuple(inputs)
+        # preferred names of store ids (v4, bar_v3, dot_v5, ...) for derivative graphs whose
+        # nodes should keep the primal's numbering when printed or compiled
+        self._hints = hints
         self._nodes: tuple[Node, ...] | None = None
         self._ids: list[int] | None = None  # store id of each node
         self._nx = None
@@ -305,6 +336,16 @@ class Graph:
                 svalue[sid] if op == "input" else None, None, None)))
         self._ids = ids
         self._nodes = tuple(nodes)
+
+    @property
+    def hints(self) -> list[str | None]:
+        """The preferred name of each node (None where there is none); see `__init__`."""
+        if self._nodes is None:
+            self._build_nodes()
+        if not self._hints:
+            return [None] * len(self._ids)
+        get = self._hints.get
+        return [get(sid) for sid in self._ids]
 
     def node_graph(self, i: int) -> Graph:
         """Node `i` of this graph as a graph of its own (a handle sharing this storage)."""

@@ -36,7 +36,7 @@ class Primitive:
 
     `partials[i](*args, out, **params)` returns d(out)/d(args[i]) built from the handles it
     is given (graph nodes when differentiating a graph, NumPy values when evaluating), or a
-    plain number.  Infix operators carry `symbol` and `prec` (Python's precedence); the rest
+    plain number.  Elementwise primitives have partials; others have `vjp` and `jvp`.  Infix operators carry `symbol` and `prec` (Python's precedence); the rest
     print as function calls.  `numpy` is the code template the code generator emits.
     """
 
@@ -54,6 +54,14 @@ class Primitive:
     activation: Activation | None = None
     doc: str = ""
     differentiable: bool = True
+    commutative: bool = False
+    # Rules for primitives that are not elementwise (their `partials` are empty):
+    # vjp(bar, *args, out, **params) -> one adjoint contribution per argument (None: none);
+    # jvp(tangents, *args, out, **params) -> the output's tangent (tangents[i] None: zero).
+    vjp: Callable[..., Any] | None = None
+    jvp: Callable[..., Any] | None = None
+    # Plain NumPy functions the `numpy` template calls; code generators emit their source.
+    helpers: tuple[Callable[..., Any], ...] = ()
 
     def evaluate(self, *args: Any, **params: Any) -> Any:
         return self.impl(*args, **self.resolve_params(params))
@@ -96,6 +104,24 @@ def _sqrt(x: Any) -> Any:
 def _sigmoid(x: Any) -> np.ndarray:
     # exp(-log(1 + exp(-x))) never overflows, and keeps float32 as float32
     return np.exp(-np.logaddexp(0.0, -x))
+
+
+def _sum_to(t, x, like):
+    """Sum t, taken at the broadcast shape of `like`, down to the shape of x (x's dtype)."""
+    t = np.asarray(t)
+    full = np.shape(like)
+    if t.shape != full:
+        t = np.broadcast_to(t, np.broadcast_shapes(t.shape, full))
+    shape = np.shape(x)
+    if t.shape != shape:
+        lead = t.ndim - len(shape)
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, n in enumerate(shape) if n == 1 and t.shape[lead + i] != 1)
+        t = t.sum(axis=axes).reshape(shape) if shape else t.sum()
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None and dtype.kind == "f" and t.dtype != dtype:
+        t = t.astype(dtype)
+    return t
 
 
 def _leaky(x: Any, alpha: float) -> np.ndarray:
@@ -163,13 +189,13 @@ _PRIMITIVES = [
     # --- arithmetic (infix) -------------------------------------------------------------
     _p("add", 2, np.add, (lambda x, y, out: 1, lambda x, y, out: 1),
        numpy="{0} + {1}", latex="+", sympy=lambda sp, x, y: x + y,
-       symbol="+", prec=PREC_ADD, doc="x + y"),
+       symbol="+", prec=PREC_ADD, commutative=True, doc="x + y"),
     _p("sub", 2, np.subtract, (lambda x, y, out: 1, lambda x, y, out: -1),
        numpy="{0} - {1}", latex="-", sympy=lambda sp, x, y: x - y,
        symbol="-", prec=PREC_ADD, doc="x - y"),
     _p("mul", 2, np.multiply, (lambda x, y, out: y, lambda x, y, out: x),
        numpy="{0} * {1}", latex=r"\cdot", sympy=lambda sp, x, y: x * y,
-       symbol="*", prec=PREC_MUL, doc="x * y"),
+       symbol="*", prec=PREC_MUL, commutative=True, doc="x * y"),
     _p("div", 2, np.true_divide, (lambda x, y, out: 1 / y, lambda x, y, out: -x * y**-2),
        numpy="{0} / {1}", latex="/", sympy=lambda sp, x, y: x / y,
        symbol="/", prec=PREC_MUL, doc="x / y"),
@@ -217,13 +243,15 @@ _PRIMITIVES = [
     _p("sign", 1, np.sign, (lambda x, out: 0,), sympy="sign", differentiable=False,
        doc="-1, 0 or 1; derivative 0 almost everywhere"),
     _p("hypot", 2, np.hypot, (lambda x, y, out: x / out, lambda x, y, out: y / out),
-       sympy=lambda sp, x, y: sp.sqrt(x**2 + y**2), doc="sqrt(x**2 + y**2)"),
+       sympy=lambda sp, x, y: sp.sqrt(x**2 + y**2), commutative=True,
+       doc="sqrt(x**2 + y**2)"),
     _p("arctan2", 2, np.arctan2,
        (lambda y, x, out: x / (x**2 + y**2), lambda y, x, out: -y / (x**2 + y**2)),
        sympy="atan2", aliases=("atan2",), doc="angle of the point (x, y); arguments (y, x)"),
     _p("logaddexp", 2, np.logaddexp,
        (lambda x, y, out: call("exp", x - out), lambda x, y, out: call("exp", y - out)),
-       sympy=lambda sp, x, y: sp.log(sp.exp(x) + sp.exp(y)), doc="log(exp(x) + exp(y))"),
+       sympy=lambda sp, x, y: sp.log(sp.exp(x) + sp.exp(y)), commutative=True,
+       doc="log(exp(x) + exp(y))"),
     # ties go to the first argument, so the two partials always add up to 1
     _p("minimum", 2, np.minimum,
        (lambda x, y, out: _step(y - x), lambda x, y, out: 1 - _step(y - x)),
@@ -231,6 +259,15 @@ _PRIMITIVES = [
     _p("maximum", 2, np.maximum,
        (lambda x, y, out: _step(x - y), lambda x, y, out: 1 - _step(x - y)),
        sympy="Max"),
+    # --- broadcasting ---------------------------------------------------------------------
+    # Reverse mode reduces each gradient to its input's shape with this primitive; it is
+    # linear in t, and x and like only lend their shapes.
+    _p("sum_to", 3, _sum_to, (), numpy="_sum_to({0}, {1}, {2})",
+       latex=r"\operatorname{sum\_to}", sympy=lambda sp, t, x, like: t,
+       vjp=lambda bar, t, x, like, out: (call("sum_to", bar, t, like), None, None),
+       jvp=lambda dots, t, x, like, out: (None if dots[0] is None
+                                          else call("sum_to", dots[0], x, like)),
+       helpers=(_sum_to,), doc="sum t (broadcast to like's shape) down to x's shape"),
     # --- activation functions (the lecture's table) ---------------------------------------
     _p("identity", 1, np.positive, (lambda x, out: 1,), numpy="{0}",
        latex=r"\operatorname{id}", sympy=lambda sp, x: x),
@@ -291,7 +328,8 @@ def is_known(name: str) -> bool:
 
 def _check_registry() -> None:
     for p in _PRIMITIVES:
-        assert len(p.partials) == p.arity, p.name
+        elementwise = len(p.partials) == p.arity
+        assert elementwise or (p.vjp is not None and p.jvp is not None), p.name
 
 
 _check_registry()

@@ -1,0 +1,265 @@
+"""Differentiation as graph transformations, built from the registry's rules.
+
+Reverse mode (adjoints v̄ᵢ = ∂f/∂vᵢ) and forward mode (tangents v̇ᵢ) return new graphs, so a
+derivative can be traced, simplified, compiled and differentiated again.  Nothing here
+evaluates numbers or prints code.
+
+A non-scalar output is differentiated as the sum of its entries, so each gradient has the
+shape of its input: a scalar parameter's gradient is summed over the points.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Iterable, Mapping
+
+from .graph import Graph, Store, copy_nodes, paused_gc
+from .primitives import REGISTRY, call
+
+__all__ = ["grad_graph", "value_and_grad_graph", "jvp_graph", "jacobian_graph",
+           "hessian_graph"]
+
+
+class _Builder:
+    """A simplifying store holding a copy of the primal graph, plus the names handed out."""
+
+    def __init__(self, g: Graph):
+        self.g = g
+        self.store = Store(simplify=True)
+        self.ids = copy_nodes(g, self.store)
+        self.hints: dict[int, str] = {}
+        old = g.hints
+        for n, sid in zip(g.nodes, self.ids):
+            if n.op != "const":
+                self.hints.setdefault(sid, old[n.index] or n.name or n.var)
+        self._handles: dict[int, Graph] = {}
+
+    def handle(self, i: int) -> Graph:
+        """Node i of the primal graph as a handle in the builder's store."""
+        h = self._handles.get(i)
+        if h is None:
+            h = self._handles[i] = Graph(self.store, (self.ids[i],))
+        return h
+
+    def const(self, value: float) -> Graph:
+        return Graph(self.store, (self.store.const(value),))
+
+    def name(self, h: Any, name: str) -> None:
+        """Give a derivative node a readable name, unless it already has one."""
+        if isinstance(h, Graph):
+            sid = h._roots[0]
+            if self.store.op[sid] != "const":
+                self.hints.setdefault(sid, name)
+
+    def label(self, i: int) -> str:
+        return self.hints[self.ids[i]]
+
+    def as_graph(self, value: Any) -> Graph:
+        return value if isinstance(value, Graph) else self.const(value)
+
+    def finish(self, outputs: list[Any], inputs: Iterable[str]) -> Graph:
+        roots = [self.as_graph(o)._roots[0] for o in outputs]
+        return Graph(self.store, roots, inputs=tuple(inputs), hints=self.hints)
+
+
+def _is_zero(v: Any) -> bool:
+    return v is None or (isinstance(v, numbers.Number) and v == 0)
+
+
+def _local_contributions(b: _Builder, node, seed: Graph) -> list[Any]:
+    """The adjoint contribution of `node` to each argument: seed * ∂node/∂arg."""
+    prim = REGISTRY[node.op]
+    args = [b.handle(a) for a in node.args]
+    out = b.handle(node.index)
+    params = dict(node.params)
+    if prim.vjp is not None:
+        return list(prim.vjp(seed, *args, out, **params))
+    contribs = []
+    for j, a in enumerate(node.args):
+        if b.g.nodes[a].op == "const":
+            contribs.append(None)
+            continue
+        partial = prim.partials[j](*args, out, **params)
+        b.name(partial, f"d{node.var}_d{b.label(a)}")
+        contribs.append(None if _is_zero(partial) else seed * partial)
+    return contribs
+
+
+def _reverse_sweep(b: _Builder, out: int) -> dict[int, Any]:
+    """Adjoints of every node that the output depends on, seeded with 1 at `out`."""
+    nodes = b.g.nodes
+    bar: dict[int, Any] = {out: b.const(1.0)}
+    for node in reversed(nodes[: out + 1]):
+        seed = bar.get(node.index)
+        if seed is None or node.op in ("input", "const"):
+            continue
+        b.name(seed, f"bar_{b.label(node.index)}")
+        for a, c in zip(node.args, _local_contributions(b, node, seed)):
+            if _is_zero(c) or nodes[a].op == "const":
+                continue
+            bar[a] = bar[a] + c if a in bar else c
+    return bar
+
+
+def _wrt_indices(g: Graph, wrt: Iterable[str] | str | None) -> list[int]:
+    names = g.inputs
+    if wrt is None:
+        wrt = names
+    elif isinstance(wrt, str):
+        wrt = [w.strip() for w in wrt.split(",") if w.strip()]
+    wrt = list(wrt)
+    for w in wrt:
+        if w not in names:
+            raise ValueError(f"cannot differentiate with respect to {w!r}: not an input "
+                             f"(the inputs are {', '.join(names) or 'none'})")
+    index = {n.name: n.index for n in g.nodes if n.op == "input"}
+    return [index[w] for w in wrt]
+
+
+def _single_output(g: Graph, what: str) -> int:
+    if len(g.outputs) != 1:
+        raise ValueError(f"{what} needs a graph with one output, this one has "
+                         f"{len(g.outputs)}; use jacobian_graph")
+    return g.outputs[0]
+
+
+def _gradients(b: _Builder, out: int, wrt: list[int]) -> list[Graph]:
+    bar = _reverse_sweep(b, out)
+    like = b.handle(out)
+    grads = []
+    for i in wrt:
+        adj = bar.get(i, 0.0)
+        b.name(adj, f"bar_{b.label(i)}")
+        # reduce to the input's shape: summed over the points a scalar parameter met
+        grad = call("sum_to", b.as_graph(adj), b.handle(i), like)
+        b.name(grad, f"grad_{b.label(i)}")
+        grads.append(grad)
+    return grads
+
+
+def value_and_grad_graph(g: Graph, wrt: Iterable[str] | str | None = None) -> Graph:
+    """A graph with outputs (f, ∂f/∂w1, ∂f/∂w2, ...) by reverse accumulation.
+
+    >>> import graphdiff as gd
+    >>> vg = gd.value_and_grad_graph(gd.parse("x1*x2 + sin(x1)"))
+    >>> [round(float(v), 6) for v in vg(x1=2.0, x2=3.0)]
+    [6.909297, 2.583853, 2.0]
+    """
+    out = _single_output(g, "reverse mode")
+    idx = _wrt_indices(g, wrt)
+    with paused_gc():
+        b = _Builder(g)
+        grads = _gradients(b, out, idx)
+        return b.finish([b.handle(out)] + grads, g.inputs)
+
+
+def grad_graph(g: Graph, wrt: Iterable[str] | str | None = None) -> Graph:
+    """A graph whose outputs are the gradient ∂f/∂w for each input w (default: all inputs)."""
+    out = _single_output(g, "reverse mode")
+    idx = _wrt_indices(g, wrt)
+    with paused_gc():
+        b = _Builder(g)
+        return b.finish(_gradients(b, out, idx), g.inputs)
+
+
+def _forward_sweep(b: _Builder, seeds: dict[int, Any], suffix: str = "") -> dict[int, Any]:
+    """Tangents of every node, given the tangents of some inputs."""
+    dot: dict[int, Any] = dict(seeds)
+    for node in b.g.nodes:
+        if node.op in ("input", "const"):
+            continue
+        tangents = [dot.get(a) for a in node.args]
+        if all(_is_zero(t) for t in tangents):
+            continue
+        prim = REGISTRY[node.op]
+        args = [b.handle(a) for a in node.args]
+        out = b.handle(node.index)
+        params = dict(node.params)
+        if prim.jvp is not None:
+            t = prim.jvp(tuple(None if _is_zero(t) else t for t in tangents), *args, out,
+                         **params)
+        else:
+            t = 0
+            for j, tj in enumerate(tangents):
+                if _is_zero(tj):
+                    continue
+                partial = prim.partials[j](*args, out, **params)
+                b.name(partial, f"d{node.var}_d{b.label(node.args[j])}")
+                if not _is_zero(partial):
+                    t = t + partial * tj if not _is_zero(t) else partial * tj
+        if not _is_zero(t):
+            b.name(t, f"dot_{b.label(node.index)}{suffix}")
+            dot[node.index] = t
+    return dot
+
+
+def _output_tangents(b: _Builder, dot: dict[int, Any], outs: Iterable[int]) -> list[Graph]:
+    # a tangent that came out as a constant still needs the output's shape
+    res = []
+    for o in outs:
+        like = b.handle(o)
+        t = call("sum_to", b.as_graph(dot.get(o, 0.0)), like, like)
+        b.name(t, f"dot_{b.label(o)}")
+        res.append(t)
+    return res
+
+
+def _unique_name(base: str, taken: set[str]) -> str:
+    name = base
+    while name in taken:
+        name += "_"
+    taken.add(name)
+    return name
+
+
+def jvp_graph(g: Graph, direction: Mapping[str, float] | None = None) -> Graph:
+    """Forward accumulation: a graph with outputs (f, ḟ) along `direction`.
+
+    `direction` maps inputs to numbers (missing inputs get 0); without it the graph takes
+    one tangent input `dot_<name>` per input, so the direction is chosen at call time.
+    """
+    out = _single_output(g, "jvp_graph")
+    with paused_gc():
+        b = _Builder(g)
+        inputs = list(g.inputs)
+        index = {n.name: n.index for n in g.nodes if n.op == "input"}
+        seeds: dict[int, Any] = {}
+        if direction is None:
+            taken = set(inputs)
+            for name in g.inputs:
+                tname = _unique_name(f"dot_{name}", taken)
+                inputs.append(tname)
+                seeds[index[name]] = Graph(b.store, (b.store.input(tname),))
+        else:
+            for name, value in direction.items():
+                if name not in index:
+                    raise ValueError(f"direction names {name!r}, which is not an input "
+                                     f"(the inputs are {', '.join(g.inputs)})")
+                if not isinstance(value, numbers.Real):
+                    raise TypeError(f"direction[{name!r}] must be a number")
+                if value != 0:
+                    seeds[index[name]] = b.const(float(value))
+        dot = _forward_sweep(b, seeds)
+        return b.finish([b.handle(out)] + _output_tangents(b, dot, [out]), inputs)
+
+
+def jacobian_graph(g: Graph, wrt: Iterable[str] | str | None = None) -> Graph:
+    """A graph whose outputs are ∂f_i/∂w_j, row by row (outputs i, inputs j), by forward
+    accumulation along each input in turn.  Entries are per point for array inputs."""
+    idx = _wrt_indices(g, wrt)
+    with paused_gc():
+        b = _Builder(g)
+        columns = []
+        for j in idx:
+            dot = _forward_sweep(b, {j: b.const(1.0)}, suffix=f"_{b.label(j)}")
+            columns.append(_output_tangents(b, dot, g.outputs))
+        entries = [columns[j][i] for i in range(len(g.outputs)) for j in range(len(idx))]
+        return b.finish(entries, g.inputs)
+
+
+def hessian_graph(g: Graph, wrt: Iterable[str] | str | None = None) -> Graph:
+    """A graph whose outputs are ∂²f/∂w_i∂w_j, row by row: the Jacobian of the gradient
+    graph, i.e. forward mode over reverse mode."""
+    _single_output(g, "hessian_graph")
+    names = [g.nodes[i].name for i in _wrt_indices(g, wrt)]
+    return jacobian_graph(grad_graph(g, names), names)

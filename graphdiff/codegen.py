@@ -1,0 +1,195 @@
+"""Code generation: a graph becomes the source of one flat NumPy function, and a callable.
+
+One assignment per operation, names from the user's inputs and the table's v-numbers
+(adjoints bar_v3, tangents dot_v3, partials dv5_dv3), constants inlined.  Every identifier
+in the source is generated or validated here, so no input can inject code.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import keyword
+import linecache
+import os
+import re
+import tempfile
+from typing import Any, Callable, Sequence
+
+from .graph import Graph, as_array, format_call, format_number
+from .primitives import PREC_ATOM, PREC_UNARY, REGISTRY
+
+__all__ = ["CompiledFunction", "emit_numpy", "compile_graph", "safe_identifier"]
+
+_RESERVED = re.compile(r"^(v\d+|t\d+|(bar|dot|grad)_\w*|d\w*_d\w*|np|_\w*)$")
+_COMMENT_LIMIT = 48
+_counter = itertools.count(1)
+
+
+def safe_identifier(name: str, taken: set[str]) -> str:
+    """`name` if it is a plain ASCII identifier free for a user's input, else a mangled
+    variant (invalid characters replaced, a prefix or suffix added) that is; records it."""
+    base = re.sub(r"[^A-Za-z0-9_]", "_", name) or "x"
+    if base[0].isdigit():
+        base = "x_" + base
+    if _RESERVED.match(base):  # a generated name (v4, bar_x, np, ...) is never a user's
+        base = "in_" + base
+    if keyword.iskeyword(base) or base != name:
+        base += "_"
+    while base in taken:
+        base += "_"
+    taken.add(base)
+    return base
+
+
+def _literal(value: float) -> tuple[str, int]:
+    text, prec = format_number(value)
+    if text in ("inf", "-inf", "nan"):
+        text = text.replace("inf", "np.inf").replace("nan", "np.nan")
+    return text, prec
+
+
+def emit_numpy(g: Graph, name: str = "f", returns: Callable[[list[str]], str] | None = None,
+               doc: str = "", marks: dict[int, str] | None = None) -> tuple[str, list[str]]:
+    """Python source of a module defining `name`, a NumPy function computing g's outputs.
+
+    Returns the source and the function's parameter names (the inputs, mangled where
+    needed).  `returns` turns the output expressions into the return expression (default:
+    one value, or a tuple); `marks` puts a comment line before chosen nodes.
+    """
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise ValueError(f"function name {name!r} is not a Python identifier")
+    nodes = g.nodes
+    hints = g.hints
+    named_by_hint = any(hints)
+    taken: set[str] = set()
+    expr: list[tuple[str, int]] = [("", PREC_ATOM)] * len(nodes)
+    params = []
+    for n in nodes:
+        if n.op == "input":
+            p = safe_identifier(n.name, taken)
+            params.append(p)
+            expr[n.index] = (p, PREC_ATOM)
+    # comments show each operation in terms of the inputs while that stays short
+    short: list[tuple[str, int] | None] = [None] * len(nodes)
+    lines: list[str] = []
+    helpers: dict[str, Callable] = {}
+    marks = marks or {}
+    for n in nodes:
+        if n.op == "input":
+            short[n.index] = expr[n.index]
+            continue
+        if n.op == "const":
+            expr[n.index] = _literal(n.value)
+            short[n.index] = format_number(n.value)
+            continue
+        prim = REGISTRY[n.op]
+        for h in prim.helpers:
+            helpers[h.__name__] = h
+        target = _local_name(hints[n.index], n.var, named_by_hint, taken)
+        rhs = _apply_template(prim, [expr[a] for a in n.args], n.params)
+        parts = [short[a] for a in n.args]
+        comment = ""
+        if all(p is not None for p in parts):
+            text = format_call(n.op, parts, n.params)
+            if len(text[0]) <= _COMMENT_LIMIT:
+                short[n.index] = text
+                if text[0] != rhs:
+                    comment = f"  # {text[0]}"
+        if n.index in marks:
+            lines.append(f"    # {marks[n.index]}")
+        lines.append(f"    {target} = {rhs}{comment}")
+        expr[n.index] = (target, PREC_ATOM)
+    outs = [expr[i][0] for i in g.outputs]
+    ret = returns(outs) if returns else (outs[0] if len(outs) == 1 else ", ".join(outs))
+    head = ["import numpy as np", ""]
+    for h in helpers.values():
+        head += ["", inspect.getsource(h).rstrip(), ""]
+    doc_line = f'    """{_clean(doc)}"""' if doc else None
+    body = [f"def {name}({', '.join(params)}):"] + ([doc_line] if doc_line else []) + lines
+    body.append(f"    return {ret}")
+    return "\n".join(head + [""] + body) + "\n", params
+
+
+def _clean(text: str) -> str:
+    # docstrings carry only graphdiff's own words, but keep them inert regardless
+    return re.sub(r"[^\w .,:;()+\-*/=<>'\[\]]", " ", text).replace('"""', "")
+
+
+def _local_name(hint: str | None, var: str | None, by_hint: bool, taken: set[str]) -> str:
+    base = hint if (hint and re.fullmatch(r"[A-Za-z_]\w*", hint, re.ASCII)) else None
+    if base is None and not by_hint:
+        base = var
+    if base is None or base in taken or keyword.iskeyword(base):
+        k = len(taken)
+        base = f"t{k}"
+        while base in taken:
+            k += 1
+            base = f"t{k}"
+    taken.add(base)
+    return base
+
+
+def _apply_template(prim, args: list[tuple[str, int]], params) -> str:
+    texts = []
+    for pos, (text, prec) in enumerate(args):
+        # a negative literal needs parentheses as the base of ** or under a unary minus
+        if prec == PREC_UNARY and (prim.name == "neg" or (prim.name == "pow" and pos == 0)):
+            text = f"({text})"
+        texts.append(text)
+    values = {k: _literal(v)[0] for k, v in params}
+    return prim.numpy.format(*texts, **values)
+
+
+class CompiledFunction:
+    """A generated NumPy function with its source.
+
+    Call it with keywords or positionals in `inputs` order; `.source` is the module text,
+    `.fn` the raw function (no argument conversion), `.save(path)` writes a module that
+    needs only NumPy.
+    """
+
+    def __init__(self, source: str, name: str, inputs: Sequence[str], params: Sequence[str],
+                 graph: Graph):
+        self.source = source
+        self.name = name
+        self.inputs = tuple(inputs)
+        self.params = tuple(params)
+        self.graph = graph
+        filename = f"<graphdiff-{name}-{next(_counter)}>"
+        # registered so tracebacks and inspect.getsource show the generated lines
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        namespace: dict[str, Any] = {"__name__": f"graphdiff_generated_{name}"}
+        exec(compile(source, filename, "exec"), namespace)  # graphdiff's own source only
+        self.fn = namespace[name]
+        self.__doc__ = self.fn.__doc__
+        self.__wrapped__ = self.fn
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        bound = self.graph.bind(args, kwargs)
+        return self.fn(*[as_array(bound[n]) for n in self.inputs])
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the source as a standalone module (atomically: a temporary file, renamed)."""
+        path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".py.tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(self.source)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def __repr__(self) -> str:
+        return f"<CompiledFunction {self.name}({', '.join(self.inputs)})>"
+
+
+def compile_graph(g: Graph, name: str = "f", returns: Callable[[list[str]], str] | None = None,
+                  doc: str = "", marks: dict[int, str] | None = None) -> CompiledFunction:
+    """Generate and compile the NumPy function of `g` (see `emit_numpy`)."""
+    source, params = emit_numpy(g, name, returns, doc, marks)
+    return CompiledFunction(source, name, g.inputs, params, g)
+
