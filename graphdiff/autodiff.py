@@ -107,12 +107,12 @@ def _wrt_indices(g: Graph, wrt: Iterable[str] | str | None) -> list[int]:
         wrt = names
     elif isinstance(wrt, str):
         wrt = [w.strip() for w in wrt.split(",") if w.strip()]
+    index = {n.name: n.index for n in g.nodes if n.op == "input"}
     wrt = list(wrt)
     for w in wrt:
-        if w not in names:
+        if w not in index:
             raise ValueError(f"cannot differentiate with respect to {w!r}: not an input "
                              f"(the inputs are {', '.join(names) or 'none'})")
-    index = {n.name: n.index for n in g.nodes if n.op == "input"}
     return [index[w] for w in wrt]
 
 

@@ -208,7 +208,8 @@ class Graph:
     6.909297426825682
     """
 
-    __slots__ = ("_store", "_roots", "_declared", "_nodes", "_nx", "_key", "_ids", "_hints")
+    __slots__ = ("_store", "_roots", "_declared", "_nodes", "_nx", "_key", "_ids", "_hints",
+                 "_outputs")
     __array_ufunc__ = None  # numpy arrays defer to Graph's reflected operators
 
     def __init__(self, store: Store, roots: Iterable[int], inputs: Iterable[str] | None = None,
@@ -290,8 +291,7 @@ class Graph:
         """Indices (into `nodes`) of the graph's outputs."""
         if self._nodes is None:
             self._build_nodes()
-        index = {sid: i for i, sid in enumerate(self._ids)}
-        return tuple(index[r] for r in self._roots)
+        return self._outputs
 
     @property
     def output(self) -> Node:
@@ -311,11 +311,12 @@ class Graph:
             inputs = used
         else:
             names = {st.value[i]: i for i in used}
-            missing = [n for n in names if n not in self._declared]
+            declared = set(self._declared)
+            missing = [n for n in names if n not in declared]
             if missing:
                 raise ValueError(f"the graph uses input(s) {', '.join(missing)} "
                                  f"not among the declared inputs {self._declared}")
-            if len(set(self._declared)) != len(self._declared):
+            if len(declared) != len(self._declared):
                 raise ValueError(f"declared inputs repeat a name: {self._declared}")
             inputs = [names.get(n) if n in names else st.input(n) for n in self._declared]
         ids = inputs + [i for i in order if st.op[i] != "input"]
@@ -336,6 +337,7 @@ class Graph:
                 svalue[sid] if op == "input" else None, None, None)))
         self._ids = ids
         self._nodes = tuple(nodes)
+        self._outputs = tuple(pos[r] for r in self._roots)
 
     @property
     def hints(self) -> list[str | None]:

@@ -15,12 +15,17 @@ __all__ = ["fold_constants", "eliminate_common_subexpressions", "apply_identitie
            "remove_dead_code", "simplify", "PASSES"]
 
 
-def _rebuild(g: Graph, store: Store, args_of: Callable | None = None) -> Graph:
-    """Copy g's nodes into `store` (whose `apply` does the actual simplifying)."""
+def _rebuild(g: Graph, store: Store, merge_commutative: bool = False) -> Graph:
+    """Copy g's nodes into `store` (whose `apply` does the actual simplifying).
+
+    With `merge_commutative`, y*x is replaced by an earlier x*y; the first spelling is
+    kept, so the code still reads as written.
+    """
     with paused_gc():
         ids: list[int] = []
         old_hints = g.hints
         hints: dict[int, str] = {}
+        seen: dict[tuple, int] = {}
         for n in g.nodes:
             if n.op == "input":
                 sid = store.input(n.name)
@@ -28,9 +33,13 @@ def _rebuild(g: Graph, store: Store, args_of: Callable | None = None) -> Graph:
                 sid = store.const(n.value, n.origin)
             else:
                 args = tuple(ids[a] for a in n.args)
-                if args_of is not None:
-                    args = args_of(n.op, args)
-                sid = store.apply(n.op, args, n.params)
+                if merge_commutative and REGISTRY[n.op].commutative:
+                    key = (n.op, tuple(sorted(args)), n.params)
+                    sid = seen.get(key)
+                    if sid is None:
+                        sid = seen[key] = store.apply(n.op, args, n.params)
+                else:
+                    sid = store.apply(n.op, args, n.params)
             ids.append(sid)
             if old_hints[n.index] and store.op[sid] != "const":
                 hints.setdefault(sid, old_hints[n.index])
@@ -46,7 +55,7 @@ def fold_constants(g: Graph) -> Graph:
 def eliminate_common_subexpressions(g: Graph) -> Graph:
     """Merge structurally equal nodes, treating x*y and y*x (and other commutative
     primitives) as equal."""
-    return _rebuild(g, Store(), _canonical)
+    return _rebuild(g, Store(), merge_commutative=True)
 
 
 def apply_identities(g: Graph) -> Graph:
@@ -63,10 +72,6 @@ def remove_dead_code(g: Graph) -> Graph:
 PASSES = (fold_constants, apply_identities, eliminate_common_subexpressions, remove_dead_code)
 
 
-def _canonical(op: str, args: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(sorted(args)) if REGISTRY[op].commutative else args
-
-
 def simplify(g: Graph) -> Graph:
     """All passes (constants, identities, common subexpressions, dead code) fused into one
     rebuild, repeated while it still shrinks the graph (one pass can expose work for
@@ -78,7 +83,7 @@ def simplify(g: Graph) -> Graph:
     """
     for _ in range(4):
         size = len(g.nodes)
-        g = _rebuild(g, Store(simplify=True), _canonical)
+        g = _rebuild(g, Store(simplify=True), merge_commutative=True)
         if len(g.nodes) == size:
             break
     return g
