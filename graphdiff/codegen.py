@@ -137,8 +137,18 @@ def _apply_template(prim, args: list[tuple[str, int]], params) -> str:
         if prec == PREC_UNARY and (prim.name == "neg" or (prim.name == "pow" and pos == 0)):
             text = f"({text})"
         texts.append(text)
-    values = {k: _literal(v)[0] for k, v in params}
+    values = {k: _param_text(v) for k, v in params}
+    defaults = dict(prim.params)
+    # parameters at their defaults are left out of calls that take `{opts}`
+    values["opts"] = "".join(f", {k}={_param_text(v)}" for k, v in params
+                             if v != defaults.get(k) or type(v) is not type(defaults.get(k)))
     return prim.numpy.format(*texts, **values)
+
+
+def _param_text(value: Any) -> str:
+    if isinstance(value, float):
+        return _literal(value)[0]
+    return repr(value)  # ints, bools, None and tuples of ints: graphdiff's own values
 
 
 class CompiledFunction:

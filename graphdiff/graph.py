@@ -14,7 +14,8 @@ from typing import Any, Iterable, NamedTuple
 
 import numpy as np
 
-from .primitives import PREC_ADD, PREC_ATOM, PREC_POW, PREC_UNARY, REGISTRY, lookup
+from .primitives import (PREC_ADD, PREC_ATOM, PREC_POW, PREC_UNARY, REGISTRY, broadcast_shapes,
+                         lookup)
 
 __all__ = ["Graph", "Node", "Store", "format_call", "paused_gc"]
 
@@ -33,6 +34,7 @@ class Node(NamedTuple):
     name: str | None  # an input's name
     value: float | None  # a constant's value
     origin: Any  # a folded constant's source: nested (op, args, params) tuples, or a name
+    shape: Any = None  # static shape: a tuple (None entries: symbolic sizes), None if unknown
 
 
 class Store:
@@ -43,7 +45,7 @@ class Store:
     stores that derivative rules build into use it so partials come out readable.
     """
 
-    __slots__ = ("op", "args", "params", "value", "origin", "_ids", "simplify")
+    __slots__ = ("op", "args", "params", "value", "origin", "shape", "_ids", "simplify")
 
     def __init__(self, simplify: bool = False):
         self.op: list[str] = []
@@ -51,6 +53,7 @@ class Store:
         self.params: list[tuple[tuple[str, Any], ...]] = []
         self.value: list[Any] = []  # input name or constant value
         self.origin: list[Any] = []
+        self.shape: list[Any] = []  # static shapes; None where unknown
         self._ids: dict[tuple, int] = {}
         self.simplify = simplify
 
@@ -58,7 +61,7 @@ class Store:
         return len(self.op)
 
     def _add(self, key: tuple, op: str, args: tuple, params: tuple, value: Any,
-             origin: Any = None) -> int:
+             origin: Any = None, shape: Any = None) -> int:
         i = self._ids.get(key)
         if i is None:
             i = self._ids[key] = len(self.op)
@@ -67,14 +70,25 @@ class Store:
             self.params.append(params)
             self.value.append(value)
             self.origin.append(origin)
+            self.shape.append(shape)
         return i
 
-    def input(self, name: str) -> int:
-        return self._add(("input", name), "input", (), (), name)
+    def input(self, name: str, shape: Any = None) -> int:
+        """The input called `name`; `shape` (a tuple, None entries for symbolic sizes such
+        as the batch) makes shapes checked when the graph is built."""
+        if shape is not None:
+            shape = tuple(None if d is None else int(d) for d in shape)
+        i = self._add(("input", name), "input", (), (), name, shape=shape)
+        if shape is not None and self.shape[i] != shape:
+            if self.shape[i] is not None:
+                raise ValueError(f"input {name!r} already has shape {self.shape[i]}, "
+                                 f"not {shape}")
+            self.shape[i] = shape
+        return i
 
     def const(self, value: float, origin: Any = None) -> int:
         value = float(value)
-        return self._add(("const", value.hex()), "const", (), (), value, origin)
+        return self._add(("const", value.hex()), "const", (), (), value, origin, ())
 
     def is_const(self, i: int, value: float | None = None) -> bool:
         return self.op[i] == "const" and (value is None or self.value[i] == value)
@@ -88,7 +102,12 @@ class Store:
             found = _identity(self, op, args)
             if found is not None:
                 return found
-        return self._add((op, args, params), op, args, params, None)
+        key = (op, args, params)
+        i = self._ids.get(key)
+        if i is not None:
+            return i
+        shape = prim.out_shape([self.shape[a] for a in args], dict(params))
+        return self._add(key, op, args, params, None, shape=shape)
 
     def _fold(self, prim, args: tuple[int, ...], params: tuple) -> int:
         with np.errstate(all="ignore"):
@@ -150,7 +169,7 @@ def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
         # has y's shape
         if x == like and _shape_source(store, t) == _shape_source(store, x) is not None:
             return t
-        return None
+        return _static_sum_to(store, t, x, like)
     if len(args) != 2:
         return None
     x, y = args
@@ -183,6 +202,28 @@ def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
     return None
 
 
+def _static_sum_to(store: Store, t: int, x: int, like: int) -> int | None:
+    """sum_to with all shapes known: nothing, or the exact sums (np.sum with axes)."""
+    st, sx, sl = store.shape[t], store.shape[x], store.shape[like]
+    if st is None or sx is None or sl is None:
+        return None
+    full = broadcast_shapes(st, sl, sx)
+    if full == sx:
+        return t if st == sx else store.apply("broadcast_like", (t, x), _BROADCAST_DEFAULTS)
+    if st != full:
+        t = store.apply("broadcast_like", (t, like), _BROADCAST_DEFAULTS)
+    lead = len(full) - len(sx)
+    if lead:
+        t = store.apply("sum", (t,), (("axis", tuple(range(lead))), ("keepdims", False)))
+    inner = tuple(i for i, d in enumerate(sx) if d == 1 and full[lead + i] != 1)
+    if inner:
+        t = store.apply("sum", (t,), (("axis", inner), ("keepdims", True)))
+    return t
+
+
+_BROADCAST_DEFAULTS = (("axis", None), ("keepdims", False), ("mean", False))
+
+
 def _shape_source(store: Store, i: int) -> int | None:
     """The input whose shape node i is known to have (through sum_to), else None."""
     while store.op[i] == "sum_to":
@@ -203,7 +244,8 @@ class Graph:
     first, v1 = first input, then operations as written), `g.nx` is the networkx view,
     and `g(**values)` evaluates with NumPy broadcasting.
 
-    >>> g = parse("x1*x2 + sin(x1)")
+    >>> import graphdiff as gd
+    >>> g = gd.parse("x1*x2 + sin(x1)")
     >>> float(g(x1=2.0, x2=3.0))
     6.909297426825682
     """
@@ -233,10 +275,6 @@ class Graph:
             raise TypeError(f"{prim.name}() takes {prim.arity} argument"
                             f"{'s' if prim.arity != 1 else ''} ({len(args)} given)")
         resolved = prim.resolve_params(params)
-        for key, value in resolved.items():
-            if not _is_number(value):
-                raise TypeError(f"{prim.name}() parameter {key} must be a number, "
-                                f"got {type(value).__name__}")
         graphs = [a for a in args if isinstance(a, Graph)]
         store = max((g._store for g in graphs), key=len)
         ids = []
@@ -248,7 +286,7 @@ class Graph:
             else:
                 raise TypeError(f"{prim.name}() cannot take {type(a).__name__} "
                                 f"{a!r}; use a number or a graph")
-        params_t = tuple(sorted((k, float(v)) for k, v in resolved.items()))
+        params_t = tuple(sorted(resolved.items()))
         return Graph(store, (store.apply(prim.name, tuple(ids), params_t),))
 
     def _root_in(self, store: Store) -> int:
@@ -269,6 +307,8 @@ class Graph:
     def __rtruediv__(self, other): return self.apply("div", other, self)
     def __pow__(self, other): return self.apply("pow", self, other)
     def __rpow__(self, other): return self.apply("pow", other, self)
+    def __matmul__(self, other): return self.apply("matmul", self, other)
+    def __rmatmul__(self, other): return self.apply("matmul", other, self)
     def __neg__(self): return self.apply("neg", self)
     def __pos__(self): return self
     def __abs__(self): return self.apply("abs", self)
@@ -292,6 +332,18 @@ class Graph:
         if self._nodes is None:
             self._build_nodes()
         return self._outputs
+
+    @property
+    def shape(self) -> Any:
+        """The static shape of a single-output graph (None if unknown: any shape works)."""
+        if len(self._roots) != 1:
+            raise ValueError(f"a graph with {len(self._roots)} outputs has no single shape")
+        return self._store.shape[self._roots[0]]
+
+    @property
+    def T(self) -> Graph:
+        """The transpose, as in NumPy."""
+        return self.apply("transpose", self)
 
     @property
     def output(self) -> Node:
@@ -324,17 +376,19 @@ class Graph:
         for k, sid in enumerate(ids):
             pos[sid] = k
         ops, sargs, sparams, svalue, sorigin = st.op, st.args, st.params, st.value, st.origin
+        sshape = st.shape
         new = tuple.__new__  # NamedTuple's own constructor costs a Python call per node
         nodes, count = [], 0
         for k, sid in enumerate(ids):
             op = ops[sid]
             if op == "const":
-                nodes.append(new(Node, (k, op, (), (), None, None, svalue[sid], sorigin[sid])))
+                nodes.append(new(Node, (k, op, (), (), None, None, svalue[sid], sorigin[sid],
+                                        ())))
                 continue
             count += 1
             nodes.append(new(Node, (
                 k, op, tuple([pos[a] for a in sargs[sid]]), sparams[sid], f"v{count}",
-                svalue[sid] if op == "input" else None, None, None)))
+                svalue[sid] if op == "input" else None, None, None, sshape[sid])))
         self._ids = ids
         self._nodes = tuple(nodes)
         self._outputs = tuple(pos[r] for r in self._roots)
@@ -372,7 +426,7 @@ class Graph:
                 key = keys[n.index]
                 g.add_node(key, op=n.op, args=tuple(keys[a] for a in n.args),
                            params=dict(n.params), name=n.name, value=n.value,
-                           var=n.var, index=n.index,
+                           var=n.var, index=n.index, shape=n.shape,
                            output=n.index in self.outputs)
                 for pos, a in enumerate(n.args):
                     if g.has_edge(keys[a], key):
@@ -426,7 +480,8 @@ class Graph:
     def _structure(self) -> tuple:
         if self._key is None:
             self._key = (tuple((n.op, n.args, n.params, n.name,
-                                None if n.value is None else n.value.hex())
+                                None if n.value is None else n.value.hex(),
+                                n.shape if n.op == "input" else None)
                                for n in self.nodes), self.outputs)
         return self._key
 
@@ -544,7 +599,7 @@ def copy_nodes(g: Graph, store: Store) -> list[int]:
     ids: list[int] = []
     for n in g.nodes:
         if n.op == "input":
-            ids.append(store.input(n.name))
+            ids.append(store.input(n.name, n.shape))
         elif n.op == "const":
             ids.append(store.const(n.value, n.origin))
         else:
@@ -579,7 +634,9 @@ def format_call(op: str, args: list[tuple[str, int]], params: tuple = ()) -> tup
     parentheses only where Python's precedence needs them (or where they aid reading)."""
     prim = REGISTRY[op]
     if prim.symbol is None:
-        extra = [f"{k}={format_number(v)[0]}" for k, v in params]
+        defaults = dict(prim.params)
+        extra = [f"{k}={format_number(v)[0] if isinstance(v, float) else repr(v)}"
+                 for k, v in params if v != defaults.get(k) or isinstance(v, float)]
         return f"{prim.name}({', '.join([a for a, _ in args] + extra)})", PREC_ATOM
     if prim.arity == 1:
         (a, p), = args
@@ -594,7 +651,7 @@ def format_call(op: str, args: list[tuple[str, int]], params: tuple = ()) -> tup
     # needs parentheses; a negated right operand gets them for the reader's sake
     left = f"({left})" if lp < me else left
     right = f"({right})" if rp <= me or rp == PREC_UNARY else right
-    sep = f" {prim.symbol} " if me == PREC_ADD else prim.symbol
+    sep = f" {prim.symbol} " if me == PREC_ADD or op == "matmul" else prim.symbol
     return f"{left}{sep}{right}", me
 
 

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from .graph import Graph, Store
 from .primitives import CONSTANTS, PREC_ADD, PREC_MUL, PREC_POW, PREC_UNARY, is_known, lookup
 
-__all__ = ["ParseError", "parse", "symbols", "from_sympy"]
+__all__ = ["ParseError", "parse", "symbols", "tensor", "from_sympy"]
 
 
 class ParseError(ValueError):
@@ -29,7 +29,7 @@ _TOKEN = re.compile(r"""
     (?P<space>\s+)
   | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<name>[^\W\d]\w*)
-  | (?P<op>\*\*|[-+*/(),=])
+  | (?P<op>\*\*|[-+*/@(),=])
   | (?P<bad>.)
 """, re.VERBOSE | re.DOTALL)
 
@@ -40,12 +40,12 @@ _HINTS = {
     "'": " (strings are not supported)",
     '"': " (strings are not supported)",
     "^": " (use ** for powers)",
-    "@": " (matrix products are not part of the scalar grammar)",
 }
 
 # Binary operators: precedence and right-associativity, as in Python.
 _BINARY = {"+": ("add", PREC_ADD, False), "-": ("sub", PREC_ADD, False),
            "*": ("mul", PREC_MUL, False), "/": ("div", PREC_MUL, False),
+           "@": ("matmul", PREC_MUL, False),
            "**": ("pow", PREC_POW, True)}
 _UNARY = {"-": "neg", "+": None}
 _PARSER_CONSTANTS = {**CONSTANTS, "inf": float("inf"), "nan": float("nan")}
@@ -98,7 +98,8 @@ def parse(source: Any, inputs: Iterable[str] | None = None) -> Graph:
 
     `inputs` fixes the order of the inputs (default: order of first appearance).
 
-    >>> parse("-x**2 + y").inputs
+    >>> import graphdiff as gd
+    >>> gd.parse("-x**2 + y").inputs
     ('x', 'y')
     """
     if isinstance(source, Graph):
@@ -285,11 +286,15 @@ class _Parser:
         return self._apply(prim.name, func, args, frame.kwargs)
 
 
-def symbols(names: str) -> Graph | tuple[Graph, ...]:
+def symbols(names: str, shape: tuple | None = None) -> Graph | tuple[Graph, ...]:
     """Input variables for building graphs with Python operators, like `sympy.symbols`.
 
-    >>> x1, x2 = symbols("x1 x2")
-    >>> (x1*x2 + sin(x1)).inputs
+    `shape` (e.g. `(None, 784)`, None for a symbolic batch size) declares tensors whose
+    shapes are checked as the graph is built; without it an input takes any shape.
+
+    >>> import graphdiff as gd
+    >>> x1, x2 = gd.symbols("x1 x2")
+    >>> (x1*x2 + gd.sin(x1)).inputs
     ('x1', 'x2')
     """
     parts = names.replace(",", " ").split()
@@ -302,8 +307,21 @@ def symbols(names: str) -> Graph | tuple[Graph, ...]:
             raise ValueError(f"{p!r} is not a valid variable name")
         if p in _PARSER_CONSTANTS or is_known(p):
             raise ValueError(f"{p!r} names a constant or function; pick another name")
-        out.append(Graph(store, (store.input(p),)))
+        out.append(Graph(store, (store.input(p, shape),)))
     return out[0] if len(out) == 1 else tuple(out)
+
+
+def tensor(name: str, shape: tuple) -> Graph:
+    """One input with a static shape (None entries are symbolic sizes such as the batch).
+
+    >>> import graphdiff as gd
+    >>> X, W = gd.tensor("X", (None, 3)), gd.tensor("W", (3, 2))
+    >>> (X @ W).shape
+    (None, 2)
+    """
+    if shape is None:
+        raise ValueError("tensor() needs a shape; use symbols() for inputs of any shape")
+    return symbols(name, shape)
 
 
 # SymPy classes whose graphdiff counterpart is not simply the primitive of the same name.

@@ -62,6 +62,10 @@ class Primitive:
     jvp: Callable[..., Any] | None = None
     # Plain NumPy functions the `numpy` template calls; code generators emit their source.
     helpers: tuple[Callable[..., Any], ...] = ()
+    # shape(*arg_shapes, **params) -> output shape; None means elementwise broadcasting.
+    # A shape is a tuple of ints and None (a symbolic size, e.g. the batch), or None
+    # altogether when unknown (expressions parsed from text work on any shape).
+    shape: Callable[..., Any] | None = None
 
     def evaluate(self, *args: Any, **params: Any) -> Any:
         return self.impl(*args, **self.resolve_params(params))
@@ -74,8 +78,78 @@ class Primitive:
             names = ", ".join(sorted(unknown))
             raise TypeError(f"{self.name}() got unknown parameter(s) {names}; "
                             f"it takes {', '.join(known) or 'none'}")
-        known.update(given)
+        for key, value in given.items():
+            known[key] = _param_value(self.name, key, value, known[key])
         return known
+
+    def out_shape(self, shapes: list[Any], params: dict[str, Any]) -> Any:
+        """The output's static shape from the arguments' shapes (None: unknown)."""
+        if self.shape is not None:
+            if any(s is None for s in shapes):
+                return None
+            return self.shape(*shapes, **params)
+        return broadcast_shapes(*shapes, op=self.name)
+
+
+def _param_value(op: str, key: str, value: Any, default: Any) -> Any:
+    """A parameter converted to its default's kind: axis-like (int, tuple of ints or
+    None), flag (bool) or number (float); anything else is a TypeError naming it."""
+    def integral(v: Any) -> int:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer,
+                                                                 np.floating)) \
+                or float(v) != int(v):
+            raise TypeError(f"{op}() parameter {key} must be an integer, got {v!r}")
+        return int(v)
+
+    if isinstance(default, bool):
+        if not isinstance(value, (bool, np.bool_, int, float)) or value not in (0, 1):
+            raise TypeError(f"{op}() parameter {key} must be True or False, got {value!r}")
+        return bool(value)
+    if default is None or isinstance(default, (int, tuple)):
+        if value is None:
+            return None
+        if isinstance(value, (tuple, list)):
+            return tuple(integral(v) for v in value)
+        return integral(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                     np.floating)):
+        raise TypeError(f"{op}() parameter {key} must be a number, got {value!r}")
+    return float(value)
+
+
+def _dim_text(shape: Any) -> str:
+    return "(" + ", ".join("N" if d is None else str(d) for d in shape) + \
+        ("," if len(shape) == 1 else "") + ")"
+
+
+def broadcast_shapes(*shapes: Any, op: str = "broadcast") -> Any:
+    """NumPy's broadcasting on static shapes; None dims are symbolic sizes (the batch)."""
+    if any(s is None for s in shapes):
+        return None
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for k in range(ndim):
+        dims = {s[len(s) - ndim + k] for s in shapes if len(s) - ndim + k >= 0}
+        dims.discard(1)
+        if len(dims) > 1:
+            texts = " and ".join(_dim_text(s) for s in shapes)
+            raise ValueError(f"{op}: shapes {texts} do not broadcast")
+        out.append(dims.pop() if dims else 1)
+    return tuple(out)
+
+
+def _reduced_shape(shape: Any, axis: Any, keepdims: bool, op: str) -> Any:
+    if axis is None:
+        return tuple(1 for _ in shape) if keepdims else ()
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    nd = len(shape)
+    norm = set()
+    for a in axes:
+        if not -nd <= a < nd:
+            raise ValueError(f"{op}: axis {a} is out of range for shape {_dim_text(shape)}")
+        norm.add(a % nd)
+    return tuple((1 if keepdims else None) if i in norm else d for i, d in enumerate(shape)
+                 if keepdims or i not in norm)
 
 
 # Python's operator precedence, used by every printer: larger binds tighter.
@@ -107,21 +181,131 @@ def _sigmoid(x: Any) -> np.ndarray:
 
 
 def _sum_to(t, x, like):
-    """Sum t, taken at the broadcast shape of `like`, down to the shape of x (x's dtype)."""
-    t = np.asarray(t)
-    full = np.shape(like)
-    if t.shape != full:
-        t = np.broadcast_to(t, np.broadcast_shapes(t.shape, full))
+    """Sum t, broadcast against `like` and x, down to the shape of x (in x's dtype)."""
+    t = np.asarray(t, dtype=np.result_type(t, x))
     shape = np.shape(x)
-    if t.shape != shape:
-        lead = t.ndim - len(shape)
+    full = np.broadcast_shapes(t.shape, np.shape(like), shape)
+    if t.shape != full:
+        t = np.broadcast_to(t, full)
+    if full != shape:
+        lead = len(full) - len(shape)
         axes = tuple(range(lead)) + tuple(
-            lead + i for i, n in enumerate(shape) if n == 1 and t.shape[lead + i] != 1)
+            lead + i for i, n in enumerate(shape) if n == 1 and full[lead + i] != 1)
         t = t.sum(axis=axes).reshape(shape) if shape else t.sum()
-    dtype = getattr(x, "dtype", None)
-    if dtype is not None and dtype.kind == "f" and t.dtype != dtype:
-        t = t.astype(dtype)
     return t
+
+
+# --- tensor helpers: plain NumPy, emitted into generated modules that use them ------------
+
+def _broadcast_like(t, x, axis=None, keepdims=False, mean=False):
+    """t, a reduction of x over `axis`, expanded back to x's shape (divided by the number
+    of entries each output summed, for a mean); a read-only broadcast view."""
+    t = np.asarray(t, dtype=np.result_type(t, x))
+    if mean:
+        t = t / (np.size(x) // max(np.size(t), 1))
+    if axis is not None and not keepdims:
+        t = np.expand_dims(t, axis)
+    return np.broadcast_to(t, np.shape(x))
+
+
+def _logsumexp(x, axis=-1, keepdims=False):
+    """log(sum(exp(x))) over `axis`, shifted by the maximum so it never overflows."""
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else (np.squeeze(out, axis=axis) if axis is not None else out.reshape(()))
+
+
+def _softmax(x, axis=-1):
+    """exp(x) / sum(exp(x)) over `axis`, shifted by the maximum so it never overflows."""
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _log_softmax(x, axis=-1):
+    """x - logsumexp(x) over `axis`, computed without overflow."""
+    return x - _logsumexp(x, axis=axis, keepdims=True)
+
+
+def _one_hot(labels, like):
+    """Integer class labels as one-hot rows shaped like `like` (labels must be in range)."""
+    labels = np.asarray(labels)
+    k = np.shape(like)[-1]
+    idx = labels.astype(np.intp)
+    if np.any(idx != labels) or np.any(idx < 0) or np.any(idx >= k):
+        raise ValueError(f"class labels must be integers in [0, {k}), got values from "
+                         f"{labels.min()} to {labels.max()}")
+    out = np.zeros(np.shape(like), dtype=np.result_type(like, np.float32))
+    np.put_along_axis(out, idx[..., None], 1, axis=-1)
+    return out
+
+
+def _matmul_shape(a, b):
+    if not (1 <= len(a) <= 2 and 1 <= len(b) <= 2):
+        raise ValueError(f"matmul: takes 1-D or 2-D operands, got shapes {_dim_text(a)} "
+                         f"and {_dim_text(b)}")
+    n, m = a[-1], b[0]
+    if n != m:  # two symbolic sizes are the same batch
+        raise ValueError(f"matmul: shapes {_dim_text(a)} and {_dim_text(b)} do not align "
+                         f"(inner sizes {'N' if n is None else n} and "
+                         f"{'N' if m is None else m})")
+    return a[:-1] + b[1:]
+
+
+def _vector(op, shape):
+    if len(shape) != 1:
+        raise ValueError(f"{op}: takes vectors, got shape {_dim_text(shape)}")
+    return shape
+
+
+def _one_hot_shape(labels, like):
+    if labels != like[:-1]:
+        raise ValueError(f"one_hot: labels of shape {_dim_text(labels)} do not match "
+                         f"scores of shape {_dim_text(like)} (expected {_dim_text(like[:-1])})")
+    return like
+
+
+def _along_axis(op):
+    def rule(a, axis):
+        _reduced_shape(a, axis, True, op)  # checks the axis
+        return a
+    return rule
+
+
+def _matmul_vjp(bar, a, b, out):
+    bar = call("sum_to", bar, out, out)  # the exact shape of the output
+    na, nb = len(a.shape), len(b.shape)
+    if na == 2 and nb == 2:
+        return bar @ call("transpose", b), call("transpose", a) @ bar
+    if na == 1 and nb == 1:
+        return bar * b, bar * a
+    if na == 2:
+        return call("outer", bar, b), call("transpose", a) @ bar
+    return b @ bar, call("outer", a, bar)
+
+
+def _add_tangents(*terms):
+    present = [t for t in terms if t is not None]
+    total = present[0]
+    for t in present[1:]:
+        total = total + t
+    return total
+
+
+def _reduce_params(shape_rule):
+    def rule(x, axis=None, keepdims=False, **_):
+        return _reduced_shape(x, axis, keepdims, shape_rule)
+    return rule
+
+
+def _expand(t, x, axis, keepdims, mean=False):
+    return call("broadcast_like", t, x, axis=axis, keepdims=keepdims, mean=mean)
+
+
+def _broadcast_like_vjp(bar, t, x, out, axis, keepdims, mean):
+    if axis is None and len(t.shape or ()) > 0:
+        return call("sum_to", bar, t, bar), None
+    return call("mean" if mean else "sum", bar, axis=axis, keepdims=keepdims), None
 
 
 def _leaky(x: Any, alpha: float) -> np.ndarray:
@@ -268,6 +452,81 @@ _PRIMITIVES = [
        jvp=lambda dots, t, x, like, out: (None if dots[0] is None
                                           else call("sum_to", dots[0], x, like)),
        helpers=(_sum_to,), doc="sum t (broadcast to like's shape) down to x's shape"),
+    # --- tensors --------------------------------------------------------------------------
+    _p("matmul", 2, np.matmul, (), numpy="{0} @ {1}", latex=r"\,", symbol="@",
+       prec=PREC_MUL, sympy=lambda sp, a, b: a * b, shape=_matmul_shape, vjp=_matmul_vjp,
+       jvp=lambda dots, a, b, out: _add_tangents(
+           None if dots[0] is None else dots[0] @ b, None if dots[1] is None else a @ dots[1]),
+       doc="matrix product of 1-D or 2-D operands"),
+    _p("outer", 2, np.outer, (), sympy=lambda sp, a, b: a * b,
+       shape=lambda a, b: _vector("outer", a) + _vector("outer", b),
+       vjp=lambda bar, a, b, out: (bar @ b, a @ bar),
+       jvp=lambda dots, a, b, out: _add_tangents(
+           None if dots[0] is None else call("outer", dots[0], b),
+           None if dots[1] is None else call("outer", a, dots[1])),
+       doc="outer product of two vectors"),
+    _p("transpose", 1, np.transpose, (), numpy="{0}.T", latex=r"\operatorname{transpose}",
+       sympy=lambda sp, a: a, shape=lambda a: tuple(reversed(a)),
+       vjp=lambda bar, a, out: (call("transpose", call("sum_to", bar, out, out)),),
+       jvp=lambda dots, a, out: call("transpose", dots[0]), doc="reversed axes (a.T)"),
+    _p("sum", 1, np.sum, (), numpy="np.sum({0}{opts})", latex=r"\sum",
+       sympy=lambda sp, a, axis=None, keepdims=False: a,
+       params=(("axis", None), ("keepdims", False)), shape=_reduce_params("sum"),
+       vjp=lambda bar, a, out, axis, keepdims: (_expand(bar, a, axis, keepdims),),
+       jvp=lambda dots, a, out, axis, keepdims: call("sum", dots[0], axis=axis,
+                                                     keepdims=keepdims),
+       doc="sum over an axis (or all entries)"),
+    _p("mean", 1, np.mean, (), numpy="np.mean({0}{opts})",
+       sympy=lambda sp, a, axis=None, keepdims=False: a,
+       params=(("axis", None), ("keepdims", False)), shape=_reduce_params("mean"),
+       vjp=lambda bar, a, out, axis, keepdims: (_expand(bar, a, axis, keepdims, True),),
+       jvp=lambda dots, a, out, axis, keepdims: call("mean", dots[0], axis=axis,
+                                                      keepdims=keepdims),
+       doc="mean over an axis (or all entries)"),
+    _p("broadcast_like", 2, _broadcast_like, (), numpy="_broadcast_like({0}, {1}{opts})",
+       sympy=lambda sp, t, x, axis=None, keepdims=False, mean=False: t,
+       params=(("axis", None), ("keepdims", False), ("mean", False)),
+       shape=lambda t, x, **_: x, vjp=_broadcast_like_vjp,
+       jvp=lambda dots, t, x, out, axis, keepdims, mean: (
+           None if dots[0] is None else _expand(dots[0], x, axis, keepdims, mean)),
+       helpers=(_broadcast_like,), doc="a reduction expanded back to x's shape"),
+    _p("logsumexp", 1, _logsumexp, (), numpy="_logsumexp({0}{opts})",
+       latex=r"\operatorname{logsumexp}",
+       sympy=lambda sp, a, axis=-1, keepdims=False: sp.log(sp.exp(a)),
+       params=(("axis", -1), ("keepdims", False)), shape=_reduce_params("logsumexp"),
+       vjp=lambda bar, a, out, axis, keepdims: (
+           _expand(bar, a, axis, keepdims) * call("exp", a - _expand(out, a, axis, keepdims)),),
+       jvp=lambda dots, a, out, axis, keepdims: call(
+           "sum", call("exp", a - _expand(out, a, axis, keepdims)) * dots[0], axis=axis,
+           keepdims=keepdims),
+       helpers=(_logsumexp,), doc="log(sum(exp(x))) over an axis, without overflow"),
+    _p("softmax", 1, _softmax, (), numpy="_softmax({0}{opts})", latex=r"\operatorname{softmax}",
+       sympy=lambda sp, a, axis=-1: sp.exp(a) / sp.exp(a), params=(("axis", -1),),
+       shape=_along_axis("softmax"),
+       vjp=lambda bar, a, out, axis: (
+           out * (bar - _expand(call("sum", bar * out, axis=axis), a, axis, False)),),
+       jvp=lambda dots, a, out, axis: out * (
+           dots[0] - _expand(call("sum", dots[0] * out, axis=axis), a, axis, False)),
+       helpers=(_softmax,), doc="exp(x) / sum(exp(x)) over an axis, without overflow"),
+    _p("log_softmax", 1, _log_softmax, (), numpy="_log_softmax({0}{opts})",
+       latex=r"\operatorname{log\_softmax}", sympy=lambda sp, a, axis=-1: a - a,
+       params=(("axis", -1),),
+       shape=_along_axis("log_softmax"),
+       vjp=lambda bar, a, out, axis: (
+           bar - call("exp", out) * _expand(call("sum", bar, axis=axis), a, axis, False),),
+       jvp=lambda dots, a, out, axis: dots[0] - _expand(
+           call("sum", call("exp", out) * dots[0], axis=axis), a, axis, False),
+       helpers=(_logsumexp, _log_softmax), doc="x - logsumexp(x) over an axis"),
+    _p("one_hot", 2, _one_hot, (), sympy=lambda sp, labels, like: labels,
+       shape=_one_hot_shape,
+       vjp=lambda bar, labels, like, out: (None, None),
+       jvp=lambda dots, labels, like, out: None, differentiable=False,
+       helpers=(_one_hot,), doc="integer labels as one-hot rows shaped like `like`"),
+    _p("where", 3, lambda c, a, b: np.where(c, a, b),
+       (lambda c, a, b, out: 0, lambda c, a, b, out: call("where", c, 1.0, 0.0),
+        lambda c, a, b, out: call("where", c, 0.0, 1.0)),
+       numpy="np.where({0}, {1}, {2})", sympy=lambda sp, c, a, b: sp.Piecewise((a, c > 0), (b, True)),
+       doc="a where c is nonzero, else b"),
     # --- activation functions (the lecture's table) ---------------------------------------
     _p("identity", 1, np.positive, (lambda x, out: 1,), numpy="{0}",
        latex=r"\operatorname{id}", sympy=lambda sp, x: x),

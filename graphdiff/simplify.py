@@ -28,7 +28,7 @@ def _rebuild(g: Graph, store: Store, merge_commutative: bool = False) -> Graph:
         seen: dict[tuple, int] = {}
         for n in g.nodes:
             if n.op == "input":
-                sid = store.input(n.name)
+                sid = store.input(n.name, n.shape)
             elif n.op == "const":
                 sid = store.const(n.value, n.origin)
             else:
