@@ -22,13 +22,15 @@ from .graph import Graph, Node
 from .parse import ParseError, from_sympy, parse, symbols, tensor
 from .primitives import CONSTANTS, REGISTRY, Primitive, activations, call, is_known
 from .simplify import simplify
+from .trace import Trace, trace
 
 __version__ = "0.1.0"
 
 __all__ = ["CompiledFunction", "Graph", "Node", "ParseError", "Primitive", "REGISTRY",
            "activations", "call", "compile", "e", "from_sympy", "grad", "grad_graph",
            "hessian", "hessian_graph", "jacobian", "jacobian_graph", "jvp", "jvp_graph",
-           "parse", "pi", "simplify", "symbols", "tensor", "value_and_grad", "value_and_grad_graph"]
+           "parse", "pi", "simplify", "symbols", "tensor", "Trace", "trace",
+           "value_and_grad", "value_and_grad_graph"]
 
 pi = CONSTANTS["pi"]
 e = CONSTANTS["e"]

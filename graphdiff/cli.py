@@ -80,11 +80,124 @@ def _cmd_parse(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    g = parse(LOGNORMAL)
-    print(f"The lecture's log-normal density  f(y, mu, sigma) = {LOGNORMAL}")
-    print(format_nodes_table(g))
-    print(f"f(1.5, 0.5, 2.0) = {float(g(y=1.5, mu=0.5, sigma=2.0))!r}")
+    from .trace import trace
+
+    print("The lecture's log-normal example: the table of values and partials, then the")
+    print("reverse sweep, at y = 1.5, mu = 0.5, sigma = 2.  Try also:")
+    print('  graphdiff table "x1*x2 + sin(x1)" --at x1=2 x2=3 --direction x1=1\n')
+    print(trace(LOGNORMAL, y=1.5, mu=0.5, sigma=2.0).to_text("all"))
     return 0
+
+
+def _point(g: Graph, pairs: Sequence[str] | None, what: str) -> dict[str, float]:
+    values = parse_assignments(pairs or [], what)
+    check_names(g, values, what)
+    return values
+
+
+def _cmd_table(args: argparse.Namespace) -> int:
+    from .trace import trace
+
+    g = parse(args.expr)
+    at = _point(g, args.at, "--at")
+    missing = [n for n in g.inputs if n not in at]
+    if missing:
+        raise UsageError(f"--at: missing value for {', '.join(missing)} "
+                         f"(e.g. --at {' '.join(n + '=1' for n in missing)})")
+    direction = None if args.direction is None else _point(g, args.direction, "--direction")
+    if args.mode == "forward" and direction is None:
+        raise UsageError("--mode forward needs --direction, e.g. "
+                         f"--direction {g.inputs[0] if g.inputs else 'x'}=1")
+    if args.digits < 1:
+        raise UsageError("--digits must be at least 1")
+    t = trace(g, direction, at=at)
+    if args.format == "text":
+        print(t.to_text(args.mode, args.digits))
+    elif args.format == "markdown":
+        print(t.to_markdown(args.mode, args.digits), end="")
+    elif args.format == "latex":
+        print(t.to_latex(args.mode, args.digits), end="")
+    else:
+        print(t.to_html(args.mode, args.digits))
+    return 0
+
+
+def _cmd_activations(args: argparse.Namespace) -> int:
+    from .render import activations_table
+
+    print(activations_table(args.format), end="")
+    if args.plot:
+        from .plot import plot_activations
+
+        _drawing(lambda: plot_activations(args.plot), args.plot)
+        print(f"plotted the activations and their derivatives to {args.plot}",
+              file=sys.stderr)
+    return 0
+
+
+def _cmd_graph(args: argparse.Namespace) -> int:
+    from .render import graph_to_dot
+
+    g = parse(args.expr)
+    fmt = args.format
+    if fmt is None:
+        suffix = (args.output or "").rpartition(".")[2].lower()
+        fmt = suffix if suffix in ("png", "svg", "pdf") else "dot"
+    if fmt == "dot":
+        text = graph_to_dot(g)
+        if args.output:
+            _drawing(lambda: _write(args.output, text), args.output)
+        else:
+            print(text, end="")
+        return 0
+    if not args.output:
+        raise UsageError(f"--format {fmt} needs an output file: -o FILE.{fmt}")
+    from .plot import draw_graph
+
+    _drawing(lambda: draw_graph(g, args.output, fmt), args.output)
+    return 0
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def _drawing(write: Callable[[], object], path: str) -> None:
+    """Run a step that writes a file; a missing matplotlib or a bad path is one line."""
+    try:
+        write()
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _args_table(p: argparse.ArgumentParser) -> None:
+    p.add_argument("expr", help="the expression, e.g. 'x1*x2 + sin(x1)'")
+    p.add_argument("--at", nargs="+", metavar="NAME=VALUE", help="the point, e.g. x1=2 x2=3")
+    p.add_argument("--direction", nargs="+", metavar="NAME=VALUE",
+                   help="seed the forward sweep (inputs not named get 0), e.g. x1=1")
+    p.add_argument("--mode", choices=("values", "forward", "reverse", "all"), default="all",
+                   help="which tables: values and partials, the forward sweep, the reverse "
+                        "sweep, or all of them (default; forward only with --direction)")
+    p.add_argument("--format", choices=("text", "markdown", "latex", "html"), default="text")
+    p.add_argument("--digits", type=int, default=6, help="significant digits (default 6)")
+
+
+def _args_activations(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=("text", "markdown", "latex", "html"), default="text")
+    p.add_argument("--plot", metavar="FILE",
+                   help="also plot each activation with its derivative (png, svg or pdf; "
+                        "needs matplotlib)")
+
+
+def _args_graph(p: argparse.ArgumentParser) -> None:
+    p.add_argument("expr", help="the expression, e.g. 'x1*x2 + sin(x1)'")
+    p.add_argument("--format", choices=("dot", "png", "svg", "pdf"),
+                   help="DOT text (default), or a drawing through matplotlib")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write here (default for dot: standard output)")
 
 
 def _args_parse(p: argparse.ArgumentParser) -> None:
@@ -99,9 +212,15 @@ def _args_none(p: argparse.ArgumentParser) -> None:
 # name -> (help, add_arguments(parser), run(args) -> exit code); one row per subcommand
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                           Callable[[argparse.Namespace], int]]] = {
-    "demo": ("the lecture's log-normal example", _args_none, _cmd_demo),
+    "demo": ("the lecture's log-normal example: its derivative table", _args_none, _cmd_demo),
     "parse": ("show the graph of an expression, numbered as in the lecture", _args_parse,
               _cmd_parse),
+    "table": ("the lecture's table at a point: values, partials, forward and reverse sweeps",
+              _args_table, _cmd_table),
+    "activations": ("the lecture's activation-function table, from the registry",
+                    _args_activations, _cmd_activations),
+    "graph": ("draw the graph with the table's v-numbers (DOT, PNG, SVG)", _args_graph,
+              _cmd_graph),
 }
 
 

@@ -520,6 +520,17 @@ class Graph:
             return self._summary()
         return f"Graph({', '.join(self.inputs)} -> {text})"
 
+    def to_dot(self) -> str:
+        """The graph in Graphviz DOT, nodes labelled with the trace table's v-numbers."""
+        from .render import graph_to_dot
+
+        return graph_to_dot(self)
+
+    def _repr_html_(self) -> str:  # Jupyter
+        from .render import graph_html
+
+        return graph_html(self)
+
     def to_sympy(self):
         """The graph as a SymPy expression (a tuple of them for several outputs)."""
         import sympy as sp
