@@ -21,11 +21,16 @@ __all__ = ["grad_graph", "value_and_grad_graph", "jvp_graph", "jacobian_graph",
 
 
 class _Builder:
-    """A simplifying store holding a copy of the primal graph, plus the names handed out."""
+    """A simplifying store holding a copy of the primal graph, plus the names handed out.
+
+    Every simplification pass happens as nodes are added: hash-consing merges common
+    subexpressions (commutative ones too), constants fold, identities drop, negations
+    move outwards, and only what the outputs need is ever part of the result.
+    """
 
     def __init__(self, g: Graph):
         self.g = g
-        self.store = Store(simplify=True)
+        self.store = Store(simplify=2)
         self.ids = copy_nodes(g, self.store)
         self.hints: dict[int, str] = {}
         old = g.hints

@@ -16,7 +16,7 @@ import re
 import tempfile
 from typing import Any, Callable, Sequence
 
-from .graph import Graph, as_array, format_call, format_number
+from .graph import Graph, as_array, format_call, format_number, paused_gc
 from .primitives import PREC_ATOM, PREC_UNARY, REGISTRY
 
 __all__ = ["CompiledFunction", "emit_numpy", "compile_graph", "safe_identifier"]
@@ -50,15 +50,23 @@ def _literal(value: float) -> tuple[str, int]:
 
 
 def emit_numpy(g: Graph, name: str = "f", returns: Callable[[list[str]], str] | None = None,
-               doc: str = "", marks: dict[int, str] | None = None) -> tuple[str, list[str]]:
+               doc: str = "", marks: dict[int, str] | None = None,
+               free: bool = True) -> tuple[str, list[str]]:
     """Python source of a module defining `name`, a NumPy function computing g's outputs.
 
     Returns the source and the function's parameter names (the inputs, mangled where
     needed).  `returns` turns the output expressions into the return expression (default:
-    one value, or a tuple); `marks` puts a comment line before chosen nodes.
+    one value, or a tuple); `marks` puts a comment line before chosen nodes.  With `free`,
+    each intermediate is deleted after its last use, so large arrays are released (and
+    their memory reused) as soon as possible rather than at the return.
     """
     if not name.isidentifier() or keyword.iskeyword(name):
         raise ValueError(f"function name {name!r} is not a Python identifier")
+    with paused_gc():
+        return _emit(g, name, returns, doc, marks or {}, free)
+
+
+def _emit(g, name, returns, doc, marks, free) -> tuple[str, list[str]]:
     nodes = g.nodes
     hints = g.hints
     named_by_hint = any(hints)
@@ -72,9 +80,15 @@ def emit_numpy(g: Graph, name: str = "f", returns: Callable[[list[str]], str] | 
             expr[n.index] = (p, PREC_ATOM)
     # comments show each operation in terms of the inputs while that stays short
     short: list[tuple[str, int] | None] = [None] * len(nodes)
+    last_use = [-1] * len(nodes)
+    if free:
+        for n in nodes:
+            for a in n.args:
+                last_use[a] = n.index
+        for i in g.outputs:
+            last_use[i] = len(nodes)
     lines: list[str] = []
     helpers: dict[str, Callable] = {}
-    marks = marks or {}
     for n in nodes:
         if n.op == "input":
             short[n.index] = expr[n.index]
@@ -100,6 +114,10 @@ def emit_numpy(g: Graph, name: str = "f", returns: Callable[[list[str]], str] | 
             lines.append(f"    # {marks[n.index]}")
         lines.append(f"    {target} = {rhs}{comment}")
         expr[n.index] = (target, PREC_ATOM)
+        dead = sorted({expr[a][0] for a in n.args
+                       if last_use[a] == n.index and nodes[a].op not in ("input", "const")})
+        if dead:
+            lines.append(f"    del {', '.join(dead)}")
     outs = [expr[i][0] for i in g.outputs]
     ret = returns(outs) if returns else (outs[0] if len(outs) == 1 else ", ".join(outs))
     head = ["import numpy as np", ""]
@@ -117,7 +135,7 @@ def _clean(text: str) -> str:
 
 
 def _local_name(hint: str | None, var: str | None, by_hint: bool, taken: set[str]) -> str:
-    base = hint if (hint and re.fullmatch(r"[A-Za-z_]\w*", hint, re.ASCII)) else None
+    base = hint if (hint and hint.isascii() and hint.isidentifier()) else None
     if base is None and not by_hint:
         base = var
     if base is None or base in taken or keyword.iskeyword(base):
@@ -137,6 +155,8 @@ def _apply_template(prim, args: list[tuple[str, int]], params) -> str:
         if prec == PREC_UNARY and (prim.name == "neg" or (prim.name == "pow" and pos == 0)):
             text = f"({text})"
         texts.append(text)
+    if not params and not prim.params:
+        return prim.numpy.format(*texts)
     values = {k: _param_text(v) for k, v in params}
     defaults = dict(prim.params)
     # parameters at their defaults are left out of calls that take `{opts}`

@@ -13,7 +13,6 @@ from .autodiff import (_wrt_indices, grad_graph, hessian_graph, jacobian_graph, 
 from .codegen import CompiledFunction, compile_graph
 from .graph import Graph
 from .parse import parse
-from .simplify import simplify
 
 __all__ = ["compile", "value_and_grad", "grad", "jvp", "jacobian", "hessian"]
 
@@ -63,7 +62,7 @@ def value_and_grad(expr: Any, wrt: Iterable[str] | str | None = None,
     """
     g = _graph(expr)
     names = _wrt_names(g, wrt)
-    d = simplify(value_and_grad_graph(g, names))
+    d = value_and_grad_graph(g, names)  # built simplified (see autodiff._Builder)
     doc = f"value and gradient with respect to ({', '.join(names)}), by reverse mode"
     return compile_graph(d, name, returns=lambda outs: f"{outs[0]}, {_tuple_of(outs[1:])}",
                          doc=doc, marks=_reverse_marks(d))
@@ -79,7 +78,7 @@ def grad(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "grad") 
     one input (named alone, or the only input), else a tuple in `wrt` order."""
     g = _graph(expr)
     names = _wrt_names(g, wrt)
-    d = simplify(grad_graph(g, names))
+    d = grad_graph(g, names)
     single = len(names) == 1 and (wrt is None or isinstance(wrt, str))
     returns = (lambda outs: outs[0]) if single else _tuple_of
     return compile_graph(d, name, returns=returns,
@@ -94,7 +93,7 @@ def jvp(expr: Any, direction: Mapping[str, float] | None = None,
     function takes one tangent argument `dot_<input>` after the inputs.
     """
     g = _graph(expr)
-    d = simplify(jvp_graph(g, direction))
+    d = jvp_graph(g, direction)
     marks = {i: "forward sweep: tangents dot_v = dv/dt" for i in _sweep_marks(d, d.outputs[0])}
     return compile_graph(d, name, returns=lambda outs: f"{outs[0]}, {outs[1]}",
                          doc="value and directional derivative, by forward mode", marks=marks)
@@ -105,7 +104,7 @@ def jacobian(expr: Any, wrt: Iterable[str] | str | None = None,
     """∂f_i/∂w_j for every output i and input j, as a tuple of rows."""
     g = _graph(expr)
     names = _wrt_names(g, wrt)
-    d = simplify(jacobian_graph(g, names))
+    d = jacobian_graph(g, names)
     return compile_graph(d, name, returns=_rows(len(names)),
                          doc=f"Jacobian with respect to ({', '.join(names)})")
 
@@ -115,7 +114,7 @@ def hessian(expr: Any, wrt: Iterable[str] | str | None = None,
     """∂²f/∂w_i∂w_j as a tuple of rows, by forward mode over the reverse-mode gradient."""
     g = _graph(expr)
     names = _wrt_names(g, wrt)
-    d = simplify(hessian_graph(g, names))
+    d = hessian_graph(g, names)
     return compile_graph(d, name, returns=_rows(len(names)),
                          doc=f"Hessian with respect to ({', '.join(names)})")
 

@@ -41,13 +41,16 @@ class Store:
     """Append-only, hash-consed table of nodes that graphs built together share.
 
     Appending never changes an existing graph: a graph is the set of ancestors of its roots.
-    With `simplify=True`, `apply` also drops algebraic identities (x*1, x+0, --x, ...); the
-    stores that derivative rules build into use it so partials come out readable.
+    With `simplify=True` (or 1), `apply` also drops algebraic identities (x*1, x+0, --x,
+    ...); the stores that derivative rules build into use it so partials come out
+    readable.  With `simplify=2` it also moves negations outwards ((-a)*b -> -(a*b),
+    a + -b -> a - b), where they cancel or land on a reduced value: the form for
+    generated code, not for tables.
     """
 
     __slots__ = ("op", "args", "params", "value", "origin", "shape", "_ids", "simplify")
 
-    def __init__(self, simplify: bool = False):
+    def __init__(self, simplify: bool | int = False):
         self.op: list[str] = []
         self.args: list[tuple[int, ...]] = []
         self.params: list[tuple[tuple[str, Any], ...]] = []
@@ -96,7 +99,8 @@ class Store:
     def apply(self, op: str, args: tuple[int, ...], params: tuple = ()) -> int:
         """Add (or find) the node op(args); constant arguments only are folded into a constant."""
         prim = REGISTRY[op]
-        if all(self.op[a] == "const" for a in args):
+        sop = self.op
+        if all(sop[a] == "const" for a in args):
             return self._fold(prim, args, params)
         if self.simplify:
             found = _identity(self, op, args)
@@ -106,8 +110,20 @@ class Store:
         i = self._ids.get(key)
         if i is not None:
             return i
-        shape = prim.out_shape([self.shape[a] for a in args], dict(params))
-        return self._add(key, op, args, params, None, shape=shape)
+        if self.simplify >= 2 and prim.commutative:
+            # y*x is the x*y already built; the first spelling stays
+            i = self._ids.get((op, tuple(sorted(args)), params, "commuted"))
+            if i is not None:
+                return i
+        shapes = [self.shape[a] for a in args]
+        if prim.shape is None and len(shapes) == 2 and shapes[0] == shapes[1]:
+            shape = shapes[0]  # the common case of equal (or both unknown) shapes
+        else:
+            shape = prim.out_shape(shapes, dict(params))
+        i = self._add(key, op, args, params, None, shape=shape)
+        if self.simplify >= 2 and prim.commutative:
+            self._ids[(op, tuple(sorted(args)), params, "commuted")] = i
+        return i
 
     def _fold(self, prim, args: tuple[int, ...], params: tuple) -> int:
         with np.errstate(all="ignore"):
@@ -165,6 +181,15 @@ def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
         t, x, like = args
         if sop[t] == "neg":
             return store.apply("neg", (store.apply("sum_to", (sargs[t][0],) + args[1:]),))
+        # sums are linear: summing each term saves the elementwise add, and a constant
+        # factor multiplies the (smaller) sum; chains of adds are left whole (no recursion)
+        if sop[t] in ("add", "sub") and all(sop[a] not in ("add", "sub") for a in sargs[t]):
+            a, b = sargs[t]
+            return store.apply(sop[t], (store.apply("sum_to", (a, x, like)),
+                                        store.apply("sum_to", (b, x, like))))
+        if sop[t] == "mul" and c(sargs[t][0]):
+            return store.apply("mul", (sargs[t][0],
+                                       store.apply("sum_to", (sargs[t][1], x, like))))
         # reshaping to a shape t already has: sum_to(sum_to(u, y, _), x, x) where x also
         # has y's shape
         if x == like and _shape_source(store, t) == _shape_source(store, x) is not None:
@@ -173,6 +198,10 @@ def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
     if len(args) != 2:
         return None
     x, y = args
+    if store.simplify >= 2:
+        found = _move_negation(store, op, x, y)
+        if found is not None:
+            return found
     if op == "add":
         return y if c(x, 0.0) else x if c(y, 0.0) else None
     if op == "sub":
@@ -199,6 +228,25 @@ def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
         return x if c(y, 1.0) else None
     if op == "pow":
         return x if c(y, 1.0) else store.const(1.0) if c(y, 0.0) else None
+    return None
+
+
+def _move_negation(store: Store, op: str, x: int, y: int) -> int | None:
+    """(-a)*b, a*(-b), (-a)/b, a/(-b) -> -(a*b) or -(a/b);  a + -b -> a - b;
+    -a + b -> b - a;  a - -b -> a + b.  Exact in floating point."""
+    sop, sargs = store.op, store.args
+    nx, ny = sop[x] == "neg", sop[y] == "neg"
+    if op in ("mul", "div") and (nx or ny):
+        a = sargs[x][0] if nx else x
+        b = sargs[y][0] if ny else y
+        inner = store.apply(op, (a, b))
+        return inner if nx and ny else store.apply("neg", (inner,))
+    if op == "add" and ny:
+        return store.apply("sub", (x, sargs[y][0]))
+    if op == "add" and nx:
+        return store.apply("sub", (y, sargs[x][0]))
+    if op == "sub" and ny:
+        return store.apply("add", (x, sargs[y][0]))
     return None
 
 
@@ -274,19 +322,25 @@ class Graph:
         if len(args) != prim.arity:
             raise TypeError(f"{prim.name}() takes {prim.arity} argument"
                             f"{'s' if prim.arity != 1 else ''} ({len(args)} given)")
-        resolved = prim.resolve_params(params)
-        graphs = [a for a in args if isinstance(a, Graph)]
-        store = max((g._store for g in graphs), key=len)
+        params_t = tuple(sorted(prim.resolve_params(params).items())) \
+            if (params or prim.params) else ()
+        store = None
+        for a in args:
+            if isinstance(a, Graph):
+                if store is None:
+                    store = a._store
+                elif a._store is not store and len(a._store) > len(store):
+                    store = a._store  # copy the smaller graph into the larger store
         ids = []
         for a in args:
             if isinstance(a, Graph):
-                ids.append(a._root_in(store))
+                ids.append(a._roots[0] if a._store is store and len(a._roots) == 1
+                           else a._root_in(store))
             elif _is_number(a):
                 ids.append(store.const(float(a)))
             else:
                 raise TypeError(f"{prim.name}() cannot take {type(a).__name__} "
                                 f"{a!r}; use a number or a graph")
-        params_t = tuple(sorted(resolved.items()))
         return Graph(store, (store.apply(prim.name, tuple(ids), params_t),))
 
     def _root_in(self, store: Store) -> int:

@@ -185,6 +185,10 @@ def _sum_to(t, x, like):
     t = np.asarray(t, dtype=np.result_type(t, x))
     shape = np.shape(x)
     full = np.broadcast_shapes(t.shape, np.shape(like), shape)
+    if t.size == 1 and full != shape:  # a broadcast constant: its sum is a product
+        count = np.prod(full, dtype=np.int64) // np.prod(shape, dtype=np.int64)
+        t = np.broadcast_to(t.reshape(()) * t.dtype.type(count), shape)
+        return t[()] if not shape else t
     if t.shape != full:
         t = np.broadcast_to(t, full)
     if full != shape:
@@ -192,7 +196,7 @@ def _sum_to(t, x, like):
         axes = tuple(range(lead)) + tuple(
             lead + i for i, n in enumerate(shape) if n == 1 and full[lead + i] != 1)
         t = t.sum(axis=axes).reshape(shape) if shape else t.sum()
-    return t
+    return t[()] if t.ndim == 0 else t  # a NumPy scalar, as NumPy's own operations give
 
 
 # --- tensor helpers: plain NumPy, emitted into generated modules that use them ------------

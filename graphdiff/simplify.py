@@ -59,9 +59,9 @@ def eliminate_common_subexpressions(g: Graph) -> Graph:
 
 
 def apply_identities(g: Graph) -> Graph:
-    """Drop algebraic identities: x*1, x+0, x*0, x-x, --x, x**1, x*(1/y), ... (see
-    `graphdiff.graph._identity` for the list and when they are safe)."""
-    return _rebuild(g, Store(simplify=True))
+    """Drop algebraic identities: x*1, x+0, x*0, x-x, --x, x**1, x*(1/y), ... and move
+    negations outwards where they cancel (see `graphdiff.graph._identity`)."""
+    return _rebuild(g, Store(simplify=2))
 
 
 def remove_dead_code(g: Graph) -> Graph:
@@ -83,7 +83,7 @@ def simplify(g: Graph) -> Graph:
     """
     for _ in range(4):
         size = len(g.nodes)
-        g = _rebuild(g, Store(simplify=True), merge_commutative=True)
+        g = _rebuild(g, Store(simplify=2), merge_commutative=True)
         if len(g.nodes) == size:
             break
     return g
