@@ -1,6 +1,8 @@
 """The hand-written back-propagation against central finite differences, for every
 activation, loss, dropout mask and weight decay, on small networks."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -13,7 +15,7 @@ BATCH = 6
 def _params(seed, sizes=SIZES, dtype=np.float64):
     rng = np.random.default_rng(seed)
     params = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+    for n_in, n_out in itertools.pairwise(sizes):
         params += [rng.standard_normal((n_in, n_out)).astype(dtype),
                    (0.5 * rng.standard_normal(n_out)).astype(dtype)]
     return params
@@ -166,7 +168,7 @@ def test_step_object():
     assert step.source is None and step.graph is None
     rng = np.random.default_rng(18)
     params, X, Y = _params(19), rng.standard_normal((4, 3)), rng.random((4, 2))
-    value, grads = step(params, X, Y, None)
+    value, _grads = step(params, X, Y, None)
     expected = backprop.loss_and_grads(params, X, Y, activation="relu", loss="bce",
                                        weight_decay=0.1)
     assert value == expected[0]

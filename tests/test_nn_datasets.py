@@ -13,7 +13,7 @@ def test_sinusoid_is_bishops_data():
     np.testing.assert_allclose(X[:, 0], np.linspace(0, 1, 10))
     residual = Y[:, 0] - np.sin(2 * np.pi * X[:, 0])
     assert 0.05 < residual.std() < 0.6
-    X2, Y2 = datasets.sinusoid(n=10, noise=0.3, seed=0)
+    _X2, Y2 = datasets.sinusoid(n=10, noise=0.3, seed=0)
     np.testing.assert_array_equal(Y, Y2)
     assert not np.array_equal(Y, datasets.sinusoid(n=10, seed=1)[1])
     Xr, _ = datasets.sinusoid(n=50, seed=0, spacing="random")

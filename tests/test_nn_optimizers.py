@@ -1,5 +1,7 @@
 """Optimizers decrease a quadratic, update in place, and keep float32 as float32."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -72,7 +74,7 @@ def test_adam_first_step_moves_by_lr():
 
 def _flat_quadratic(x):
     sizes = np.cumsum([0] + [len(c) for c in C])
-    value, grads = quadratic([x[a:b] for a, b in zip(sizes[:-1], sizes[1:])])
+    value, grads = quadratic([x[a:b] for a, b in itertools.pairwise(sizes)])
     return value, np.concatenate(grads)
 
 
@@ -82,7 +84,7 @@ def test_scg_minimizes_a_quadratic():
                        lambda x, f: iterations.append(f))
     np.testing.assert_allclose(x, np.concatenate(minimum()), atol=1e-6)
     assert iterations[-1] < 1e-12 and len(iterations) < 50
-    assert all(b <= a for a, b in zip(iterations, iterations[1:]))  # never goes uphill
+    assert all(b <= a for a, b in itertools.pairwise(iterations))  # never goes uphill
 
 
 @pytest.mark.parametrize("name", ["lbfgs", "bfgs", "cg"])

@@ -73,11 +73,11 @@ def rings(n: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def regression_target(x: np.ndarray) -> np.ndarray:
-    """The noise-free function behind `noisy_regression`: x + sin(3πx)/2 on [-1, 1]."""
-    return x + 0.5 * np.sin(3 * np.pi * x)
+    """The noise-free function behind `noisy_regression`: sin(πx) on [-1, 1]."""
+    return np.sin(np.pi * x)
 
 
-def noisy_regression(n: int = 60, noise: float = 0.4, seed: int = 0
+def noisy_regression(n: int = 40, noise: float = 0.3, seed: int = 0
                      ) -> tuple[np.ndarray, np.ndarray]:
     """A 1-d regression with heavy noise, small enough to overfit: the setting of the
     early-stopping and dropout experiments.  x uniform on [-1, 1], y = regression_target(x)
