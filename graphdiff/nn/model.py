@@ -1,0 +1,585 @@
+"""The MLP: parameters, initialisation, training loop (optimizers, mini-batches, dropout,
+weight decay, early stopping, divergence guard), prediction, and saving.
+
+The loss-and-gradient function comes from one factory, `MLP._make_step`; everything else
+here only calls it, so the way gradients are computed can be swapped without touching fit.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import backprop
+from .checks import as_inputs, as_targets, check_pair
+from .losses import LINKS, LOSSES, accuracy, link, loss_value
+from .optimizers import FullBatch, Optimizer, flatten, make_optimizer, unflatten_into
+
+__all__ = ["INITS", "MLP", "DivergenceWarning", "History"]
+
+INITS = ("auto", "xavier", "he")
+_FORMAT = "graphdiff.nn.MLP/1"
+_DIVERGENCE_FACTOR = 1e6  # a loss this many times the first one counts as diverged
+
+
+class DivergenceWarning(RuntimeWarning):
+    """Training stopped because the loss became non-finite or exploded."""
+
+
+@dataclass
+class History:
+    """What fit recorded, one entry per epoch (per iteration for full-batch methods).
+
+    loss: the training objective averaged over the epoch's steps (with the weight-decay
+    penalty and dropout noise: what the optimizer saw).  val_loss: the data loss on the
+    validation set at the end of the epoch.  accuracy / val_accuracy (classifiers): at the
+    end of the epoch.  best_epoch: index of the best epoch (lowest val_loss, or loss
+    without validation).  stopped_early: early stopping ended the run (and the best
+    weights were restored).  diverged: the divergence guard ended it (and restored them).
+    """
+
+    loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    best_epoch: int | None = None
+    stopped_early: bool = False
+    diverged: bool = False
+
+    @property
+    def epochs(self) -> int:
+        return len(self.loss)
+
+    def __repr__(self) -> str:
+        last = {k: getattr(self, k)[-1] for k in ("loss", "val_loss", "accuracy",
+                                                     "val_accuracy") if getattr(self, k)}
+        fields = [f"epochs={self.epochs}", *(f"{k}={v:.4g}" for k, v in last.items()),
+                  f"best_epoch={self.best_epoch}"]
+        fields += [flag for flag in ("stopped_early", "diverged") if getattr(self, flag)]
+        return f"History({', '.join(fields)})"
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class MLP:
+    """A feed-forward network  h_l = f(h_{l-1} W_l + b_l),  output = g(h W_L + b_L).
+
+    `layer_sizes` lists the widths from input to output, e.g. [1, 3, 1].  `activation` f is
+    used by every hidden layer.  The loss fixes what the output means: "mse" (regression,
+    output activation g chosen freely, identity by default), "bce" (logits; g = sigmoid
+    gives probabilities) or "softmax_xent" (logits; g = softmax).  Parameters are the list
+    [W1, b1, W2, b2, ...] with W_l of shape (n_in, n_out) and b_l of shape (n_out,).
+
+    >>> from graphdiff import nn
+    >>> X, Y = nn.datasets.sinusoid(n=10, noise=0.3, seed=0)
+    >>> model = nn.MLP([1, 3, 1], activation="tanh", loss="mse", seed=0)
+    >>> history = model.fit(X, Y, epochs=200, optimizer="adam", lr=0.05, verbose=False)
+    >>> history.loss[-1] < history.loss[0]
+    True
+    """
+
+    def __init__(self, layer_sizes: Sequence[int], activation: str = "tanh",
+                 output_activation: str | None = None, loss: str = "mse",
+                 seed: int | None = 0, init: str = "auto", dtype: Any = np.float64):
+        sizes = list(layer_sizes)
+        if len(sizes) < 2:
+            raise ValueError(f"layer_sizes needs at least an input and an output width, "
+                             f"got {layer_sizes!r}")
+        self.layer_sizes = [_positive_int(n, "every layer size") for n in sizes]
+        if activation not in backprop.ACTIVATIONS:
+            hint = "; prelu's slope is a parameter: use leaky_relu" if activation == "prelu" else ""
+            raise ValueError(f"unknown activation {activation!r}; known: "
+                             f"{', '.join(backprop.ACTIVATIONS)}{hint}")
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; known: {', '.join(LOSSES)}")
+        if output_activation is None:
+            output_activation = LINKS[loss]
+        if loss == "mse" and output_activation not in backprop.ACTIVATIONS:
+            raise ValueError(f"unknown output activation {output_activation!r}; known: "
+                             f"{', '.join(backprop.ACTIVATIONS)}")
+        if loss != "mse" and output_activation != LINKS[loss]:
+            raise ValueError(f"loss {loss!r} takes logits and its output activation is "
+                             f"{LINKS[loss]!r}, got {output_activation!r}")
+        if loss == "softmax_xent" and self.layer_sizes[-1] < 2:
+            raise ValueError("softmax_xent needs at least 2 outputs (one per class); "
+                             "use bce for one output")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                                 or seed < 0):
+            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+        if init not in INITS:
+            raise ValueError(f"unknown init {init!r}; known: {', '.join(INITS)}")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.activation, self.output_activation, self.loss = activation, output_activation, loss
+        self.seed, self.init = seed, init
+        self.rng = np.random.default_rng(seed)
+        self.params = self._initial_params()
+        self.history: History | None = None
+        self._steps: dict[tuple[bool, float], Any] = {}
+        self._step: Any = None
+        self._mask_buffers: dict[int, list[np.ndarray]] = {}
+
+    # --- structure -----------------------------------------------------------------------
+    @property
+    def is_classifier(self) -> bool:
+        return self.loss != "mse"
+
+    @property
+    def head(self) -> str:
+        """The activation applied to the last layer inside the loss: mse's output
+        activation, or identity when the loss takes logits."""
+        return self.output_activation if self.loss == "mse" else "identity"
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(p.size for p in self.params)
+
+    def _initial_params(self) -> list[np.ndarray]:
+        """Xavier/Glorot uniform U(±√(6/(n_in + n_out))), or He normal N(0, 2/n_in) (the
+        default for the ReLU family); biases start at zero."""
+        he = self.init == "he" or (self.init == "auto" and
+                                   self.activation in ("relu", "leaky_relu"))
+        params = []
+        for n_in, n_out in zip(self.layer_sizes[:-1], self.layer_sizes[1:]):
+            if he:
+                W = self.rng.normal(0.0, math.sqrt(2.0 / n_in), (n_in, n_out))
+            else:
+                limit = math.sqrt(6.0 / (n_in + n_out))
+                W = self.rng.uniform(-limit, limit, (n_in, n_out))
+            params += [W.astype(self.dtype), np.zeros(n_out, self.dtype)]
+        return params
+
+    def __repr__(self) -> str:
+        extra = "" if self.output_activation == LINKS[self.loss] else \
+            f", output_activation={self.output_activation!r}"
+        return (f"MLP({self.layer_sizes}, activation={self.activation!r}{extra}, "
+                f"loss={self.loss!r})")
+
+    # --- the loss-and-gradient function ----------------------------------------------------
+    def _make_step(self, dropout: bool = False, weight_decay: float = 0.0) -> Any:
+        """The loss-and-gradient function that fit calls once per step, made once per model
+        and configuration (dropout on or off, weight-decay λ).
+
+        Contract: `step(params, X, Y, masks) -> (loss: float, grads: list[np.ndarray])`
+        - params: [W1, b1, W2, b2, ...] of self.dtype (read only);
+        - X: (batch, n_in) array of self.dtype;
+        - Y: (batch, n_out) of self.dtype for mse, bce and one-hot softmax_xent, or (batch,)
+          intp class labels for softmax_xent;
+        - masks: with dropout, one (batch, units) array per hidden layer, already scaled by
+          1/keep_prob, multiplying that layer's output f(z); else None;
+        - loss: the mean loss of `losses` on the output of `self.head`, plus
+          λ Σ_l sum(W_l²) (biases not decayed); grads: one array per parameter, same shape
+          and dtype.  The step may reuse its gradient buffers between calls.
+        The returned object may carry `.source` (generated code) and `.graph`.
+        """
+        return backprop.Backprop(self.activation, self.head, self.loss, weight_decay, dropout)
+
+    def _get_step(self, dropout: bool = False, weight_decay: float = 0.0) -> Any:
+        key = (bool(dropout), float(weight_decay))
+        if key not in self._steps:
+            self._steps[key] = self._make_step(*key)
+        self._step = self._steps[key]
+        return self._step
+
+    @property
+    def step(self) -> Any:
+        """The loss-and-gradient function of the last fit (without dropout or weight decay
+        before any fit)."""
+        return self._step if self._step is not None else self._get_step()
+
+    @property
+    def graph(self) -> Any:
+        """The loss as a graphdiff Graph, when the step was built from one (else None)."""
+        return getattr(self.step, "graph", None)
+
+    # --- prediction ------------------------------------------------------------------------
+    def _inputs(self, X: Any, name: str = "X") -> np.ndarray:
+        return as_inputs(X, self.layer_sizes[0], self.dtype, name)
+
+    def _targets(self, Y: Any, name: str = "Y") -> np.ndarray:
+        return as_targets(Y, self.loss, self.layer_sizes[-1], self.dtype, name)
+
+    def forward(self, X: Any) -> np.ndarray:
+        """The last layer's output through `head`: predictions for mse, logits otherwise."""
+        return self._output(self._inputs(X))
+
+    def _output(self, X: np.ndarray) -> np.ndarray:  # X already validated
+        return backprop.forward(self.params, X, self.activation, self.head)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Outputs for X, shape (n, n_out): values for mse, probabilities for bce (sigmoid)
+        and softmax_xent (softmax).  Dropout is never applied here."""
+        return link(self.loss, self.forward(X))
+
+    def predict_classes(self, X: Any) -> np.ndarray:
+        """Class labels: argmax for softmax_xent, probability >= 1/2 for bce (shape (n,)
+        with one output, else (n, n_out))."""
+        if not self.is_classifier:
+            raise ValueError("predict_classes needs a classifier (loss bce or softmax_xent)")
+        out = self.forward(X)
+        if self.loss == "softmax_xent":
+            return out.argmax(axis=1)
+        classes = (out >= 0).astype(np.intp)
+        return classes[:, 0] if classes.shape[1] == 1 else classes
+
+    def evaluate(self, X: Any, Y: Any) -> float:
+        """The data loss on (X, Y), without dropout or weight decay."""
+        X, Y = self._inputs(X), self._targets(Y)
+        check_pair(X, Y)
+        return loss_value(self.loss, self.forward(X), Y)
+
+    def score(self, X: Any, Y: Any) -> float:
+        """Accuracy for classifiers; the coefficient of determination R² for regression."""
+        X, Y = self._inputs(X), self._targets(Y)
+        check_pair(X, Y)
+        out = self.forward(X)
+        if self.is_classifier:
+            return accuracy(self.loss, out, Y)
+        # averaged over outputs, like scikit-learn; a constant target scores 1 only if hit
+        residual = ((Y - out) ** 2).sum(axis=0)
+        total = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
+        scores = [1.0 - r / t if t > 0 else float(r == 0) for r, t in zip(residual, total)]
+        return float(np.mean(scores))
+
+    # --- training ------------------------------------------------------------------------
+    def fit(self, X: Any, Y: Any, epochs: int = 200, optimizer: str | Optimizer | FullBatch
+            = "adam", lr: float | None = None, batch_size: int | None = None,
+            weight_decay: float = 0.0, dropout: float = 0.0, keep_prob: float | None = None,
+            validation: tuple[Any, Any] | None = None, early_stopping: int | None = None,
+            shuffle: bool = True, verbose: bool | None = None,
+            callback: Callable[[int, dict[str, float]], bool | None] | None = None
+            ) -> History:
+        """Train on (X, Y) and return the History (also kept as `self.history`).
+
+        optimizer: "sgd", "momentum", "adam" (per step, `lr`), or a full-batch method
+        "scg", "lbfgs", "bfgs", "cg" (one epoch = one iteration), or an optimizer object.
+        batch_size: None for full batch, else mini-batches reshuffled every epoch.
+        weight_decay: λ of the penalty λ Σ sum(W²).  dropout: probability of dropping a
+        hidden unit (or give keep_prob = 1 - dropout).  validation: (X_val, Y_val), scored
+        after every epoch.  early_stopping: patience in epochs without a better val_loss;
+        the best weights are restored.  verbose: None shows progress only for runs longer
+        than a few seconds on a terminal.  callback(epoch, logs) may return True to stop.
+        A diverging loss stops the run with a DivergenceWarning and restores the best weights.
+        """
+        X, Y = self._inputs(X), self._targets(Y)
+        check_pair(X, Y)
+        if validation is not None:
+            if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
+                raise ValueError("validation must be a pair (X_val, Y_val)")
+            validation = (self._inputs(validation[0], "X_val"),
+                          self._targets(validation[1], "Y_val"))
+            check_pair(*validation, names=("X_val", "Y_val"))
+        epochs = _positive_int(epochs, "epochs")
+        if not (isinstance(weight_decay, (int, float)) and math.isfinite(weight_decay)
+                and weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+        keep_prob = _keep_prob(dropout, keep_prob)
+        if early_stopping is not None:
+            early_stopping = _positive_int(early_stopping, "early_stopping (patience)")
+            if validation is None:
+                raise ValueError("early_stopping watches the validation loss: "
+                                 "pass validation=(X_val, Y_val)")
+        if batch_size is not None:
+            batch_size = min(_positive_int(batch_size, "batch_size"), len(X))
+        if isinstance(optimizer, str):
+            opt = make_optimizer(optimizer, lr)
+        elif isinstance(optimizer, (Optimizer, FullBatch)):
+            if lr is not None:
+                raise ValueError("give the learning rate to the optimizer object, not to fit")
+            opt = optimizer
+        else:
+            raise TypeError(f"optimizer must be a name or an optimizer object, got "
+                             f"{optimizer!r}")
+        if isinstance(opt, FullBatch):
+            if batch_size not in (None, len(X)):
+                raise ValueError(f"{optimizer!r} is a full-batch method: batch_size must be "
+                                 "None")
+            if keep_prob < 1:
+                raise ValueError(f"dropout draws new masks every step, which a full-batch "
+                                 f"method ({optimizer!r}) cannot follow; use sgd, momentum "
+                                 "or adam")
+        step = self._get_step(keep_prob < 1, weight_decay)
+        run = _Run(self, X, Y, validation, early_stopping, callback,
+                   _Progress(verbose, epochs), epochs)
+        try:
+            if isinstance(opt, FullBatch):
+                self._fit_full_batch(run, step, opt, X, Y, epochs)
+            else:
+                self._fit_steps(run, step, opt, X, Y, epochs, batch_size, keep_prob, shuffle)
+        finally:
+            run.finish()
+        self.history = run.history
+        return run.history
+
+    def _fit_steps(self, run: _Run, step: Any, opt: Optimizer, X: np.ndarray,
+                   Y: np.ndarray, epochs: int, batch_size: int | None, keep_prob: float,
+                   shuffle: bool) -> None:
+        n = len(X)
+        size = n if batch_size is None else batch_size
+        batched = size < n
+        Xb, Yb = (np.empty((size,) + X.shape[1:], X.dtype),
+                  np.empty((size,) + Y.shape[1:], Y.dtype)) if batched else (X, Y)
+        limit = math.inf
+        for _ in range(epochs):
+            order = (self.rng.permutation(n) if shuffle else np.arange(n)) if batched else None
+            total = 0.0
+            for start in range(0, n, size):
+                if batched:
+                    rows = order[start:start + size]
+                    m = len(rows)
+                    xb = np.take(X, rows, axis=0, out=Xb[:m])
+                    yb = np.take(Y, rows, axis=0, out=Yb[:m])
+                else:
+                    m, xb, yb = n, X, Y
+                masks = self._masks(m, keep_prob) if keep_prob < 1 else None
+                value, grads = step(self.params, xb, yb, masks)
+                if not (math.isfinite(value) and value <= limit):
+                    run.diverged(f"the loss became {value:.4g}", opt)
+                    return
+                if limit == math.inf:
+                    limit = max(_DIVERGENCE_FACTOR * value, 1e3)
+                opt.update(self.params, grads)
+                total += value * m
+            if not all(np.isfinite(p).all() for p in self.params):
+                run.diverged("the parameters became non-finite", opt)
+                return
+            if run.end_epoch(total / n):
+                return
+
+    def _fit_full_batch(self, run: _Run, step: Any, opt: FullBatch, X: np.ndarray,
+                        Y: np.ndarray, epochs: int) -> None:
+        params = self.params
+
+        def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+            unflatten_into(params, x)
+            value, grads = step(params, X, Y, None)
+            return value, flatten(grads)
+
+        def each_iteration(x: np.ndarray, value: float) -> None:
+            unflatten_into(params, x)
+            if not math.isfinite(value):
+                raise _Diverged(f"the loss became {value}")
+            if run.end_epoch(value):
+                raise StopIteration
+
+        try:
+            x = opt.minimize(fun, flatten(params), epochs, each_iteration)
+        except StopIteration:
+            return  # SCG lets it through; SciPy's wrapper returns instead
+        except _Diverged as e:
+            run.diverged(str(e), opt)
+            return
+        unflatten_into(params, x)
+        if not all(np.isfinite(p).all() for p in params):
+            run.diverged("the parameters became non-finite", opt)
+
+    def _masks(self, rows: int, keep_prob: float) -> list[np.ndarray]:
+        """Fresh dropout masks from the model's RNG, written into reused buffers.
+
+        The lecture's definition: keep each unit with probability keep_prob and scale kept
+        units by 1/keep_prob (so the expected output is unchanged).  Its code snippet,
+        `np.random.binomial(..., 1 - keep_prob) / (1 - keep_prob)`, keeps with probability
+        1 - keep_prob instead; we follow the words.
+        """
+        buffers = self._mask_buffers.get(rows)
+        if buffers is None:
+            buffers = self._mask_buffers[rows] = [
+                np.empty((rows, units), self.dtype) for units in self.layer_sizes[1:-1]]
+        for mask in buffers:
+            self.rng.random(out=mask, dtype=self.dtype)
+            np.less(mask, keep_prob, out=mask)  # 1.0 where kept, 0.0 where dropped
+            mask *= 1.0 / keep_prob
+        return buffers
+
+    # --- saving --------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write architecture and parameters to `path` as .npz (plain arrays and strings,
+        no pickles), atomically: a temporary file in the same folder, then os.replace."""
+        arrays: dict[str, np.ndarray] = {
+            "format": np.array(_FORMAT), "layer_sizes": np.array(self.layer_sizes),
+            "activation": np.array(self.activation),
+            "output_activation": np.array(self.output_activation),
+            "loss": np.array(self.loss), "init": np.array(self.init),
+            "seed": np.array(-1 if self.seed is None else self.seed)}
+        arrays.update({f"param_{i}": p for i, p in enumerate(self.params)})
+        _write_atomically(os.fspath(path), arrays)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> MLP:
+        """The model saved at `path` (read with allow_pickle=False)."""
+        loaded = np.load(os.fspath(path), allow_pickle=False)
+        if not hasattr(loaded, "files"):  # a .npy file holds one bare array
+            raise ValueError(f"{os.fspath(path)!r} is not a saved graphdiff MLP "
+                             f"(format {_FORMAT})")
+        with loaded as data:
+            if "format" not in data.files or str(data["format"]) != _FORMAT:
+                raise ValueError(f"{os.fspath(path)!r} is not a saved graphdiff MLP "
+                                 f"(format {_FORMAT})")
+            sizes = [int(n) for n in data["layer_sizes"]]
+            seed = int(data["seed"])
+            params = [data[f"param_{i}"] for i in range(2 * (len(sizes) - 1))]
+            model = cls(sizes, activation=str(data["activation"]),
+                        output_activation=str(data["output_activation"]),
+                        loss=str(data["loss"]), seed=None if seed < 0 else seed,
+                        init=str(data["init"]), dtype=params[0].dtype)
+        for i, (mine, theirs) in enumerate(zip(model.params, params)):
+            if mine.shape != theirs.shape:
+                raise ValueError(f"param_{i} has shape {theirs.shape}, but layer sizes "
+                                 f"{sizes} need {mine.shape}")
+            np.copyto(mine, theirs)
+        return model
+
+
+class _Diverged(Exception):
+    pass
+
+
+def _keep_prob(dropout: Any, keep_prob: Any) -> float:
+    if keep_prob is not None:
+        if dropout:
+            raise ValueError("give either dropout (probability of dropping) or keep_prob, "
+                             "not both")
+        if not (isinstance(keep_prob, (int, float)) and 0.0 < keep_prob <= 1.0):
+            raise ValueError(f"keep_prob must be in (0, 1], got {keep_prob!r}")
+        return float(keep_prob)
+    if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
+        raise ValueError(f"dropout (probability of dropping a unit) must be in [0, 1), "
+                         f"got {dropout!r}")
+    return 1.0 - float(dropout)
+
+
+class _Run:
+    """Bookkeeping of one fit: history, the best weights so far, early stopping, callback,
+    progress, and what to do when the loss diverges."""
+
+    def __init__(self, model: MLP, X: np.ndarray, Y: np.ndarray,
+                 validation: tuple[np.ndarray, np.ndarray] | None, patience: int | None,
+                 callback: Callable[..., Any] | None, progress: _Progress, epochs: int):
+        self.model, self.X, self.Y, self.validation = model, X, Y, validation
+        self.patience, self.callback, self.progress = patience, callback, progress
+        self.history = History()
+        self.best = [p.copy() for p in model.params]  # the initial weights until an epoch ends
+        self.best_value = math.inf
+        self.waited = 0
+
+    def end_epoch(self, train_loss: float) -> bool:
+        """Record one epoch; True when training should stop."""
+        model, h = self.model, self.history
+        epoch = h.epochs
+        h.loss.append(train_loss)
+        logs = {"loss": train_loss}
+        if model.is_classifier:
+            logs["accuracy"] = accuracy(model.loss, model._output(self.X), self.Y)
+        if self.validation is not None:
+            Xv, Yv = self.validation
+            out = model._output(Xv)
+            logs["val_loss"] = loss_value(model.loss, out, Yv)
+            if model.is_classifier:
+                logs["val_accuracy"] = accuracy(model.loss, out, Yv)
+        for key in ("accuracy", "val_loss", "val_accuracy"):
+            if key in logs:
+                getattr(h, key).append(logs[key])
+        watched = logs.get("val_loss", train_loss)
+        if watched < self.best_value:
+            self.best_value, h.best_epoch, self.waited = watched, epoch, 0
+            for kept, p in zip(self.best, model.params):
+                np.copyto(kept, p)
+        else:
+            self.waited += 1
+        self.progress.update(epoch, logs)
+        asked = self.callback is not None and self.callback(epoch, logs) is True
+        if self.patience is not None and self.waited >= self.patience:
+            h.stopped_early = True
+        return asked or h.stopped_early
+
+    def diverged(self, cause: str, opt: Any) -> None:
+        self.history.diverged = True
+        where = ("the initial weights" if self.history.best_epoch is None
+                 else f"the weights of epoch {self.history.best_epoch + 1}")
+        lr = f" (learning rate {opt.lr} too large?)" if hasattr(opt, "lr") else ""
+        warnings.warn(f"training diverged in epoch {self.history.epochs + 1}: {cause}{lr}; "
+                      f"stopped and restored {where}", DivergenceWarning, stacklevel=4)
+        self.restore()
+
+    def restore(self) -> None:
+        for p, kept in zip(self.model.params, self.best):
+            np.copyto(p, kept)
+
+    def finish(self) -> None:
+        if self.history.stopped_early:
+            self.restore()
+        self.progress.close()
+
+
+class _Progress:
+    """One status line on stderr, at most twice a second.  verbose=None: only on a
+    terminal, and only once the run has lasted two seconds."""
+
+    def __init__(self, verbose: bool | None, epochs: int, stream: Any = None):
+        self.stream = stream if stream is not None else sys.stderr
+        tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.enabled = tty if verbose is None else bool(verbose)
+        self.patient = verbose is None
+        self.tty, self.epochs = tty, epochs
+        self.start = self.last = time.perf_counter()
+        self.shown = False
+
+    def update(self, epoch: int, logs: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        final = epoch + 1 == self.epochs
+        if (self.patient and now - self.start < 2.0) or (now - self.last < 0.5 and not final
+                                                         and self.shown):
+            return
+        self.last, self.shown = now, True
+        values = "  ".join(f"{k} {v:.4g}" for k, v in logs.items())
+        line = f"epoch {epoch + 1}/{self.epochs}  {values}  ({now - self.start:.1f} s)"
+        self.stream.write(f"\r{line}\x1b[K" if self.tty else line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.shown and self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _write_atomically(path: str, arrays: dict[str, np.ndarray]) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode(path))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _file_mode(path: str) -> int:
+    """The mode the file would have if written directly: kept if it exists, else 0o666
+    minus the umask (mkstemp creates files private to the owner)."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
