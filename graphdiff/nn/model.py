@@ -27,6 +27,7 @@ from .optimizers import FullBatch, Optimizer, flatten, make_optimizer, unflatten
 __all__ = ["INITS", "MLP", "DivergenceWarning", "History"]
 
 INITS = ("auto", "xavier", "he")
+OptimizerLike = str | Optimizer | FullBatch
 _FORMAT = "graphdiff.nn.MLP/1"
 _DIVERGENCE_FACTOR = 1e6  # a loss this many times the first one counts as diverged
 
@@ -256,8 +257,8 @@ class MLP:
         return float(np.mean(scores))
 
     # --- training ------------------------------------------------------------------------
-    def fit(self, X: Any, Y: Any, epochs: int = 200, optimizer: str | Optimizer | FullBatch
-            = "adam", lr: float | None = None, batch_size: int | None = None,
+    def fit(self, X: Any, Y: Any, epochs: int = 200, optimizer: OptimizerLike = "adam",
+            lr: float | None = None, batch_size: int | None = None,
             weight_decay: float = 0.0, dropout: float = 0.0, keep_prob: float | None = None,
             validation: tuple[Any, Any] | None = None, early_stopping: int | None = None,
             shuffle: bool = True, verbose: bool | None = None,
@@ -295,23 +296,7 @@ class MLP:
                                  "pass validation=(X_val, Y_val)")
         if batch_size is not None:
             batch_size = min(_positive_int(batch_size, "batch_size"), len(X))
-        if isinstance(optimizer, str):
-            opt = make_optimizer(optimizer, lr)
-        elif isinstance(optimizer, (Optimizer, FullBatch)):
-            if lr is not None:
-                raise ValueError("give the learning rate to the optimizer object, not to fit")
-            opt = optimizer
-        else:
-            raise TypeError(f"optimizer must be a name or an optimizer object, got "
-                             f"{optimizer!r}")
-        if isinstance(opt, FullBatch):
-            if batch_size not in (None, len(X)):
-                raise ValueError(f"{optimizer!r} is a full-batch method: batch_size must be "
-                                 "None")
-            if keep_prob < 1:
-                raise ValueError(f"dropout draws new masks every step, which a full-batch "
-                                 f"method ({optimizer!r}) cannot follow; use sgd, momentum "
-                                 "or adam")
+        opt = _optimizer(optimizer, lr, batch_size not in (None, len(X)), keep_prob < 1)
         step = self._get_step(keep_prob < 1, weight_decay)
         run = _Run(self, X, Y, validation, early_stopping, callback,
                    _Progress(verbose, epochs), epochs)
@@ -446,6 +431,25 @@ class MLP:
 
 class _Diverged(Exception):
     pass
+
+
+def _optimizer(optimizer: OptimizerLike, lr: float | None, mini_batches: bool,
+               dropout: bool) -> Optimizer | FullBatch:
+    """The optimizer object fit will use, checked against the other training options."""
+    if isinstance(optimizer, str):
+        opt = make_optimizer(optimizer, lr)
+    elif isinstance(optimizer, (Optimizer, FullBatch)):
+        if lr is not None:
+            raise ValueError("give the learning rate to the optimizer object, not to fit")
+        opt = optimizer
+    else:
+        raise TypeError(f"optimizer must be a name or an optimizer object, got {optimizer!r}")
+    if isinstance(opt, FullBatch) and mini_batches:
+        raise ValueError(f"{optimizer!r} is a full-batch method: batch_size must be None")
+    if isinstance(opt, FullBatch) and dropout:
+        raise ValueError(f"dropout draws new masks every step, which a full-batch method "
+                         f"({optimizer!r}) cannot follow; use sgd, momentum or adam")
+    return opt
 
 
 def _keep_prob(dropout: Any, keep_prob: Any) -> float:
