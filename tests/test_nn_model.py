@@ -110,9 +110,9 @@ def test_dropout_is_off_at_prediction():
 class Recording(nn.MLP):
     """An MLP whose step records what fit hands it: the pluggable piece in use."""
 
-    def _make_step(self, dropout=False, weight_decay=0.0):
-        self.made = getattr(self, "made", []) + [(dropout, weight_decay)]
-        inner = super()._make_step(dropout, weight_decay)
+    def _make_step(self, dropout=False, weight_decay=0.0, int_labels=False):
+        self.made = getattr(self, "made", []) + [(dropout, weight_decay, int_labels)]
+        inner = super()._make_step(dropout, weight_decay, int_labels)
 
         def step(params, X, Y, masks):
             self.masks_seen.append(None if masks is None else [m.copy() for m in masks])
@@ -144,7 +144,12 @@ def test_the_step_is_made_once_per_configuration(sinusoid):
         model.fit(X, Y, epochs=5, batch_size=3)
     model.fit(X, Y, epochs=5, dropout=0.1, weight_decay=0.01)
     model.fit(X, Y, epochs=5)
-    assert model.made == [(False, 0.0), (True, 0.01)]
+    assert model.made == [(False, 0.0, False), (True, 0.01, False)]
+    classifier = Recording([2, 3, 2], loss="softmax_xent")
+    X, y = nn.datasets.rings(20, seed=0)
+    classifier.fit(X, y, epochs=2)
+    classifier.fit(X, np.eye(2)[y], epochs=2)
+    assert classifier.made == [(False, 0.0, True), (False, 0.0, False)]
     assert model.step.source == "recorded" and model.graph is None
     assert nn.MLP([1, 2, 1]).step.source is None
 

@@ -35,7 +35,8 @@ def _perturbed(model, rng):
 
 def _check(model, dropout, weight_decay, one_hot=False, rtol=1e-10):
     rng = np.random.default_rng(0)
-    step = model._make_step(dropout, weight_decay)
+    int_labels = model.loss == "softmax_xent" and not one_hot
+    step = model._make_step(dropout, weight_decay, int_labels)
     params = _perturbed(model, rng)
     for n in (7, 2):  # the batch dimension is not fixed
         X, Y = _data(model.loss, n, model.dtype, rng, one_hot)

@@ -249,11 +249,13 @@ class Backprop:
     graph = None
 
     def __init__(self, activation: str = "tanh", output_activation: str = "identity",
-                 loss: str = "mse", weight_decay: float = 0.0, dropout: bool = False):
+                 loss: str = "mse", weight_decay: float = 0.0, dropout: bool = False,
+                 int_labels: bool = False):
         _activation(activation)
         _activation(output_activation)
         self.activation, self.output_activation = activation, output_activation
         self.loss, self.weight_decay, self.dropout = loss, float(weight_decay), dropout
+        self.int_labels = int_labels  # informative: loss_and_grads reads the labels' form
 
     def __call__(self, params: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray,
                  masks: Sequence[np.ndarray] | None = None) -> tuple[float, list[np.ndarray]]:

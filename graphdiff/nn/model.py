@@ -130,7 +130,7 @@ class MLP:
         self.rng = np.random.default_rng(seed)
         self.params = self._initial_params()
         self.history: History | None = None
-        self._steps: dict[tuple[bool, float], Any] = {}
+        self._steps: dict[tuple[bool, float, bool], Any] = {}
         self._step: Any = None
         self._mask_buffers: dict[int, list[np.ndarray]] = {}
 
@@ -171,15 +171,16 @@ class MLP:
                 f"loss={self.loss!r})")
 
     # --- the loss-and-gradient function ----------------------------------------------------
-    def _make_step(self, dropout: bool = False, weight_decay: float = 0.0) -> Any:
+    def _make_step(self, dropout: bool = False, weight_decay: float = 0.0,
+                   int_labels: bool = False) -> Any:
         """The loss-and-gradient function that fit calls once per step, made once per model
-        and configuration (dropout on or off, weight-decay λ).
+        and configuration (dropout on or off, weight-decay λ, integer labels or not).
 
         Contract: `step(params, X, Y, masks) -> (loss: float, grads: list[np.ndarray])`
         - params: [W1, b1, W2, b2, ...] of self.dtype (read only);
         - X: (batch, n_in) array of self.dtype;
-        - Y: (batch, n_out) of self.dtype for mse, bce and one-hot softmax_xent, or (batch,)
-          intp class labels for softmax_xent;
+        - Y: (batch, n_out) of self.dtype for mse, bce and one-hot (or probability)
+          softmax_xent, or, when int_labels, (batch,) intp class labels for softmax_xent;
         - masks: with dropout, one (batch, units) array per hidden layer, already scaled by
           1/keep_prob, multiplying that layer's output f(z); else None;
         - loss: the mean loss of `losses` on the output of `self.head`, plus
@@ -187,10 +188,14 @@ class MLP:
           and dtype.  The step may reuse its gradient buffers between calls.
         The returned object may carry `.source` (generated code) and `.graph`.
         """
-        return backprop.Backprop(self.activation, self.head, self.loss, weight_decay, dropout)
+        return backprop.Backprop(self.activation, self.head, self.loss, weight_decay, dropout,
+                                 int_labels)
 
-    def _get_step(self, dropout: bool = False, weight_decay: float = 0.0) -> Any:
-        key = (bool(dropout), float(weight_decay))
+    def _get_step(self, dropout: bool = False, weight_decay: float = 0.0,
+                  int_labels: bool | None = None) -> Any:
+        if int_labels is None:  # what fit passes when given class labels
+            int_labels = self.loss == "softmax_xent"
+        key = (bool(dropout), float(weight_decay), bool(int_labels))
         if key not in self._steps:
             self._steps[key] = self._make_step(*key)
         self._step = self._steps[key]
@@ -198,8 +203,8 @@ class MLP:
 
     @property
     def step(self) -> Any:
-        """The loss-and-gradient function of the last fit (without dropout or weight decay
-        before any fit)."""
+        """The loss-and-gradient function of the last fit (before any fit: the one without
+        dropout or weight decay, taking class labels for softmax_xent)."""
         return self._step if self._step is not None else self._get_step()
 
     @property
@@ -297,7 +302,7 @@ class MLP:
         if batch_size is not None:
             batch_size = min(_positive_int(batch_size, "batch_size"), len(X))
         opt = _optimizer(optimizer, lr, batch_size not in (None, len(X)), keep_prob < 1)
-        step = self._get_step(keep_prob < 1, weight_decay)
+        step = self._get_step(keep_prob < 1, weight_decay, Y.ndim == 1)
         run = _Run(self, X, Y, validation, early_stopping, callback,
                    _Progress(verbose, epochs), epochs)
         try:
