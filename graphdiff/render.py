@@ -284,9 +284,15 @@ def _number_piece(nota: Notation, x: float) -> Piece:
     return Piece(text, PREC_ATOM, "num", inner=x)
 
 
+# LaTeX's operator names (\log, \sin, ...): written without parentheses before a simple
+# argument, as in the lecture's "log v3"
+_OPERATOR_NAMES = set("arccos arcsin arctan cos cosh cot coth exp ln log sin sinh tan tanh"
+                      .split())
+
+
 def _standard_function(prim: Primitive) -> bool:
-    """log, sin, tanh, ...: written without parentheses before a simple argument."""
-    return prim.arity == 1 and not prim.params and prim.latex == "\\" + prim.name
+    return prim.arity == 1 and not prim.params and prim.latex == "\\" + prim.name \
+        and prim.name in _OPERATOR_NAMES
 
 
 def _operand(nota: Notation, p: Piece, paren: bool, juxtaposed: bool = True) -> str:

@@ -528,14 +528,18 @@ def _fit(total: Any, like: Any) -> Any:
 
 
 def _sum_to(x: Any, shape: tuple[int, ...]) -> Any:
-    """Undo broadcasting: sum `x` down to `shape` (the adjoint of an argument has its shape)."""
+    """An adjoint contribution in its argument's shape: summed down where the argument was
+    broadcast, broadcast up where a vector rule left it implicit (mean's 1/n)."""
     x_shape = np.shape(x)
     if x_shape == shape:
         return x
+    if len(x_shape) <= len(shape) and all(a in (1, b) for a, b in
+                                          zip(reversed(x_shape), reversed(shape))):
+        return np.broadcast_to(x, shape).copy()
     lead = len(x_shape) - len(shape)
     axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
                                       if n == 1 and x_shape[lead + i] != 1)
-    summed = np.sum(x, axis=axes, keepdims=False) if axes else x
+    summed = np.sum(x, axis=axes) if axes else x
     return np.reshape(summed, shape) if np.shape(summed) != shape else summed
 
 
