@@ -177,6 +177,8 @@ def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
     if op == "neg":
         (a,) = args
         return sargs[a][0] if sop[a] == "neg" else None
+    if op == "identity" and store.simplify >= 2:
+        return args[0]
     if op == "sum_to":
         t, x, like = args
         if sop[t] == "neg":
@@ -200,6 +202,8 @@ def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
     x, y = args
     if store.simplify >= 2:
         found = _move_negation(store, op, x, y)
+        if found is None and op == "mul":
+            found = _scalars_first(store, x, y)
         if found is not None:
             return found
     if op == "add":
@@ -247,6 +251,16 @@ def _move_negation(store: Store, op: str, x: int, y: int) -> int | None:
         return store.apply("sub", (y, sargs[x][0]))
     if op == "sub" and ny:
         return store.apply("add", (x, sargs[y][0]))
+    return None
+
+
+def _scalars_first(store: Store, x: int, y: int) -> int | None:
+    """s*(c*z) -> (s*c)*z when s is known to be a scalar: one array operation, not two."""
+    for s, other in ((x, y), (y, x)):
+        if store.shape[s] == () and store.op[other] == "mul":
+            c, z = store.args[other]
+            if store.op[c] == "const" and store.shape[z] != ():
+                return store.apply("mul", (store.apply("mul", (s, c)), z))
     return None
 
 

@@ -277,7 +277,7 @@ def _along_axis(op):
 
 
 def _matmul_vjp(bar, a, b, out):
-    bar = call("sum_to", bar, out, out)  # the exact shape of the output
+    bar = _exact(bar, out)
     na, nb = len(a.shape), len(b.shape)
     if na == 2 and nb == 2:
         return bar @ call("transpose", b), call("transpose", a) @ bar
@@ -302,7 +302,14 @@ def _reduce_params(shape_rule):
     return rule
 
 
-def _expand(t, x, axis, keepdims, mean=False):
+def _exact(bar, out):
+    """An adjoint given the exact shape of its node (adjoints may arrive broadcast-smaller)."""
+    return call("sum_to", bar, out, out)
+
+
+def _expand(t, x, axis, keepdims, mean=False, out=None):
+    if out is not None:
+        t = _exact(t, out)
     return call("broadcast_like", t, x, axis=axis, keepdims=keepdims, mean=mean)
 
 
@@ -310,6 +317,59 @@ def _broadcast_like_vjp(bar, t, x, out, axis, keepdims, mean):
     if axis is None and len(t.shape or ()) > 0:
         return call("sum_to", bar, t, bar), None
     return call("mean" if mean else "sum", bar, axis=axis, keepdims=keepdims), None
+
+
+# --- losses: means over the batch, stable for any logits ------------------------------------
+
+def _bce_with_logits(z, y):
+    """mean(softplus(z) - y z): binary cross-entropy of logits z, without overflow."""
+    return (np.sum(np.logaddexp(0.0, z)) - np.vdot(y, z)) / np.size(z)
+
+
+def _bce_with_logits_grad(z, y):
+    """d/dz of _bce_with_logits: (sigmoid(z) - y) / size."""
+    return (np.exp(-np.logaddexp(0.0, -z)) - y) / np.size(z)
+
+
+def _softmax_xent(z, y):
+    """mean over rows of logsumexp(z) sum(y) - sum(y z); y one-hot rows or integer labels."""
+    m = np.max(z, axis=-1, keepdims=True)
+    lse = np.log(np.sum(np.exp(z - m), axis=-1)) + m[..., 0]
+    if np.ndim(y) == np.ndim(z) - 1:
+        picked = np.take_along_axis(z, np.asarray(y).astype(np.intp)[..., None], -1)[..., 0]
+        return np.mean(lse - picked)
+    return np.mean(lse * np.sum(y, axis=-1) - np.sum(y * z, axis=-1))
+
+
+def _softmax_xent_grad(z, y):
+    """d/dz of _softmax_xent: (softmax(z) sum(y) - y) / rows."""
+    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
+    e /= np.sum(e, axis=-1, keepdims=True)
+    rows = np.size(z) // np.shape(z)[-1]
+    if np.ndim(y) == np.ndim(z) - 1:
+        idx = np.asarray(y).astype(np.intp)[..., None]
+        np.put_along_axis(e, idx, np.take_along_axis(e, idx, -1) - 1, axis=-1)
+    else:
+        e *= np.sum(y, axis=-1, keepdims=True)
+        e -= y
+    e /= rows
+    return e
+
+
+def _loss_shape(op):
+    def rule(z, y):
+        if y != z and y != z[:-1] or (y != z and op != "softmax_xent"):
+            raise ValueError(f"{op}: targets of shape {_dim_text(y)} do not match outputs "
+                             f"of shape {_dim_text(z)}")
+        return ()
+    return rule
+
+
+def _no_second_derivative(op):
+    def rule(*args, **kw):
+        raise NotImplementedError(f"second derivatives through {op} are not supported; "
+                                  f"write the loss with elementary operations instead")
+    return rule
 
 
 def _leaky(x: Any, alpha: float) -> np.ndarray:
@@ -471,22 +531,30 @@ _PRIMITIVES = [
        doc="outer product of two vectors"),
     _p("transpose", 1, np.transpose, (), numpy="{0}.T", latex=r"\operatorname{transpose}",
        sympy=lambda sp, a: a, shape=lambda a: tuple(reversed(a)),
-       vjp=lambda bar, a, out: (call("transpose", call("sum_to", bar, out, out)),),
+       vjp=lambda bar, a, out: (call("transpose", _exact(bar, out)),),
        jvp=lambda dots, a, out: call("transpose", dots[0]), doc="reversed axes (a.T)"),
     _p("sum", 1, np.sum, (), numpy="np.sum({0}{opts})", latex=r"\sum",
        sympy=lambda sp, a, axis=None, keepdims=False: a,
        params=(("axis", None), ("keepdims", False)), shape=_reduce_params("sum"),
-       vjp=lambda bar, a, out, axis, keepdims: (_expand(bar, a, axis, keepdims),),
+       # a total's adjoint reaches every entry: broadcasting does that for elementwise
+       # consumers, and other rules ask for exact shapes themselves
+       vjp=lambda bar, a, out, axis, keepdims: (
+           bar if axis is None else _expand(bar, a, axis, keepdims, out=out),),
        jvp=lambda dots, a, out, axis, keepdims: call("sum", dots[0], axis=axis,
                                                      keepdims=keepdims),
        doc="sum over an axis (or all entries)"),
     _p("mean", 1, np.mean, (), numpy="np.mean({0}{opts})",
        sympy=lambda sp, a, axis=None, keepdims=False: a,
        params=(("axis", None), ("keepdims", False)), shape=_reduce_params("mean"),
-       vjp=lambda bar, a, out, axis, keepdims: (_expand(bar, a, axis, keepdims, True),),
+       vjp=lambda bar, a, out, axis, keepdims: (
+           bar / call("size", a) if axis is None
+           else _expand(bar, a, axis, keepdims, True, out=out),),
        jvp=lambda dots, a, out, axis, keepdims: call("mean", dots[0], axis=axis,
                                                       keepdims=keepdims),
        doc="mean over an axis (or all entries)"),
+    _p("size", 1, lambda a: float(np.size(a)), (lambda a, out: 0,), numpy="np.size({0})",
+       sympy=lambda sp, a: sp.Integer(1), shape=lambda a: (), differentiable=False,
+       doc="the number of entries"),
     _p("broadcast_like", 2, _broadcast_like, (), numpy="_broadcast_like({0}, {1}{opts})",
        sympy=lambda sp, t, x, axis=None, keepdims=False, mean=False: t,
        params=(("axis", None), ("keepdims", False), ("mean", False)),
@@ -499,7 +567,8 @@ _PRIMITIVES = [
        sympy=lambda sp, a, axis=-1, keepdims=False: sp.log(sp.exp(a)),
        params=(("axis", -1), ("keepdims", False)), shape=_reduce_params("logsumexp"),
        vjp=lambda bar, a, out, axis, keepdims: (
-           _expand(bar, a, axis, keepdims) * call("exp", a - _expand(out, a, axis, keepdims)),),
+           _expand(bar, a, axis, keepdims, out=out)
+           * call("exp", a - _expand(out, a, axis, keepdims)),),
        jvp=lambda dots, a, out, axis, keepdims: call(
            "sum", call("exp", a - _expand(out, a, axis, keepdims)) * dots[0], axis=axis,
            keepdims=keepdims),
@@ -517,11 +586,13 @@ _PRIMITIVES = [
        params=(("axis", -1),),
        shape=_along_axis("log_softmax"),
        vjp=lambda bar, a, out, axis: (
-           bar - call("exp", out) * _expand(call("sum", bar, axis=axis), a, axis, False),),
+           bar - call("exp", out) * _expand(call("sum", _exact(bar, out), axis=axis), a, axis,
+                                            False),),
        jvp=lambda dots, a, out, axis: dots[0] - _expand(
            call("sum", call("exp", out) * dots[0], axis=axis), a, axis, False),
        helpers=(_logsumexp, _log_softmax), doc="x - logsumexp(x) over an axis"),
-    _p("one_hot", 2, _one_hot, (), sympy=lambda sp, labels, like: labels,
+    _p("one_hot", 2, _one_hot, (), numpy="_one_hot({0}, {1})",
+       sympy=lambda sp, labels, like: labels,
        shape=_one_hot_shape,
        vjp=lambda bar, labels, like, out: (None, None),
        jvp=lambda dots, labels, like, out: None, differentiable=False,
@@ -531,6 +602,35 @@ _PRIMITIVES = [
         lambda c, a, b, out: call("where", c, 0.0, 1.0)),
        numpy="np.where({0}, {1}, {2})", sympy=lambda sp, c, a, b: sp.Piecewise((a, c > 0), (b, True)),
        doc="a where c is nonzero, else b"),
+    # --- losses (means, so a batch's size does not change the learning rate) --------------
+    _p("bce_with_logits", 2, _bce_with_logits, (), numpy="_bce_with_logits({0}, {1})",
+       latex=r"\operatorname{BCE}", sympy=lambda sp, z, y: sp.log(1 + sp.exp(z)) - y * z,
+       shape=_loss_shape("bce_with_logits"),
+       vjp=lambda bar, z, y, out: (bar * call("bce_with_logits_grad", z, y),
+                                   bar * (-z / call("size", z))),
+       jvp=lambda dots, z, y, out: _add_tangents(
+           None if dots[0] is None else call("sum", call("bce_with_logits_grad", z, y) * dots[0]),
+           None if dots[1] is None else call("sum", -z * dots[1]) / call("size", z)),
+       helpers=(_bce_with_logits,), doc="mean(softplus(z) - y z): cross-entropy of logits"),
+    _p("bce_with_logits_grad", 2, _bce_with_logits_grad, (),
+       numpy="_bce_with_logits_grad({0}, {1})", sympy=lambda sp, z, y: z,
+       shape=lambda z, y: broadcast_shapes(z, y), vjp=_no_second_derivative("bce_with_logits"),
+       jvp=_no_second_derivative("bce_with_logits"), helpers=(_bce_with_logits_grad,),
+       doc="(sigmoid(z) - y) / size: the gradient of bce_with_logits"),
+    _p("softmax_xent", 2, _softmax_xent, (), numpy="_softmax_xent({0}, {1})",
+       latex=r"\operatorname{CE}", sympy=lambda sp, z, y: z, shape=_loss_shape("softmax_xent"),
+       vjp=lambda bar, z, y, out: (bar * call("softmax_xent_grad", z, y),
+                                   None if len(y.shape) < len(z.shape)
+                                   else -bar * call("log_softmax", z, axis=-1)
+                                   / (call("size", z) / z.shape[-1])),
+       jvp=lambda dots, z, y, out: (
+           None if dots[0] is None else call("sum", call("softmax_xent_grad", z, y) * dots[0])),
+       helpers=(_softmax_xent,),
+       doc="mean over rows of -sum(y log softmax(z)); y one-hot rows or integer labels"),
+    _p("softmax_xent_grad", 2, _softmax_xent_grad, (), numpy="_softmax_xent_grad({0}, {1})",
+       sympy=lambda sp, z, y: z, shape=lambda z, y: z, vjp=_no_second_derivative("softmax_xent"),
+       jvp=_no_second_derivative("softmax_xent"), helpers=(_softmax_xent_grad,),
+       doc="(softmax(z) sum(y) - y) / rows: the gradient of softmax_xent"),
     # --- activation functions (the lecture's table) ---------------------------------------
     _p("identity", 1, np.positive, (lambda x, out: 1,), numpy="{0}",
        latex=r"\operatorname{id}", sympy=lambda sp, x: x),

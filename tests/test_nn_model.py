@@ -151,7 +151,9 @@ def test_the_step_is_made_once_per_configuration(sinusoid):
     classifier.fit(X, np.eye(2)[y], epochs=2)
     assert classifier.made == [(False, 0.0, True), (False, 0.0, False)]
     assert model.step.source == "recorded" and model.graph is None
-    assert nn.MLP([1, 2, 1]).step.source is None
+    plain = nn.MLP([1, 2, 1])
+    assert "def loss_and_grads(X, Y, W1, b1, W2, b2):" in plain.step.source
+    assert plain.graph.inputs == ("X", "Y", "W1", "b1", "W2", "b2")
 
 
 def test_weight_decay_shrinks_the_weights(sinusoid):

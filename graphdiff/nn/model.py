@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import backprop
+from .compiled_step import GeneratedStep
 from .checks import as_inputs, as_targets, check_pair
 from .losses import LINKS, LOSSES, accuracy, link, loss_value
 from .optimizers import FullBatch, Optimizer, flatten, make_optimizer, unflatten_into
@@ -188,8 +189,9 @@ class MLP:
           and dtype.  The step may reuse its gradient buffers between calls.
         The returned object may carry `.source` (generated code) and `.graph`.
         """
-        return backprop.Backprop(self.activation, self.head, self.loss, weight_decay, dropout,
-                                 int_labels)
+        head = self.head if self.loss == "mse" else "identity"  # the others take logits
+        return GeneratedStep(self.layer_sizes, self.activation, head, self.loss,
+                             weight_decay, dropout, int_labels)
 
     def _get_step(self, dropout: bool = False, weight_decay: float = 0.0,
                   int_labels: bool | None = None) -> Any:
