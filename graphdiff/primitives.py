@@ -277,6 +277,9 @@ def _along_axis(op):
 
 
 def _matmul_vjp(bar, a, b, out):
+    if a.shape is None or b.shape is None:
+        raise ValueError("differentiating matmul needs operands of known shapes; declare "
+                         "them with gd.tensor(name, shape)")
     bar = _exact(bar, out)
     na, nb = len(a.shape), len(b.shape)
     if na == 2 and nb == 2:
