@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
+import graphdiff as gd
 from graphdiff import nn
 from graphdiff.nn import backprop
 from graphdiff.nn.model import _Progress
@@ -338,3 +339,56 @@ def test_divergence_to_nan_in_the_first_step_keeps_the_initial_weights():
             model.fit(X, np.zeros((2, 1)), epochs=3, optimizer="sgd", lr=1.0)
     for p, q in zip(model.params, initial):
         np.testing.assert_array_equal(p, q)
+
+
+@pytest.mark.parametrize("activation", ["sin", "arcsinh", "softplus", "isru"])
+def test_any_unary_registry_activation_trains_and_predicts(activation, tmp_path):
+    # the generated step takes any elementwise primitive of the registry; prediction
+    # evaluates the ones the hand-written reference lacks through the registry
+    from graphdiff.nn.model import unary_activations
+
+    assert activation in unary_activations()
+    X, Y = nn.datasets.noisy_regression(n=20, seed=0)
+    model = nn.MLP([1, 4, 1], activation=activation, output_activation="sin", seed=0)
+    rng = np.random.default_rng(0)
+    params = [p + 0.3 * rng.standard_normal(p.shape) for p in model.params]
+    value, grads = model.step(params, X, Y, None)
+
+    def loss(ps):
+        h = X
+        for W, b in zip(ps[0:-2:2], ps[1:-2:2]):
+            h = gd.call(activation, h @ W + b)
+        return float(np.mean((np.sin(h @ ps[-2] + ps[-1]) - Y) ** 2))
+
+    assert value == pytest.approx(loss(params), rel=1e-12)
+    eps = 1e-6
+    for p, g in zip(params, grads):
+        for i in np.ndindex(p.shape):
+            old = p[i]
+            p[i] = old + eps
+            up = loss(params)
+            p[i] = old - eps
+            down = loss(params)
+            p[i] = old
+            assert g[i] == pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-8)
+    history = model.fit(X, Y, epochs=100, lr=0.02)
+    assert history.loss[-1] < history.loss[0]
+    np.testing.assert_allclose(model.predict(X)[:, 0], np.sin(
+        gd.call(activation, X @ model.params[0] + model.params[1]) @ model.params[2]
+        + model.params[3])[:, 0], rtol=1e-12)
+    model.save(tmp_path / "m.npz")
+    np.testing.assert_array_equal(nn.MLP.load(tmp_path / "m.npz").predict(X), model.predict(X))
+    single = nn.MLP([1, 3, 1], activation=activation, dtype=np.float32)
+    assert single.predict(X).dtype == np.float32
+
+
+@pytest.mark.parametrize("name, message", [
+    ("prelu", "learnable parameter, which MLP does not train: use leaky_relu"),
+    ("log", "log is not an elementwise function of every real number"),
+    ("softmax", "unknown activation 'softmax'"),
+])
+def test_activations_outside_the_registry_rules_are_named(name, message):
+    with pytest.raises(ValueError, match=message):
+        nn.MLP([2, 3, 1], activation=name)
+    with pytest.raises(ValueError, match="unknown output activation"):
+        nn.MLP([2, 3, 1], output_activation=name)

@@ -7,6 +7,7 @@ here only calls it, so the way gradients are computed can be swapped without tou
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -19,13 +20,15 @@ from typing import Any
 
 import numpy as np
 
+import graphdiff as gd
+
 from . import backprop
-from .compiled_step import GeneratedStep
 from .checks import as_inputs, as_targets, check_pair
+from .compiled_step import GeneratedStep
 from .losses import LINKS, LOSSES, accuracy, link, loss_value
 from .optimizers import FullBatch, Optimizer, flatten, make_optimizer, unflatten_into
 
-__all__ = ["INITS", "MLP", "DivergenceWarning", "History"]
+__all__ = ["INITS", "MLP", "DivergenceWarning", "History", "unary_activations"]
 
 INITS = ("auto", "xavier", "he")
 OptimizerLike = str | Optimizer | FullBatch
@@ -80,7 +83,8 @@ class MLP:
     """A feed-forward network  h_l = f(h_{l-1} W_l + b_l),  output = g(h W_L + b_L).
 
     `layer_sizes` lists the widths from input to output, e.g. [1, 3, 1].  `activation` f is
-    used by every hidden layer.  The loss fixes what the output means: "mse" (regression,
+    used by every hidden layer: any of `unary_activations()` (the lecture's table,
+    softplus, sin, ...).  The loss fixes what the output means: "mse" (regression,
     output activation g chosen freely, identity by default), "bce" (logits; g = sigmoid
     gives probabilities) or "softmax_xent" (logits; g = softmax).  Parameters are the list
     [W1, b1, W2, b2, ...] with W_l of shape (n_in, n_out) and b_l of shape (n_out,).
@@ -101,17 +105,13 @@ class MLP:
             raise ValueError(f"layer_sizes needs at least an input and an output width, "
                              f"got {layer_sizes!r}")
         self.layer_sizes = [_positive_int(n, "every layer size") for n in sizes]
-        if activation not in backprop.ACTIVATIONS:
-            hint = "; prelu's slope is a parameter: use leaky_relu" if activation == "prelu" else ""
-            raise ValueError(f"unknown activation {activation!r}; known: "
-                             f"{', '.join(backprop.ACTIVATIONS)}{hint}")
+        _check_activation(activation, "activation")
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; known: {', '.join(LOSSES)}")
         if output_activation is None:
             output_activation = LINKS[loss]
-        if loss == "mse" and output_activation not in backprop.ACTIVATIONS:
-            raise ValueError(f"unknown output activation {output_activation!r}; known: "
-                             f"{', '.join(backprop.ACTIVATIONS)}")
+        if loss == "mse":
+            _check_activation(output_activation, "output activation")
         if loss != "mse" and output_activation != LINKS[loss]:
             raise ValueError(f"loss {loss!r} takes logits and its output activation is "
                              f"{LINKS[loss]!r}, got {output_activation!r}")
@@ -226,7 +226,9 @@ class MLP:
         return self._output(self._inputs(X))
 
     def _output(self, X: np.ndarray) -> np.ndarray:  # X already validated
-        return backprop.forward(self.params, X, self.activation, self.head)
+        if self.activation in backprop.ACTIVATIONS and self.head in backprop.ACTIVATIONS:
+            return backprop.forward(self.params, X, self.activation, self.head)
+        return _registry_forward(self.params, X, self.activation, self.head)
 
     def predict(self, X: Any) -> np.ndarray:
         """Outputs for X, shape (n, n_out): values for mse, probabilities for bce (sigmoid)
@@ -438,6 +440,55 @@ class MLP:
 
 class _Diverged(Exception):
     pass
+
+
+_PROBE = np.linspace(-4.0, 4.0, 17)  # a layer's pre-activations can be any real number
+
+
+def _defined_everywhere(name: str) -> bool:
+    with np.errstate(all="ignore"):
+        return bool(np.isfinite(gd.call(name, _PROBE)).all())
+
+
+@functools.cache
+def unary_activations() -> tuple[str, ...]:
+    """The activations a layer accepts: the lecture's table (PReLU aside: its slope would be
+    a parameter) and every other elementwise unary primitive of the registry that has a
+    derivative and is defined on the whole real line (softplus, sin, ...; not log or sqrt).
+
+    >>> unary_activations()[:4]
+    ('identity', 'binary_step', 'sigmoid', 'tanh')
+    """
+    table = [p.name for p in gd.activations() if p.arity == 1]
+    others = [p.name for p in gd.REGISTRY.values()
+              if p.arity == 1 and len(p.partials) == 1 and p.differentiable]
+    return tuple(n for n in dict.fromkeys(table + others) if _defined_everywhere(n))
+
+
+def _check_activation(name: Any, what: str) -> None:
+    known = unary_activations()
+    if name in known:
+        return
+    if name == "prelu":
+        hint = "; prelu's slope is a learnable parameter, which MLP does not train: use leaky_relu"
+    elif isinstance(name, str) and name in gd.REGISTRY and gd.REGISTRY[name].arity == 1:
+        hint = f" ({name} is not an elementwise function of every real number)"
+    else:
+        hint = ""
+    raise ValueError(f"unknown {what} {name!r}{hint}; known: {', '.join(known)}")
+
+
+def _registry_forward(params: Sequence[np.ndarray], X: np.ndarray, activation: str,
+                      head: str) -> np.ndarray:
+    """The network's output with activations evaluated by the registry (for those the
+    hand-written reference does not have)."""
+    last = len(params) // 2 - 1
+    h = X
+    for l in range(last + 1):
+        z = h @ params[2 * l]
+        z += params[2 * l + 1]
+        h = np.asarray(gd.call(activation if l < last else head, z), dtype=X.dtype)
+    return h
 
 
 def _optimizer(optimizer: OptimizerLike, lr: float | None, mini_batches: bool,
