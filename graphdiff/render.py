@@ -25,6 +25,7 @@ __all__ = ["trace_text", "trace_markdown", "trace_latex", "trace_html", "formula
            "graph_to_dot", "graph_html", "node_labels", "latex_to_text", "FORMATS"]
 
 FORMATS = ("text", "markdown", "latex", "html")
+MOST_TERMS = 8  # a longer adjoint sum (a variable with many uses) is shortened in tables
 
 _GREEK = ("alpha beta gamma delta epsilon zeta eta theta iota kappa mu nu xi omicron rho "
           "sigma tau upsilon phi chi psi omega").split()
@@ -127,6 +128,9 @@ class Notation:
     def header(self, s: str) -> str:
         return s
 
+    def ellipsis(self) -> str:
+        return "…"
+
     def sweep(self, kind: str) -> str:
         """The recursion a sweep computes."""
         return {"forward": "v̇ᵢ = Σⱼ (∂vᵢ/∂vⱼ)·v̇ⱼ", "reverse": "v̄ⱼ = Σᵢ v̄ᵢ·∂vᵢ/∂vⱼ"}[kind]
@@ -217,6 +221,9 @@ class LatexNotation(Notation):
 
     def header(self, s: str) -> str:
         return rf"\textit{{{self.esc(s)}}}"
+
+    def ellipsis(self) -> str:
+        return r"\cdots"
 
     def sweep(self, kind: str) -> str:
         return {"forward": r"\dot{v}_i = \sum_j (\partial v_i / \partial v_j)\, \dot{v}_j",
@@ -392,10 +399,19 @@ class _Printer:
             found = self.cache[id(template)] = (root.text.split(_MARK), root)
         return found
 
-    def formula(self, formula: Formula) -> str:
-        """A sum of terms; a term that reads -b joins as "a - b"."""
+    def formula(self, formula: Formula, most: int | None = None) -> str:
+        """A sum of terms; a term that reads -b joins as "a - b".  With `most`, a longer sum
+        shows its first and last terms around "…" and says how many there are."""
+        terms = formula.terms
+        skip = None
+        if most is not None and len(terms) > most:
+            skip = (most - 2, len(terms) - 2)  # terms[skip[0]:skip[1]] become "…"
         out = []
-        for k, term in enumerate(formula.terms):
+        for k, term in enumerate(terms):
+            if skip and skip[0] <= k < skip[1]:
+                if k == skip[0]:
+                    out.append(" + " + self.nota.ellipsis())
+                continue
             split, root = self.template(term.template)
             names = dict(term.binding)
             text = "".join(self.nota.var(names[s]) if i % 2 else s
@@ -404,6 +420,8 @@ class _Printer:
                 out.append(" - " + text[1:])
             else:
                 out.append(text if not k else " + " + text)
+        if skip:
+            out.append(self.nota.text(f" ({len(terms)} terms)"))
         return "".join(out) or self.nota.number(0.0)
 
     def is_number(self, formula: Formula) -> bool:
@@ -579,7 +597,8 @@ def _reverse_section(t: Trace, pr: _Printer, digits: int) -> _Section:
     for r in reversed(t.rows):
         lhs = nota.var("bar_" + r.name)
         cell = _seed(nota, lhs, 1.0 if np.ndim(r.adjoint) == 0 else r.adjoint, digits) \
-            if r.adjoint_formula is None else f"{lhs} = {pr.formula(r.adjoint_formula)}"
+            if r.adjoint_formula is None else \
+            f"{lhs} = {pr.formula(r.adjoint_formula, MOST_TERMS)}"
         rows.append([[nota.var(r.name)], [cell], [format_value(r.adjoint, digits, nota)]])
     grads = [f"{nota.partial('f', nota.input(r.input))} = {nota.var('bar_' + r.name)} = "
              f"{format_value(r.adjoint, digits, nota)}" for r in t.rows if r.input is not None]
@@ -613,7 +632,8 @@ def text_grid(header: Sequence[str], rows: Sequence[Sequence[Sequence[str]]],
     for row in rows:
         for k in range(max(1, *(len(c) for c in row))):
             cells = [row[i][k] if k < len(row[i]) else "" for i in range(ncol)]
-            lines.append(sep.join(_pad(c, widths[i]) for i, c in enumerate(cells)).rstrip())
+            lines.append(sep.join([_pad(c, widths[i]) for i, c in enumerate(cells[:-1])]
+                                  + cells[-1:]).rstrip())
     return lines
 
 

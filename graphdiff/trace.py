@@ -282,6 +282,8 @@ class _Tracer:
         self.patterns: dict[tuple, _Pattern] = {}
         self.texts: dict[int, list[str]] = {}  # id(template) -> Python text, split at slots
         self.values: list[Any] = []
+        self.pats: dict[int, _Pattern] = {}  # node index -> its pattern
+        self.binds: dict[int, tuple] = {}  # node index -> its slots' variables
 
     def run(self, expr: str) -> Trace:
         nodes = self.g.nodes
@@ -308,6 +310,9 @@ class _Tracer:
         tangents = self._forward(nodes, values, edges) if self.seeds is not None else None
         adjoints = self._reverse(nodes, values, edges)
         out = self.g.outputs[0]
+        ops = [n for n in nodes if n.op not in ("input", "const")]
+        self.pats = {n.index: self._pattern(n) for n in ops}
+        self.binds = {n.index: self._binding(n) for n in ops}
         rows = tuple(self._row(n, values, edges, uses, tangents, adjoints, out)
                      for n in nodes if n.var is not None)
         output = next((r for r in rows if r.index == out), None)
@@ -371,19 +376,18 @@ class _Tracer:
         if n.index != out:
             terms = []
             for i, j in uses[n.index]:
-                user = nodes[i]
-                template = self._pattern(user).adjoint[j]
+                template = self.pats[i].adjoint[j]
                 if template is not None:
-                    terms.append(self._term(template, self._binding(user)
-                                            + (("bar", "bar_" + user.var),)))
+                    terms.append(self._term(template, self.binds[i]
+                                            + (("bar", "bar_" + nodes[i].var),)))
             adjoint_formula = Formula(tuple(terms))
         tangent = None if tangents is None else _tidy(tangents[n.index])
         if n.op == "input":
             return TraceRow(n.index, n.var, "input", n.name, _tidy(values[n.index]),
                             {}, tangent, _tidy(adjoints[n.index]), None, None,
                             adjoint_formula)
-        pattern = self._pattern(n)
-        binding = self._binding(n)
+        pattern = self.pats[n.index]
+        binding = self.binds[n.index]
         definition = Formula((self._term(pattern.definition, binding),))
         grouped: dict[str, list[tuple[int, Any]]] = {}
         for j, a, p in edges[n.index]:

@@ -3,8 +3,12 @@ errors with exit code 2 for what a user can get wrong."""
 
 from __future__ import annotations
 
+import doctest
+import re
+import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +128,33 @@ def test_the_installed_command_runs():
                           capture_output=True, text=True, timeout=60)
     assert run_.returncode == 2
     assert run_.stderr == "graphdiff: error: --at: missing value for x2 (e.g. --at x2=1)\n"
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "reading-a-derivative-table.md"
+
+
+def test_docs_page_shows_what_the_tool_prints(capsys):
+    """Every `$ graphdiff ...` (or `$ python -c ...`) in the docs page is followed by
+    exactly what it prints."""
+    text = DOCS.read_text(encoding="utf-8")
+    blocks = re.findall(r"```\n(\$ (?:graphdiff|python) .*?)```", text, re.S)
+    assert len(blocks) >= 6
+    for block in blocks:
+        for session in re.split(r"^(?=\$ )", block, flags=re.M):
+            if not session:
+                continue
+            command, _, shown = session.partition("\n")
+            argv = shlex.split(command[2:])
+            if argv[0] == "python":
+                done = subprocess.run([sys.executable, *argv[1:]], capture_output=True,
+                                      text=True, timeout=60)
+                out, err = done.stdout, done.stderr
+            else:
+                _, out, err = run(capsys, *argv[1:])
+            assert out + err == shown, command
+
+
+def test_docs_page_python_examples():
+    failures, tried = doctest.testfile(str(DOCS), module_relative=False,
+                                       optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert tried >= 5 and failures == 0
