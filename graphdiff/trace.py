@@ -5,7 +5,6 @@ sweep).  It computes; the pretty notations (text, LaTeX, HTML) live in `render`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -80,8 +79,7 @@ class Partial(NamedTuple):
         return f"Partial({self.expr!r}, {self.value!r})"
 
 
-@dataclass(frozen=True, eq=False)
-class TraceRow:
+class TraceRow(NamedTuple):
     """One variable of the table (an input or an operation; constants are not numbered).
 
     `partials` maps each argument's v-name to a `Partial` (an argument used twice, as in
@@ -549,11 +547,12 @@ def _sum_to(x: Any, shape: tuple[int, ...]) -> Any:
 
 def _tidy(v: Any) -> Any:
     """Scalars as Python floats (float32 stays a NumPy float32); arrays unchanged."""
-    if isinstance(v, np.ndarray) and v.ndim == 0:
-        v = v[()]
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+    kind = type(v)
+    if kind is np.float64 or kind is int:
         return float(v)
-    if isinstance(v, np.float64):
+    if kind is np.ndarray and v.ndim == 0:
+        v = v[()]
+    if isinstance(v, (int, np.integer, np.float64)) and not isinstance(v, bool):
         return float(v)
     return v
 
