@@ -1,0 +1,332 @@
+"""The cheap-gradient principle: value and gradient against the forward pass, SymPy and NumPy by hand.
+
+    python benchmarks/cheap_gradient.py [--points 1000000] [--rounds 15] [--budget 60]
+
+Two expressions over 10^6 points: the log-normal density (y an array, mu and sigma scalars,
+so their gradients are sums over the points) and 30 nested compositions of
+f(x) = sin(x)*exp(x) + x**2 (x an array; the gradient is per point).  Contenders:
+
+- `forward`        the generated forward function, `gd.compile(g).fn`;
+- `value_and_grad` the generated reverse-mode function, `gd.value_and_grad(g).fn`;
+- `by hand`        NumPy written by hand (log-normal: z = (y - mu)/sigma, value,
+                   dy = -z/sigma, dmu = sum(z)/sigma, dsigma = sum(z*z - 1)/sigma;
+                   composite: a loop that keeps sin and exp of every x_k and runs back);
+- `sympy`          `sympy.diff` + `sympy.lambdify(..., modules="numpy")`, one function for
+                   the value and one for the gradient (scalar inputs' gradients summed).
+
+Timings are medians over interleaved rounds (each round calls every contender once, in a
+rotated order) so that load on this shared machine hits all contenders alike; `cpu ms` is
+the median CPU time of a call, which waiting for a core does not inflate.  SymPy's
+setup (diff + lambdify) runs first in a child process with a time budget; past it, the
+table says "> budget" and SymPy is not timed.  These are measurements, not tests: nothing
+here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import os
+
+# one BLAS/OpenMP thread, set before NumPy is imported, so runs compare like with like
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+             "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import graphdiff as gd
+
+LOGNORMAL = "-0.5*((y - mu)/sigma)**2 - log(sigma) - 0.5*log(2*pi)"
+DEPTH = 30
+
+
+# --- the expressions -------------------------------------------------------------------
+def composite_graph(depth: int) -> gd.Graph:
+    """x_{k+1} = sin(x_k)*exp(x_k) + x_k**2, `depth` times, built by operators."""
+    x = gd.symbols("x")
+    v = x
+    for _ in range(depth):
+        v = gd.sin(v) * gd.exp(v) + v**2
+    return v
+
+
+def sympy_expression(case: str, depth: int = DEPTH):
+    """The same expression in SymPy, and its symbols in the generated function's order."""
+    import sympy as sp
+
+    if case == "lognormal":
+        y, mu, sigma = sp.symbols("y mu sigma")
+        expr = (-sp.Float(0.5) * ((y - mu) / sigma) ** 2 - sp.log(sigma)
+                - sp.Float(0.5) * sp.log(2 * sp.pi))
+        return expr, (y, mu, sigma)
+    x = sp.Symbol("x")
+    v = x
+    for _ in range(depth):
+        v = sp.sin(v) * sp.exp(v) + v**2
+    return v, (x,)
+
+
+def sympy_functions(case: str, depth: int = DEPTH, cse: bool = False):
+    """diff + lambdify: (value function, gradient function)."""
+    import sympy as sp
+
+    expr, args = sympy_expression(case, depth)
+    partials = [sp.diff(expr, a) for a in args]
+    value = sp.lambdify(args, expr, modules="numpy", cse=cse)
+    grad = sp.lambdify(args, partials, modules="numpy", cse=cse)
+    return value, grad
+
+
+def sympy_setup_seconds(case: str, depth: int, cse: bool, budget: float) -> float | None:
+    """Seconds SymPy takes for diff + lambdify, measured in a fresh interpreter (import
+    excluded); None if it has not finished within `budget` seconds."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--probe",
+           json.dumps({"case": case, "depth": depth, "cse": cse})]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=budget, check=True)
+    except subprocess.TimeoutExpired:
+        return None
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def probe(spec: str) -> None:
+    """Child-process side of `sympy_setup_seconds`."""
+    args = json.loads(spec)
+    import sympy  # noqa: F401  (import time is not SymPy's setup time)
+
+    start = time.perf_counter()
+    sympy_functions(args["case"], args["depth"], args["cse"])
+    print(time.perf_counter() - start)
+
+
+# --- hand-written NumPy ----------------------------------------------------------------
+def lognormal_by_hand(y, mu, sigma):
+    z = (y - mu) / sigma
+    zz = z * z
+    value = -0.5 * zz - (np.log(sigma) + 0.5 * np.log(2 * np.pi))
+    dy = -z / sigma
+    dmu = np.sum(z) / sigma
+    dsigma = np.sum(zz - 1) / sigma
+    return value, (dy, dmu, dsigma)
+
+
+def composite_by_hand(x, depth: int = DEPTH):
+    # d/dx [sin(x) exp(x) + x²] = exp(x) (cos(x) + sin(x)) + 2x
+    kept = []
+    for _ in range(depth):
+        s, e = np.sin(x), np.exp(x)
+        kept.append((x, s, e))
+        x = s * e + x * x
+    bar = None
+    for xk, s, e in reversed(kept):
+        local = e * (np.cos(xk) + s) + 2 * xk
+        bar = local if bar is None else bar * local
+    return x, (bar,)
+
+
+# --- SymPy's functions as one value-and-gradient contender -----------------------------
+def _sum_like(t, x):
+    """A per-point partial summed to the shape of its input (as the generated code does)."""
+    if np.ndim(x) == 0:
+        return np.sum(t)
+    return np.broadcast_to(t, np.shape(x))
+
+
+def sympy_value_and_grad(value_fn, grad_fn) -> Callable:
+    def value_and_grad(*xs):
+        partials = grad_fn(*xs)
+        return value_fn(*xs), tuple(_sum_like(t, x) for t, x in zip(partials, xs))
+    return value_and_grad
+
+
+# --- timing ----------------------------------------------------------------------------
+def interleaved_times(contenders: dict[str, Callable[[], Any]],
+                      rounds: int) -> dict[str, list[tuple[float, float]]]:
+    """(wall-clock, CPU) seconds per call of each contender; every round calls each once,
+    starting one further on."""
+    names = list(contenders)
+    times: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
+    for r in range(rounds):
+        for k in range(len(names)):
+            name = names[(r + k) % len(names)]
+            start, start_cpu = time.perf_counter(), time.process_time()
+            contenders[name]()
+            times[name].append((time.perf_counter() - start, time.process_time() - start_cpu))
+    return times
+
+
+def medians(times: dict[str, list[tuple[float, float]]], which: int = 0) -> dict[str, float]:
+    """Median wall-clock (which=0) or CPU (which=1) seconds per contender."""
+    return {name: statistics.median(t[which] for t in ts) for name, ts in times.items()}
+
+
+def max_abs_difference(a, b) -> float:
+    """Largest |a - b| over the value and every gradient of two (value, grads) results."""
+    va, ga = a
+    vb, gb = b
+    diffs = [np.max(np.abs(np.asarray(va) - np.asarray(vb)))]
+    diffs += [np.max(np.abs(np.asarray(p) - np.asarray(q))) for p, q in zip(ga, gb)]
+    return float(max(diffs))
+
+
+def all_finite(result) -> bool:
+    value, grads = result
+    return bool(np.all(np.isfinite(value)) and all(np.all(np.isfinite(g)) for g in grads))
+
+
+def _statements(source: str) -> int:
+    """Lines of the generated function that compute something (not del, comments, blanks)."""
+    return sum(1 for line in source.splitlines()
+               if "=" in line and not line.lstrip().startswith(("#", "del ")))
+
+
+def _fmt_ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{1e3 * seconds:9.1f}"
+
+
+def _fmt_setup(seconds: float | None, budget: float, ran: bool) -> str:
+    if not ran:
+        return "-"
+    return f"> {budget:.0f} s" if seconds is None else f"{seconds:.2f} s"
+
+
+def run_case(title: str, case: str, graph: gd.Graph, args: tuple, by_hand: Callable | None,
+             rounds: int, budget: float) -> None:
+    compiled_forward = gd.compile(graph)
+    compiled_vg = gd.value_and_grad(graph)
+    forward, vg = compiled_forward.fn, compiled_vg.fn
+    contenders: dict[str, Callable[[], Any]] = {
+        "forward": lambda: forward(*args),
+        "value_and_grad": lambda: vg(*args),
+    }
+    reference = vg(*args)
+    results = {"forward": (forward(*args), ()), "value_and_grad": reference}
+    if by_hand is not None:
+        contenders["by hand"] = lambda: by_hand(*args)
+        results["by hand"] = by_hand(*args)
+
+    sympy_setup = sympy_setup_seconds(case, DEPTH, cse=False, budget=budget)
+    if sympy_setup is not None:
+        sp_vg = sympy_value_and_grad(*sympy_functions(case))
+        contenders["sympy"] = lambda: sp_vg(*args)
+        results["sympy"] = sp_vg(*args)
+
+    times = interleaved_times(contenders, rounds)
+    wall, cpu = medians(times), medians(times, 1)
+    base_vg = wall["value_and_grad"]
+
+    print(f"\n{title}")
+    print(f"  generated source: forward {_statements(compiled_forward.source)} lines, "
+          f"value_and_grad {_statements(compiled_vg.source)} lines; "
+          f"values and gradients finite: {all_finite(reference)}")
+    print(f"  {'contender':<16}{'median ms':>10}  {'min ms':>8}  {'cpu ms':>8}  "
+          f"{'/ forward':>9}  {'/ vg':>6}  "
+          f"{'setup':>9}  {'max |Δ| vs vg':>13}")
+    for name, seconds in wall.items():
+        res = results[name]
+        if name == "forward":
+            diff = float(np.max(np.abs(res[0] - reference[0])))
+        else:
+            diff = max_abs_difference(res, reference)
+        setup = _fmt_setup(sympy_setup, budget, name == "sympy")
+        print(f"  {name:<16}{_fmt_ms(seconds):>10}  {_fmt_ms(min(times[name])[0]):>8}  "
+              f"{_fmt_ms(cpu[name]):>8}  {seconds / wall['forward']:>9.2f}  "
+              f"{seconds / base_vg:>6.2f}  {setup:>9}  {diff:>13.2e}")
+    if sympy_setup is None:
+        print(f"  {'sympy':<16}{'-':>10}  {'-':>8}  {'-':>8}  {'-':>9}  {'-':>6}  "
+              f"{_fmt_setup(None, budget, True):>9}  {'-':>13}   (diff + lambdify did not "
+              f"finish within the budget)")
+
+    def ratio(a: str, b: str) -> str:
+        return f"{wall[a] / wall[b]:.2f} wall, {cpu[a] / cpu[b]:.2f} CPU"
+
+    def verdict(a: str, b: str, ok: Callable[[float], bool]) -> str:
+        return "met" if ok(wall[a] / wall[b]) else "NOT met"
+
+    print(f"  value_and_grad / forward = {ratio('value_and_grad', 'forward')}  "
+          f"(target <= 3, on wall time: {verdict('value_and_grad', 'forward', lambda r: r <= 3)})")
+    if by_hand is not None:
+        target = (f"target <= 1.2, on wall time: "
+                  f"{verdict('value_and_grad', 'by hand', lambda r: r <= 1.2)}"
+                  if case == "lognormal" else "no target")
+        print(f"  value_and_grad / by hand = {ratio('value_and_grad', 'by hand')}  ({target})")
+    if "sympy" in wall:
+        print(f"  sympy / value_and_grad = {ratio('sympy', 'value_and_grad')}  (target > 1, on "
+              f"wall time: {verdict('sympy', 'value_and_grad', lambda r: r > 1)}); "
+              f"SymPy setup {sympy_setup:.2f} s")
+    else:
+        print(f"  sympy / value_and_grad: SymPy's diff + lambdify did not finish within "
+              f"{budget:.0f} s, so there is nothing to run")
+
+
+def sympy_by_depth(depths: list[int], points: int, rounds: int, budget: float) -> None:
+    """Where SymPy stops: setup time and run time of the composite at smaller depths.
+
+    lambdify is given cse=True here: without it the printed derivative grows like 3^depth
+    and the NumPy code it gives is far slower than with it."""
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-0.01, 0.01, points)
+    print("\ncomposite at smaller depths, SymPy with cse=True (setup = diff + lambdify in a "
+          "fresh process)")
+    print(f"  {'depth':>5}  {'sympy setup':>11}  {'sympy ms':>9}  {'generated vg ms':>15}  "
+          f"{'sympy / vg':>10}  {'max |Δ|':>9}")
+    for depth in depths:
+        vg = gd.value_and_grad(composite_graph(depth)).fn
+        setup = sympy_setup_seconds("composite", depth, cse=True, budget=budget)
+        if setup is None:
+            print(f"  {depth:>5}  {f'> {budget:.0f} s':>11}  {'-':>9}  {'-':>15}  {'-':>10}  "
+                  f"{'-':>9}")
+            break  # deeper is slower still
+        sp_vg = sympy_value_and_grad(*sympy_functions("composite", depth, cse=True))
+        times = interleaved_times({"sympy": lambda f=sp_vg: f(x), "vg": lambda f=vg: f(x)}, rounds)
+        m = medians(times)
+        diff = max_abs_difference(sp_vg(x), vg(x))
+        print(f"  {depth:>5}  {setup:>9.2f} s  {_fmt_ms(m['sympy']):>9}  {_fmt_ms(m['vg']):>15}"
+              f"  {m['sympy'] / m['vg']:>10.2f}  {diff:>9.1e}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--budget", type=float, default=60.0,
+                        help="seconds SymPy's diff + lambdify may take before it is skipped")
+    parser.add_argument("--depths", type=int, nargs="*", default=[2, 4, 6, 8, 10],
+                        help="smaller depths of the composite to compare with SymPy")
+    parser.add_argument("--probe", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.probe:
+        probe(args.probe)
+        return
+
+    print(f"cheap gradient: {args.points:,} points, median of {args.rounds} interleaved "
+          f"rounds, 1 BLAS thread; numpy {np.__version__}, python {sys.version.split()[0]}")
+    print(f"load average at start: {os.getloadavg()}")
+    rng = np.random.default_rng(0)
+
+    y = rng.normal(0.5, 2.0, args.points)
+    run_case(f"log-normal density  {LOGNORMAL}  (y: {args.points:,} points; mu, sigma scalars)",
+             "lognormal", gd.parse(LOGNORMAL), (y, 0.5, 2.0), lognormal_by_hand,
+             args.rounds, args.budget)
+
+    x = rng.uniform(-0.01, 0.01, args.points)
+    run_case(f"composite  x_(k+1) = sin(x_k)*exp(x_k) + x_k**2, {DEPTH} levels  "
+             f"(x: {args.points:,} points in [-0.01, 0.01])",
+             "composite", composite_graph(DEPTH), (x,), composite_by_hand,
+             args.rounds, args.budget)
+
+    if args.depths:
+        sympy_by_depth(args.depths, args.points, max(3, args.rounds // 3), args.budget)
+    print(f"\nload average at end: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
