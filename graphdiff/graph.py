@@ -704,6 +704,8 @@ def format_number(value: float) -> tuple[str, int]:
         return "nan", PREC_ATOM
     if math.isinf(value):
         return ("inf", PREC_ATOM) if value > 0 else ("-inf", PREC_UNARY)
+    if value == 0 and math.copysign(1.0, value) < 0:
+        return "-0.0", PREC_UNARY  # str(int(-0.0)) would lose the sign (1/-0.0 is -inf)
     text = str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
     return text, (PREC_UNARY if text.startswith("-") else PREC_ATOM)
 
