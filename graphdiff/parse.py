@@ -144,6 +144,11 @@ class _Parser:
                         expect_operand = False
                 elif tok.kind == "name" and nxt.text == "=" and self._in_call():
                     frame = self.ops[-1][2]
+                    params = dict(lookup(frame.func.text).params)
+                    if tok.text not in params:
+                        raise ParseError(f"{frame.func.text}() has no parameter {tok.text!r}"
+                                         f"; it takes {', '.join(params) or 'none'}",
+                                         tok.col, tok.text)
                     if tok.text in frame.kwargs:
                         raise ParseError(f"parameter {tok.text!r} given twice", tok.col,
                                          tok.text)
