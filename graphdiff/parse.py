@@ -102,6 +102,8 @@ def parse(source: Any, inputs: Iterable[str] | None = None) -> Graph:
     >>> gd.parse("-x**2 + y").inputs
     ('x', 'y')
     """
+    if inputs is not None:
+        inputs = tuple(check_name(n, "declared input ") for n in inputs)
     if isinstance(source, Graph):
         return source if inputs is None else Graph(source._store, source._roots, inputs)
     if not isinstance(source, str):
@@ -308,12 +310,19 @@ def symbols(names: str, shape: tuple | None = None) -> Graph | tuple[Graph, ...]
     store = Store()
     out = []
     for p in parts:
-        if not p.isidentifier() or keyword.iskeyword(p) or p.startswith("__"):
-            raise ValueError(f"{p!r} is not a valid variable name")
-        if p in _PARSER_CONSTANTS or is_known(p):
-            raise ValueError(f"{p!r} names a constant or function; pick another name")
-        out.append(Graph(store, (store.input(p, shape),)))
+        out.append(Graph(store, (store.input(check_name(p), shape),)))
     return out[0] if len(out) == 1 else tuple(out)
+
+
+def check_name(name: Any, what: str = "") -> str:
+    """`name` if the text grammar reads it back as the same input, else a ValueError
+    (keywords, reserved '__' names, and the names of constants and functions)."""
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) \
+            or name.startswith("__"):
+        raise ValueError(f"{what}{name!r} is not a valid variable name")
+    if name in _PARSER_CONSTANTS or is_known(name):
+        raise ValueError(f"{what}{name!r} names a constant or function; pick another name")
+    return name
 
 
 def tensor(name: str, shape: tuple) -> Graph:
@@ -363,10 +372,7 @@ def _sympy_has_args(sp, e) -> bool:
 
 def _from_sympy_node(sp, store: Store, e, args: list[int]) -> int:
     if e.is_Symbol:
-        name = e.name
-        if not name.isidentifier() or keyword.iskeyword(name):
-            raise ValueError(f"SymPy symbol {name!r} is not a valid variable name")
-        return store.input(name)
+        return store.input(check_name(e.name, "SymPy symbol "))
     if e is sp.pi:
         return store.const(float(e), "pi")
     if e is sp.E:
