@@ -378,7 +378,7 @@ def _from_sympy_node(sp, store: Store, e, args: list[int]) -> int:
     if e is sp.E:
         return store.const(float(e), "e")
     if e.is_Number or e.is_NumberSymbol:
-        if not e.is_real:
+        if not (e.is_extended_real or e is sp.nan):  # oo and nan, like the text's inf, nan
             raise ValueError(f"SymPy number {e} is not real")
         return store.const(float(e))
     name = type(e).__name__
