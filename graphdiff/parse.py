@@ -400,6 +400,8 @@ def _from_sympy_node(sp, store: Store, e, args: list[int]) -> int:
         return store.apply("log", tuple(args))
     if isinstance(e, sp.Heaviside):
         return store.apply("binary_step", (args[0],))
+    if isinstance(e, sp.Piecewise):
+        return _from_sympy_piecewise(sp, store, e)
     op = _SYMPY_NAMES.get(name, name)
     if not is_known(op):
         raise ValueError(f"SymPy function {name!r} has no graphdiff primitive")
@@ -409,6 +411,36 @@ def _from_sympy_node(sp, store: Store, e, args: list[int]) -> int:
     if len(args) != prim.arity:
         raise ValueError(f"SymPy {name} with {len(args)} arguments has no graphdiff primitive")
     return store.apply(prim.name, tuple(args))
+
+
+def _from_sympy_piecewise(sp, store: Store, e) -> int:
+    """Piecewise((a, cond), ..., (z, True)) as where(indicator, a, ...): what to_sympy makes
+    of leaky_relu, prelu and where.  An indicator is nonzero exactly where its condition
+    holds: u >= v is binary_step(u - v), u > v is 1 - binary_step(v - u), Ne(u, v) is u - v."""
+    *pieces, (last, otherwise) = e.args
+    if otherwise is not sp.true:
+        raise ValueError(f"SymPy Piecewise {e} is undefined where no condition holds")
+    acc = _sympy_subgraph(sp, store, last)
+    for value, cond in reversed(pieces):
+        acc = store.apply("where", (_sympy_indicator(sp, store, cond),
+                                    _sympy_subgraph(sp, store, value), acc))
+    return acc
+
+
+def _sympy_indicator(sp, store: Store, cond) -> int:
+    def step(u, v):
+        return store.apply("binary_step", (_sympy_subgraph(sp, store, u - v),))
+
+    if isinstance(cond, sp.Ne):
+        u, v = cond.args
+        return _sympy_subgraph(sp, store, u - v)
+    if isinstance(cond, (sp.GreaterThan, sp.LessThan)):  # u >= v, u <= v
+        u, v = cond.args if isinstance(cond, sp.GreaterThan) else reversed(cond.args)
+        return step(u, v)
+    if isinstance(cond, (sp.StrictGreaterThan, sp.StrictLessThan)):  # u > v, u < v
+        u, v = cond.args if isinstance(cond, sp.StrictGreaterThan) else reversed(cond.args)
+        return store.apply("sub", (store.const(1.0), step(v, u)))
+    raise ValueError(f"SymPy condition {cond} has no graphdiff primitive")
 
 
 def _from_sympy_add(sp, store: Store, e, args: list[int]) -> int:
