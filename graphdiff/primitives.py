@@ -603,7 +603,8 @@ _PRIMITIVES = [
     _p("where", 3, lambda c, a, b: np.where(c, a, b),
        (lambda c, a, b, out: 0, lambda c, a, b, out: call("where", c, 1.0, 0.0),
         lambda c, a, b, out: call("where", c, 0.0, 1.0)),
-       numpy="np.where({0}, {1}, {2})", sympy=lambda sp, c, a, b: sp.Piecewise((a, c > 0), (b, True)),
+       numpy="np.where({0}, {1}, {2})",
+       sympy=lambda sp, c, a, b: sp.Piecewise((a, sp.Ne(c, 0)), (b, True)),
        doc="a where c is nonzero, else b"),
     # --- losses (means, so a batch's size does not change the learning rate) --------------
     _p("bce_with_logits", 2, _bce_with_logits, (), numpy="_bce_with_logits({0}, {1})",
