@@ -209,6 +209,37 @@ def _args_none(p: argparse.ArgumentParser) -> None:
     pass
 
 
+def _cmd_codegen(args: argparse.Namespace) -> int:
+    from .compiled import compile, value_and_grad
+
+    g = parse(args.expr)
+    wrt = None
+    if args.wrt is not None:
+        wrt = [w.strip() for w in args.wrt.split(",") if w.strip()]
+        if not wrt:
+            raise UsageError(f"--wrt: expected input names such as a,b, got {args.wrt!r}")
+    f = value_and_grad(g, wrt) if args.grad or wrt else compile(g)
+    if not args.output:
+        print(f.source, end="")
+        return 0
+    try:
+        f.save(args.output)
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    print(f"wrote {args.output}: {f.name}({', '.join(f.params)})")
+    return 0
+
+
+def _args_codegen(p: argparse.ArgumentParser) -> None:
+    p.add_argument("expr", help="the expression, e.g. 'x1*x2 + sin(x1)'")
+    p.add_argument("--grad", action="store_true",
+                   help="value and gradient by reverse mode (default: the value only)")
+    p.add_argument("--wrt", metavar="A,B",
+                   help="differentiate with respect to these inputs only (implies --grad)")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write the module here (default: standard output)")
+
+
 # name -> (help, add_arguments(parser), run(args) -> exit code); one row per subcommand
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                           Callable[[argparse.Namespace], int]]] = {
@@ -221,6 +252,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                     _args_activations, _cmd_activations),
     "graph": ("draw the graph with the table's v-numbers (DOT, PNG, SVG)", _args_graph,
               _cmd_graph),
+    "codegen": ("the generated NumPy module of an expression or of its gradient",
+                _args_codegen, _cmd_codegen),
 }
 
 
