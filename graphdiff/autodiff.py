@@ -71,6 +71,18 @@ def _is_zero(v: Any) -> bool:
     return v is None or (isinstance(v, numbers.Number) and v == 0)
 
 
+def _scale(seed: Any, partial: Any) -> Any:
+    """seed * partial, without building a node for the common partials 0, 1 and -1."""
+    if isinstance(partial, numbers.Number):
+        if partial == 0:
+            return None
+        if partial == 1:
+            return seed
+        if partial == -1:
+            return -seed
+    return seed * partial
+
+
 def _local_contributions(b: _Builder, node, seed: Graph) -> list[Any]:
     """The adjoint contribution of `node` to each argument: seed * ∂node/∂arg."""
     prim = REGISTRY[node.op]
@@ -86,7 +98,7 @@ def _local_contributions(b: _Builder, node, seed: Graph) -> list[Any]:
             continue
         partial = prim.partials[j](*args, out, **params)
         b.name(partial, f"d{node.var}_d{b.label(a)}")
-        contribs.append(None if _is_zero(partial) else seed * partial)
+        contribs.append(_scale(seed, partial))
     return contribs
 
 

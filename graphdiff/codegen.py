@@ -21,7 +21,11 @@ from .primitives import PREC_ATOM, PREC_UNARY, REGISTRY
 
 __all__ = ["CompiledFunction", "emit_numpy", "compile_graph", "safe_identifier"]
 
-_RESERVED = re.compile(r"^(v\d+|t\d+|(bar|dot|grad)_\w*|d\w*_d\w*|np|_\w*)$")
+_RESERVED = re.compile(r"^(v\d+|t\d+|r\d+|(bar|dot|grad)_\w*|d\w*_d\w*|np|_\w*)$")
+# Above this many operations nobody reads the lines beside a table, and CPython compiles a
+# function with few distinct local names about twice as fast: intermediates then share a
+# pool of names r1, r2, ..., each rebound once its value is dead.
+RECYCLE_ABOVE = 5000
 _COMMENT_LIMIT = 48
 _counter = itertools.count(1)
 
@@ -58,7 +62,8 @@ def emit_numpy(g: Graph, name: str = "f", returns: Callable[[list[str]], str] | 
     needed).  `returns` turns the output expressions into the return expression (default:
     one value, or a tuple); `marks` puts a comment line before chosen nodes.  With `free`,
     each intermediate is deleted after its last use, so large arrays are released (and
-    their memory reused) as soon as possible rather than at the return.
+    their memory reused) as soon as possible rather than at the return; in functions of
+    more than RECYCLE_ABOVE operations, dead names are reused instead (see there).
     """
     if not name.isidentifier() or keyword.iskeyword(name):
         raise ValueError(f"function name {name!r} is not a Python identifier")
@@ -89,6 +94,8 @@ def _emit(g, name, returns, doc, marks, free) -> tuple[str, list[str]]:
             last_use[i] = len(nodes)
     lines: list[str] = []
     helpers: dict[str, Callable] = {}
+    recycle = free and sum(n.op not in ("input", "const") for n in nodes) > RECYCLE_ABOVE
+    pool: list[str] = []
     for n in nodes:
         if n.op == "input":
             short[n.index] = expr[n.index]
@@ -100,8 +107,11 @@ def _emit(g, name, returns, doc, marks, free) -> tuple[str, list[str]]:
         prim = REGISTRY[n.op]
         for h in prim.helpers:
             helpers[h.__name__] = h
-        target = _local_name(hints[n.index], n.var, named_by_hint, taken)
         rhs = _apply_template(prim, [expr[a] for a in n.args], n.params)
+        if recycle:
+            target = pool.pop() if pool else _local_name(f"r{len(taken)}", None, True, taken)
+        else:
+            target = _local_name(hints[n.index], n.var, named_by_hint, taken)
         parts = [short[a] for a in n.args]
         comment = ""
         if all(p is not None for p in parts):
@@ -116,7 +126,9 @@ def _emit(g, name, returns, doc, marks, free) -> tuple[str, list[str]]:
         expr[n.index] = (target, PREC_ATOM)
         dead = sorted({expr[a][0] for a in n.args
                        if last_use[a] == n.index and nodes[a].op not in ("input", "const")})
-        if dead:
+        if recycle:
+            pool.extend(d for d in dead if d != target)
+        elif dead:
             lines.append(f"    del {', '.join(dead)}")
     outs = [expr[i][0] for i in g.outputs]
     ret = returns(outs) if returns else (outs[0] if len(outs) == 1 else ", ".join(outs))

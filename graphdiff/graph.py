@@ -98,43 +98,57 @@ class Store:
 
     def apply(self, op: str, args: tuple[int, ...], params: tuple = ()) -> int:
         """Add (or find) the node op(args); constant arguments only are folded into a constant."""
+        key = (op, args, params)
+        i = self._ids.get(key)
+        if i is not None:  # built before, with every rule below already applied
+            return i
         prim = REGISTRY[op]
         sop = self.op
-        if all(sop[a] == "const" for a in args):
+        for a in args:
+            if sop[a] != "const":
+                break
+        else:
             return self._fold(prim, args, params)
         if self.simplify:
             found = _identity(self, op, args)
             if found is not None:
                 return found
-        key = (op, args, params)
-        i = self._ids.get(key)
-        if i is not None:
-            return i
-        if self.simplify >= 2 and prim.commutative:
+        commuted = None
+        if prim.commutative and self.simplify >= 2:
             # y*x is the x*y already built; the first spelling stays
-            i = self._ids.get((op, tuple(sorted(args)), params, "commuted"))
+            commuted = (op, (args[1], args[0]), params)
+            i = self._ids.get(commuted)
             if i is not None:
                 return i
-        shapes = [self.shape[a] for a in args]
-        if prim.shape is None and len(shapes) == 2 and shapes[0] == shapes[1]:
-            shape = shapes[0]  # the common case of equal (or both unknown) shapes
+        if prim.shape is None and (len(args) == 1 or self.shape[args[0]] == self.shape[args[1]]
+                                   and len(args) == 2):
+            shape = self.shape[args[0]]  # elementwise on equal (or unknown) shapes
         else:
-            shape = prim.out_shape(shapes, dict(params))
+            shape = prim.out_shape([self.shape[a] for a in args], dict(params))
         i = self._add(key, op, args, params, None, shape=shape)
-        if self.simplify >= 2 and prim.commutative:
-            self._ids[(op, tuple(sorted(args)), params, "commuted")] = i
+        if commuted is not None:
+            self._ids[commuted] = i
         return i
 
     def _fold(self, prim, args: tuple[int, ...], params: tuple) -> int:
-        with np.errstate(all="ignore"):
-            # float64 arithmetic is bounded: 9**9**9**9 overflows to inf at once
-            value = float(prim.evaluate(*(np.float64(self.value[a]) for a in args),
-                                        **dict(params)))
+        values = [self.value[a] for a in args]
+        if prim.name in _EXACT_FLOAT_OPS:
+            # Python floats give IEEE results for these (inf and nan too), without NumPy's
+            # per-call overhead
+            value = _EXACT_FLOAT_OPS[prim.name](*values)
+        else:
+            with np.errstate(all="ignore"):
+                # float64 arithmetic is bounded: 9**9**9**9 overflows to inf at once
+                value = float(prim.evaluate(*(np.float64(v) for v in values), **dict(params)))
         parts = [self.origin[a] if self.origin[a] is not None else self.value[a] for a in args]
         origin = (prim.name, tuple(parts), params)
         if _origin_size(origin) > _ORIGIN_LIMIT:
             origin = None
         return self.const(value, origin)
+
+
+_EXACT_FLOAT_OPS = {"add": lambda x, y: x + y, "sub": lambda x, y: x - y,
+                    "mul": lambda x, y: x * y, "neg": lambda x: -x}
 
 
 @contextmanager
