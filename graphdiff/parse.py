@@ -402,6 +402,11 @@ def _from_sympy_node(sp, store: Store, e, args: list[int]) -> int:
         return store.apply("binary_step", (args[0],))
     if isinstance(e, sp.Piecewise):
         return _from_sympy_piecewise(sp, store, e)
+    # graphs are real: SymPy writes Abs(exp(u)) as exp(re(u)) for its complex symbols
+    if isinstance(e, (sp.re, sp.conjugate)):
+        return args[0]
+    if isinstance(e, sp.im):
+        return store.const(0.0)
     op = _SYMPY_NAMES.get(name, name)
     if not is_known(op):
         raise ValueError(f"SymPy function {name!r} has no graphdiff primitive")
