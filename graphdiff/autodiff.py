@@ -38,6 +38,10 @@ class _Builder:
             if n.op != "const":
                 self.hints.setdefault(sid, old[n.index] or n.name or n.var)
         self._handles: dict[int, Graph] = {}
+        # only elementwise operations (and gradient reductions): every node's shape then
+        # broadcasts to the output's, so each gradient can be reduced once at the end
+        self.elementwise = all(REGISTRY[n.op].vjp is None or n.op == "sum_to"
+                               for n in g.nodes if n.op not in ("input", "const"))
 
     def handle(self, i: int) -> Graph:
         """Node i of the primal graph as a handle in the builder's store."""
@@ -57,7 +61,8 @@ class _Builder:
                 self.hints.setdefault(sid, name)
 
     def label(self, i: int) -> str:
-        return self.hints[self.ids[i]]
+        """The name a node of the primal goes by (its v-number, an input's name)."""
+        return self.hints.get(self.ids[i]) or f"c{i}"  # constants have no name of their own
 
     def as_graph(self, value: Any) -> Graph:
         return value if isinstance(value, Graph) else self.const(value)
@@ -84,7 +89,13 @@ def _scale(seed: Any, partial: Any) -> Any:
 
 
 def _local_contributions(b: _Builder, node, seed: Graph) -> list[Any]:
-    """The adjoint contribution of `node` to each argument: seed * ∂node/∂arg."""
+    """The adjoint contribution of `node` to each argument: seed * ∂node/∂arg.
+
+    An adjoint may be smaller than its node (a scalar 1 stands for ones of the node's
+    shape).  An argument that broadcast up to the node's shape gets its contribution
+    summed back down here; in graphs of elementwise operations only, where no shape is
+    known, that sum happens once per input at the end instead (see `_gradients`).
+    """
     prim = REGISTRY[node.op]
     args = [b.handle(a) for a in node.args]
     out = b.handle(node.index)
@@ -92,13 +103,19 @@ def _local_contributions(b: _Builder, node, seed: Graph) -> list[Any]:
     if prim.vjp is not None:
         return list(prim.vjp(seed, *args, out, **params))
     contribs = []
+    nodes = b.g.nodes
     for j, a in enumerate(node.args):
-        if b.g.nodes[a].op == "const":
+        if nodes[a].op == "const":
             contribs.append(None)
             continue
         partial = prim.partials[j](*args, out, **params)
         b.name(partial, f"d{node.var}_d{b.label(a)}")
-        contribs.append(_scale(seed, partial))
+        c = _scale(seed, partial)
+        shape_a, shape_v = nodes[a].shape, node.shape
+        if c is not None and (shape_a != shape_v if shape_a is not None and shape_v is not None
+                              else not b.elementwise):
+            c = call("sum_to", c, args[j], out)
+        contribs.append(c)
     return contribs
 
 

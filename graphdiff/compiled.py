@@ -121,6 +121,8 @@ def hessian(expr: Any, wrt: Iterable[str] | str | None = None,
 
 def _rows(width: int):
     def returns(outs: list[str]) -> str:
+        if not width:
+            return "()"
         rows = [_tuple_of(outs[i:i + width]) for i in range(0, len(outs), width)]
         return _tuple_of(rows)
     return returns

@@ -579,7 +579,7 @@ class Graph:
     def __hash__(self) -> int:
         return hash(self._structure())
 
-    def to_string(self, limit: int = 20_000) -> str | None:
+    def to_string(self, limit: int = 1_000_000) -> str | None:
         """The graph as a Python-syntax expression that `parse` reads back, or None if the
         text would exceed `limit` characters (shared subexpressions are written out again)."""
         texts = format_nodes(self.nodes, limit)

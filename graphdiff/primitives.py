@@ -523,19 +523,21 @@ _PRIMITIVES = [
     _p("matmul", 2, np.matmul, (), numpy="{0} @ {1}", latex=r"\,", symbol="@",
        prec=PREC_MUL, sympy=lambda sp, a, b: a * b, shape=_matmul_shape, vjp=_matmul_vjp,
        jvp=lambda dots, a, b, out: _add_tangents(
-           None if dots[0] is None else dots[0] @ b, None if dots[1] is None else a @ dots[1]),
+           None if dots[0] is None else _exact(dots[0], a) @ b,
+           None if dots[1] is None else a @ _exact(dots[1], b)),
        doc="matrix product of 1-D or 2-D operands"),
     _p("outer", 2, np.outer, (), sympy=lambda sp, a, b: a * b,
        shape=lambda a, b: _vector("outer", a) + _vector("outer", b),
        vjp=lambda bar, a, b, out: (bar @ b, a @ bar),
        jvp=lambda dots, a, b, out: _add_tangents(
-           None if dots[0] is None else call("outer", dots[0], b),
-           None if dots[1] is None else call("outer", a, dots[1])),
+           None if dots[0] is None else call("outer", _exact(dots[0], a), b),
+           None if dots[1] is None else call("outer", a, _exact(dots[1], b))),
        doc="outer product of two vectors"),
     _p("transpose", 1, np.transpose, (), numpy="{0}.T", latex=r"\operatorname{transpose}",
        sympy=lambda sp, a: a, shape=lambda a: tuple(reversed(a)),
        vjp=lambda bar, a, out: (call("transpose", _exact(bar, out)),),
-       jvp=lambda dots, a, out: call("transpose", dots[0]), doc="reversed axes (a.T)"),
+       jvp=lambda dots, a, out: call("transpose", _exact(dots[0], a)),
+       doc="reversed axes (a.T)"),
     _p("sum", 1, np.sum, (), numpy="np.sum({0}{opts})", latex=r"\sum",
        sympy=lambda sp, a, axis=None, keepdims=False: a,
        params=(("axis", None), ("keepdims", False)), shape=_reduce_params("sum"),
@@ -543,7 +545,7 @@ _PRIMITIVES = [
        # consumers, and other rules ask for exact shapes themselves
        vjp=lambda bar, a, out, axis, keepdims: (
            bar if axis is None else _expand(bar, a, axis, keepdims, out=out),),
-       jvp=lambda dots, a, out, axis, keepdims: call("sum", dots[0], axis=axis,
+       jvp=lambda dots, a, out, axis, keepdims: call("sum", _exact(dots[0], a), axis=axis,
                                                      keepdims=keepdims),
        doc="sum over an axis (or all entries)"),
     _p("mean", 1, np.mean, (), numpy="np.mean({0}{opts})",
@@ -552,7 +554,7 @@ _PRIMITIVES = [
        vjp=lambda bar, a, out, axis, keepdims: (
            bar / call("size", a) if axis is None
            else _expand(bar, a, axis, keepdims, True, out=out),),
-       jvp=lambda dots, a, out, axis, keepdims: call("mean", dots[0], axis=axis,
+       jvp=lambda dots, a, out, axis, keepdims: call("mean", _exact(dots[0], a), axis=axis,
                                                       keepdims=keepdims),
        doc="mean over an axis (or all entries)"),
     _p("size", 1, lambda a: float(np.size(a)), (lambda a, out: 0,), numpy="np.size({0})",

@@ -84,10 +84,6 @@ HESSIAN_SUBSET = ["intro", "lognormal", "three_inputs", "two_arg_functions", "ne
                   "arrays:shared_subexpressions", "arrays:input_exponent",
                   "arrays:logistic_unit", "arrays:hyperbolic", "arrays:logs"]
 
-# tests/corpus.py's entries without inputs meet a known bug in forward mode
-_NO_INPUTS = [n for n, (text, _) in CASES.items() if not gd.parse(text).inputs]
-_CONSTANT_BUG = pytest.mark.xfail(strict=True, reason="bug: jvp/jacobian of an expression "
-                                  "without inputs raise KeyError / ValueError")
 
 
 # SymPy builds nested tanh in time exponential in the depth and recurses past Python's limit
@@ -116,8 +112,7 @@ def entry(request):
     return _case(request.param)
 
 
-@pytest.fixture(params=[pytest.param(n, marks=_CONSTANT_BUG) if n in _NO_INPUTS else n
-                        for n in sorted(CASES)])
+@pytest.fixture(params=sorted(CASES))
 def entry_forward(request):
     return _case(request.param)
 
@@ -431,14 +426,10 @@ def test_constant_expression_has_no_gradient():
     assert value == pytest.approx(2 * math.pi) and grads == ()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: jvp of an expression without inputs raises "
-                   "KeyError 0")
 def test_jvp_of_a_constant_expression():
     value, tangent = gd.jvp("2*pi")()
     assert value == pytest.approx(2 * math.pi) and tangent == 0
 
 
-@pytest.mark.xfail(strict=True, reason="bug: hessian of an expression without inputs raises "
-                   "ValueError 'range() arg 3 must not be zero'")
 def test_hessian_of_a_constant_expression():
     assert gd.hessian("2*pi")() == ()

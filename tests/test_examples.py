@@ -193,14 +193,7 @@ def _gradient_cases():
     cases = []
     for key, names in {"a": "xy", "b": ("w", "b"), "c": ("W", "b"), "d": ("w",)}.items():
         for name in names:
-            marks = ()
-            if (key, name) == ("c", "b"):
-                marks = pytest.mark.xfail(strict=True, reason=(
-                    "core: the generated gradient of sum(maximum(0, X@W + b)) with respect "
-                    "to the broadcast b distributes sum_to over 1 - binary_step(-z) and "
-                    "loses the row count of the constant 1 (likewise gd.grad(gd.sum(x + b), "
-                    "wrt='b') gives ones); gd.trace gets it right"))
-            cases.append(pytest.param(key, name, marks=marks, id=f"{key}-{name}"))
+            cases.append(pytest.param(key, name, id=f"{key}-{name}"))
     return cases
 
 
