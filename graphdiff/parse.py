@@ -432,19 +432,34 @@ def _from_sympy_piecewise(sp, store: Store, e) -> int:
     return acc
 
 
-def _sympy_indicator(sp, store: Store, cond) -> int:
-    def step(u, v):
+def _sympy_indicator(sp, store: Store, cond, binary: bool = False) -> int:
+    """A node that is nonzero exactly where `cond` holds (0 or 1 if `binary`)."""
+    def step(u, v):  # 1 where u >= v, else 0
         return store.apply("binary_step", (_sympy_subgraph(sp, store, u - v),))
 
-    if isinstance(cond, sp.Ne):
+    def nodes(conds):
+        return [_sympy_indicator(sp, store, c, True) for c in conds]
+
+    if cond is sp.true or cond is sp.false:
+        return store.const(1.0 if cond is sp.true else 0.0)
+    if isinstance(cond, (sp.Eq, sp.Ne)):
         u, v = cond.args
-        return _sympy_subgraph(sp, store, u - v)
+        if isinstance(cond, sp.Ne) and not binary:
+            return _sympy_subgraph(sp, store, u - v)
+        equal = store.apply("mul", (step(u, v), step(v, u)))
+        return equal if isinstance(cond, sp.Eq) else store.apply("sub", (store.const(1.0), equal))
     if isinstance(cond, (sp.GreaterThan, sp.LessThan)):  # u >= v, u <= v
         u, v = cond.args if isinstance(cond, sp.GreaterThan) else reversed(cond.args)
         return step(u, v)
     if isinstance(cond, (sp.StrictGreaterThan, sp.StrictLessThan)):  # u > v, u < v
         u, v = cond.args if isinstance(cond, sp.StrictGreaterThan) else reversed(cond.args)
         return store.apply("sub", (store.const(1.0), step(v, u)))
+    if isinstance(cond, sp.Not):
+        return store.apply("sub", (store.const(1.0), nodes(cond.args)[0]))
+    if isinstance(cond, (sp.And, sp.Or)):
+        return _fold(store, "mul" if isinstance(cond, sp.And) else "maximum", nodes(cond.args))
+    if isinstance(cond, sp.ITE):
+        return store.apply("where", tuple(nodes(cond.args)))
     raise ValueError(f"SymPy condition {cond} has no graphdiff primitive")
 
 
