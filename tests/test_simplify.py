@@ -11,8 +11,14 @@ import pytest
 
 import graphdiff as gd
 from graphdiff.graph import Graph, Store
-from graphdiff.simplify import (PASSES, apply_identities, eliminate_common_subexpressions,
-                                fold_constants, remove_dead_code, simplify)
+from graphdiff.simplify import (
+    PASSES,
+    apply_identities,
+    eliminate_common_subexpressions,
+    fold_constants,
+    remove_dead_code,
+    simplify,
+)
 
 LOGNORMAL = "-0.5*((y - mu)/sigma)**2 - log(sigma) - 0.5*log(2*pi)"
 
