@@ -189,15 +189,12 @@ def test_weight_decay_graph_uses_w_twice(graphs):
     assert [n.value for n in graphs["c"]["example"].graph.nodes if n.op == "const"] == [0.0]
 
 
-def _gradient_cases():
-    cases = []
-    for key, names in {"a": "xy", "b": ("w", "b"), "c": ("W", "b"), "d": ("w",)}.items():
-        for name in names:
-            cases.append(pytest.param(key, name, id=f"{key}-{name}"))
-    return cases
+GRADIENT_CASES = [pytest.param(key, name, id=f"{key}-{name}") for key, names in
+                  {"a": "xy", "b": ("w", "b"), "c": ("W", "b"), "d": ("w",)}.items()
+                  for name in names]
 
 
-@pytest.mark.parametrize("key, name", _gradient_cases())
+@pytest.mark.parametrize("key, name", GRADIENT_CASES)
 def test_generated_gradients_agree_with_finite_differences(graphs, key, name):
     r = graphs[key]
     assert r["gaps"][name] < 1e-6
