@@ -159,13 +159,14 @@ def _single_output(g: Graph, what: str) -> int:
 
 def _gradients(b: _Builder, out: int, wrt: list[int]) -> list[Graph]:
     bar = _reverse_sweep(b, out)
-    like = b.handle(out)
     grads = []
     for i in wrt:
         adj = bar.get(i, 0.0)
         b.name(adj, f"bar_{b.label(i)}")
-        # reduce to the input's shape: summed over the points a scalar parameter met
-        grad = call("sum_to", b.as_graph(adj), b.handle(i), like)
+        # the input's exact shape: in elementwise graphs, summed over the points a scalar
+        # parameter met (taken at the output's shape); elsewhere the sweep summed already
+        x = b.handle(i)
+        grad = call("sum_to", b.as_graph(adj), x, b.handle(out) if b.elementwise else x)
         b.name(grad, f"grad_{b.label(i)}")
         grads.append(grad)
     return grads

@@ -197,9 +197,13 @@ def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
         t, x, like = args
         if sop[t] == "neg":
             return store.apply("neg", (store.apply("sum_to", (sargs[t][0],) + args[1:]),))
-        # sums are linear: summing each term saves the elementwise add, and a constant
-        # factor multiplies the (smaller) sum; chains of adds are left whole (no recursion)
-        if sop[t] in ("add", "sub") and all(sop[a] not in ("add", "sub") for a in sargs[t]):
+        # sums are linear: summing each term saves the elementwise add where a real
+        # reduction happens, and a constant factor multiplies the (smaller) sum; chains of
+        # adds are left whole (no recursion), and so are terms with a constant, which
+        # carries no shape of its own
+        st, sx = store.shape[t], store.shape[x]
+        if sop[t] in ("add", "sub") and (st is None or sx is None or st != sx) and \
+                all(sop[a] not in ("add", "sub", "const") for a in sargs[t]):
             a, b = sargs[t]
             return store.apply(sop[t], (store.apply("sum_to", (a, x, like)),
                                         store.apply("sum_to", (b, x, like))))

@@ -58,7 +58,8 @@ def mlp_loss_graph(layer_sizes: Sequence[int], activation: str = "tanh",
                 masks.append(f"M{layer}")
                 h = h * M
         else:
-            h = gd.call(output_activation, z) if loss == "mse" else z
+            h = z if loss != "mse" or output_activation == "identity" else \
+                gd.call(output_activation, z)
     total = _loss(loss, h, gd.one_hot(Y, h) if int_labels and loss != "softmax_xent" else Y)
     if weight_decay:
         penalty = decay[0]
