@@ -167,14 +167,16 @@ def _apply_template(prim, args: list[tuple[str, int]], params) -> str:
         if prec == PREC_UNARY and (prim.name == "neg" or (prim.name == "pow" and pos == 0)):
             text = f"({text})"
         texts.append(text)
-    if not params and not prim.params:
-        return prim.numpy.format(*texts)
-    values = {k: _param_text(v) for k, v in params}
+    template = prim.numpy
+    if not params and not prim.params and not callable(template):
+        return template.format(*texts)
     defaults = dict(prim.params)
     # parameters at their defaults are left out of calls that take `{opts}`
-    values["opts"] = "".join(f", {k}={_param_text(v)}" for k, v in params
-                             if v != defaults.get(k) or type(v) is not type(defaults.get(k)))
-    return prim.numpy.format(*texts, **values)
+    opts = "".join(f", {k}={_param_text(v)}" for k, v in params
+                   if v != defaults.get(k) or type(v) is not type(defaults.get(k)))
+    if callable(template):
+        return template(*texts, **dict(params), opts=opts)
+    return template.format(*texts, **{k: _param_text(v) for k, v in params}, opts=opts)
 
 
 def _param_text(value: Any) -> str:
