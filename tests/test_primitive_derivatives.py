@@ -243,20 +243,10 @@ def _tensor_case(name: str, static: bool):
 NEEDS_SHAPES = {"matmul", "matmul_matrix_vector", "matmul_vector_matrix", "matmul_vectors"}
 
 # Bugs these tests found, kept visible until fixed
-_NON_SCALAR = ("bug: the gradient of a non-scalar output whose shape differs from an input's "
-               "fails ('shapes ... do not broadcast') or is multiplied by the broadcast size: "
-               "the final sum_to(adjoint, x, like=output) assumes every input broadcasts "
-               "against the output")
 _XENT_UNKNOWN = ("bug: softmax_xent's vjp takes len(y.shape), which is None for inputs of "
                  "unknown shape (TypeError instead of a result or a clear error)")
 _XENT_JVP = "bug: softmax_xent's jvp ignores the tangent of the targets y"
 _BUGS = {
-    **{(kind, case): _NON_SCALAR for kind in ("vjp", "jvp") for case in (
-        "matmul-static", "matmul_matrix_vector-static", "matmul_vector_matrix-static",
-        "outer-static", "outer-dynamic", "transpose-static", "transpose-dynamic",
-        "mean_axis_1-static", "mean_axis_1-dynamic", "broadcast_like-static",
-        "broadcast_like-dynamic", "broadcast_like_mean-static", "broadcast_like_mean-dynamic",
-        "logsumexp-static", "logsumexp-dynamic")},
     **{(kind, case): _XENT_UNKNOWN for kind in ("vjp", "jvp")
        for case in ("softmax_xent_one_hot-dynamic", "softmax_xent_labels-dynamic")},
     ("jvp", "softmax_xent_one_hot-static"): _XENT_JVP,
