@@ -40,7 +40,7 @@ class _Builder:
         self._handles: dict[int, Graph] = {}
         # only elementwise operations (and gradient reductions): every node's shape then
         # broadcasts to the output's, so each gradient can be reduced once at the end
-        self.elementwise = all(REGISTRY[n.op].vjp is None or n.op == "sum_to"
+        self.elementwise = all(REGISTRY[n.op].is_elementwise or n.op == "sum_to"
                                for n in g.nodes if n.op not in ("input", "const"))
 
     def handle(self, i: int) -> Graph:
@@ -100,22 +100,25 @@ def _local_contributions(b: _Builder, node, seed: Graph) -> list[Any]:
     args = [b.handle(a) for a in node.args]
     out = b.handle(node.index)
     params = dict(node.params)
-    if prim.vjp is not None:
-        return list(prim.vjp(seed, *args, out, **params))
-    contribs = []
     nodes = b.g.nodes
-    for j, a in enumerate(node.args):
-        if nodes[a].op == "const":
-            contribs.append(None)
-            continue
-        partial = prim.partials[j](*args, out, **params)
-        b.name(partial, f"d{node.var}_d{b.label(a)}")
-        c = _scale(seed, partial)
-        shape_a, shape_v = nodes[a].shape, node.shape
-        if c is not None and (shape_a != shape_v if shape_a is not None and shape_v is not None
-                              else not b.elementwise):
-            c = call("sum_to", c, args[j], out)
-        contribs.append(c)
+    if prim.vjp is not None:
+        contribs = list(prim.vjp(seed, *args, out, **params))
+    else:
+        contribs = []
+        for j, a in enumerate(node.args):
+            if nodes[a].op == "const":
+                contribs.append(None)
+                continue
+            partial = prim.partials[j](*args, out, **params)
+            b.name(partial, f"d{node.var}_d{b.label(a)}")
+            contribs.append(_scale(seed, partial))
+    if prim.is_elementwise:
+        for j, a in enumerate(node.args):
+            shape_a, shape_v = nodes[a].shape, node.shape
+            if contribs[j] is not None and (
+                    shape_a != shape_v if shape_a is not None and shape_v is not None
+                    else not b.elementwise):
+                contribs[j] = call("sum_to", contribs[j], args[j], out)
     return contribs
 
 

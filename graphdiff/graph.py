@@ -226,14 +226,16 @@ def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
             return found
     if op == "add":
         return y if c(x, 0.0) else x if c(y, 0.0) else None
+    # results that drop an operand keep the shape only if that operand is a known scalar
+    scalar = store.shape
     if op == "sub":
         if c(y, 0.0):
             return x
-        if x == y:
+        if x == y and scalar[x] == ():
             return store.const(0.0)
         return store.apply("neg", (y,)) if c(x, 0.0) else None
     if op == "mul":
-        if c(x, 0.0) or c(y, 0.0):
+        if c(x, 0.0) and scalar[y] == () or c(y, 0.0) and scalar[x] == ():
             return store.const(0.0)
         if c(x, 1.0) or c(y, 1.0):
             return y if c(x, 1.0) else x
@@ -249,7 +251,7 @@ def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
     if op == "div":
         return x if c(y, 1.0) else None
     if op == "pow":
-        return x if c(y, 1.0) else store.const(1.0) if c(y, 0.0) else None
+        return x if c(y, 1.0) else store.const(1.0) if c(y, 0.0) and scalar[x] == () else None
     return None
 
 

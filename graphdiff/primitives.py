@@ -62,10 +62,17 @@ class Primitive:
     jvp: Callable[..., Any] | None = None
     # Plain NumPy functions the `numpy` template calls; code generators emit their source.
     helpers: tuple[Callable[..., Any], ...] = ()
+    # True for elementwise primitives (NumPy broadcasting); None: those with partials
+    elementwise: bool | None = None
     # shape(*arg_shapes, **params) -> output shape; None means elementwise broadcasting.
     # A shape is a tuple of ints and None (a symbolic size, e.g. the batch), or None
     # altogether when unknown (expressions parsed from text work on any shape).
     shape: Callable[..., Any] | None = None
+
+    @property
+    def is_elementwise(self) -> bool:
+        """Elementwise with broadcasting: its adjoints are summed back to broadcast args."""
+        return self.elementwise if self.elementwise is not None else len(self.partials) > 0
 
     def evaluate(self, *args: Any, **params: Any) -> Any:
         return self.impl(*args, **self.resolve_params(params))
@@ -182,7 +189,11 @@ def _sigmoid(x: Any) -> np.ndarray:
 
 def _sum_to(t, x, like):
     """Sum t, broadcast against `like` and x, down to the shape of x (in x's dtype)."""
-    t = np.asarray(t, dtype=np.result_type(t, x))
+    kind = getattr(x, "dtype", None)
+    # a gradient has its input's floating type, as in JAX (a float64 constant met on the
+    # way, such as np.where(c, 1.0, 0.0), does not widen it)
+    t = np.asarray(t, dtype=kind if kind is not None and kind.kind == "f"
+                   else np.result_type(t, x))
     shape = np.shape(x)
     full = np.broadcast_shapes(t.shape, np.shape(like), shape)
     if t.size == 1 and full != shape:  # a broadcast constant: its sum is a product
@@ -359,6 +370,22 @@ def _softmax_xent_grad(z, y):
     return e
 
 
+def _xent_target_vjp(bar, z, y):
+    """d softmax_xent / d y for one-hot or soft targets: -log_softmax(z) / rows."""
+    if z.shape is None or y.shape is None:
+        raise ValueError("differentiating softmax_xent needs logits and targets of known "
+                         "shapes (integer labels or one-hot rows?); declare them with "
+                         "gd.tensor(name, shape)")
+    if len(y.shape) < len(z.shape):
+        return None  # integer labels: no derivative
+    return -bar * call("log_softmax", z, axis=-1) / (call("size", z) / z.shape[-1])
+
+
+def _xent_target_jvp(dot, z, y):
+    vjp = _xent_target_vjp(1.0, z, y)
+    return None if vjp is None else call("sum", vjp * dot)
+
+
 def _loss_shape(op):
     def rule(z, y):
         if y != z and y != z[:-1] or (y != z and op != "softmax_xent"):
@@ -513,7 +540,7 @@ _PRIMITIVES = [
     # --- broadcasting ---------------------------------------------------------------------
     # Reverse mode reduces each gradient to its input's shape with this primitive; it is
     # linear in t, and x and like only lend their shapes.
-    _p("sum_to", 3, _sum_to, (), numpy="_sum_to({0}, {1}, {2})",
+    _p("sum_to", 3, _sum_to, (), numpy="_sum_to({0}, {1}, {2})", elementwise=False,
        latex=r"\operatorname{sum\_to}", sympy=lambda sp, t, x, like: t,
        vjp=lambda bar, t, x, like, out: (call("sum_to", bar, t, like), None, None),
        jvp=lambda dots, t, x, like, out: (None if dots[0] is None
@@ -605,9 +632,13 @@ _PRIMITIVES = [
        vjp=lambda bar, labels, like, out: (None, None),
        jvp=lambda dots, labels, like, out: None, differentiable=False,
        helpers=(_one_hot,), doc="integer labels as one-hot rows shaped like `like`"),
-    _p("where", 3, lambda c, a, b: np.where(c, a, b),
-       (lambda c, a, b, out: 0, lambda c, a, b, out: call("where", c, 1.0, 0.0),
-        lambda c, a, b, out: call("where", c, 0.0, 1.0)),
+    # rules select the adjoint itself (np.where(c, bar, 0.0) keeps bar's dtype, where a
+    # partial np.where(c, 1.0, 0.0) would be float64)
+    _p("where", 3, lambda c, a, b: np.where(c, a, b), (), elementwise=True,
+       vjp=lambda bar, c, a, b, out: (None, call("where", c, bar, 0.0),
+                                      call("where", c, 0.0, bar)),
+       jvp=lambda dots, c, a, b, out: call("where", c, 0.0 if dots[1] is None else dots[1],
+                                           0.0 if dots[2] is None else dots[2]),
        numpy="np.where({0}, {1}, {2})",
        sympy=lambda sp, c, a, b: sp.Piecewise((a, sp.Ne(c, 0)), (b, True)),
        doc="a where c is nonzero, else b"),
@@ -628,12 +659,10 @@ _PRIMITIVES = [
        doc="(sigmoid(z) - y) / size: the gradient of bce_with_logits"),
     _p("softmax_xent", 2, _softmax_xent, (), numpy="_softmax_xent({0}, {1})",
        latex=r"\operatorname{CE}", sympy=lambda sp, z, y: z, shape=_loss_shape("softmax_xent"),
-       vjp=lambda bar, z, y, out: (bar * call("softmax_xent_grad", z, y),
-                                   None if len(y.shape) < len(z.shape)
-                                   else -bar * call("log_softmax", z, axis=-1)
-                                   / (call("size", z) / z.shape[-1])),
-       jvp=lambda dots, z, y, out: (
-           None if dots[0] is None else call("sum", call("softmax_xent_grad", z, y) * dots[0])),
+       vjp=lambda bar, z, y, out: (bar * call("softmax_xent_grad", z, y), _xent_target_vjp(bar, z, y)),
+       jvp=lambda dots, z, y, out: _add_tangents(
+           None if dots[0] is None else call("sum", call("softmax_xent_grad", z, y) * dots[0]),
+           None if dots[1] is None else _xent_target_jvp(dots[1], z, y)),
        helpers=(_softmax_xent,),
        doc="mean over rows of -sum(y log softmax(z)); y one-hot rows or integer labels"),
     _p("softmax_xent_grad", 2, _softmax_xent_grad, (), numpy="_softmax_xent_grad({0}, {1})",

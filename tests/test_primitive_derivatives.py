@@ -239,26 +239,16 @@ def _tensor_case(name: str, static: bool):
     return out, point, labels
 
 
-# Differentiating a matrix product needs the operands' shapes (a clear error otherwise)
-NEEDS_SHAPES = {"matmul", "matmul_matrix_vector", "matmul_vector_matrix", "matmul_vectors"}
-
-# Bugs these tests found, kept visible until fixed
-_XENT_UNKNOWN = ("bug: softmax_xent's vjp takes len(y.shape), which is None for inputs of "
-                 "unknown shape (TypeError instead of a result or a clear error)")
-_XENT_JVP = "bug: softmax_xent's jvp ignores the tangent of the targets y"
-_BUGS = {
-    **{(kind, case): _XENT_UNKNOWN for kind in ("vjp", "jvp")
-       for case in ("softmax_xent_one_hot-dynamic", "softmax_xent_labels-dynamic")},
-    ("jvp", "softmax_xent_one_hot-static"): _XENT_JVP,
-}
+# Differentiating a matrix product, or a cross-entropy (integer labels or one-hot rows?),
+# needs the operands' shapes (a clear error otherwise)
+NEEDS_SHAPES = {"matmul", "matmul_matrix_vector", "matmul_vector_matrix", "matmul_vectors",
+                "softmax_xent_one_hot", "softmax_xent_labels"}
 
 
 def _tensor_params(kind: str):
     for name in TENSOR_CASES:
         for mode in ("static", "dynamic"):
-            bug = _BUGS.get((kind, f"{name}-{mode}"))
-            marks = [pytest.mark.xfail(strict=True, reason=bug)] if bug else []
-            yield pytest.param(name, mode == "static", id=f"{name}-{mode}", marks=marks)
+            yield pytest.param(name, mode == "static", id=f"{name}-{mode}")
 
 
 def test_every_tensor_primitive_has_a_case():
