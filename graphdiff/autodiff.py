@@ -15,6 +15,7 @@ from typing import Any, Iterable, Mapping
 
 from .graph import Graph, Store, copy_nodes, paused_gc
 from .primitives import REGISTRY, call
+from .simplify import stabilize
 
 __all__ = ["grad_graph", "value_and_grad_graph", "jvp_graph", "jacobian_graph",
            "hessian_graph"]
@@ -29,7 +30,7 @@ class _Builder:
     """
 
     def __init__(self, g: Graph):
-        self.g = g
+        self.g = g  # already in stable form (see the entry points)
         self.store = Store(simplify=2)
         self.ids = copy_nodes(g, self.store)
         self.hints: dict[int, str] = {}
@@ -183,6 +184,7 @@ def value_and_grad_graph(g: Graph, wrt: Iterable[str] | str | None = None) -> Gr
     >>> [round(float(v), 6) for v in vg(x1=2.0, x2=3.0)]
     [6.909297, 2.583853, 2.0]
     """
+    g = stabilize(g)  # differentiate log(sigmoid(x)) through softplus, not 1/sigmoid
     out = _single_output(g, "reverse mode")
     idx = _wrt_indices(g, wrt)
     with paused_gc():
@@ -193,6 +195,7 @@ def value_and_grad_graph(g: Graph, wrt: Iterable[str] | str | None = None) -> Gr
 
 def grad_graph(g: Graph, wrt: Iterable[str] | str | None = None) -> Graph:
     """A graph whose outputs are the gradient ∂f/∂w for each input w (default: all inputs)."""
+    g = stabilize(g)  # differentiate log(sigmoid(x)) through softplus, not 1/sigmoid
     out = _single_output(g, "reverse mode")
     idx = _wrt_indices(g, wrt)
     with paused_gc():
@@ -256,6 +259,7 @@ def jvp_graph(g: Graph, direction: Mapping[str, float] | None = None) -> Graph:
     `direction` maps inputs to numbers (missing inputs get 0); without it the graph takes
     one tangent input `dot_<name>` per input, so the direction is chosen at call time.
     """
+    g = stabilize(g)  # differentiate log(sigmoid(x)) through softplus, not 1/sigmoid
     out = _single_output(g, "jvp_graph")
     with paused_gc():
         b = _Builder(g)
@@ -284,6 +288,7 @@ def jvp_graph(g: Graph, direction: Mapping[str, float] | None = None) -> Graph:
 def jacobian_graph(g: Graph, wrt: Iterable[str] | str | None = None) -> Graph:
     """A graph whose outputs are ∂f_i/∂w_j, row by row (outputs i, inputs j), by forward
     accumulation along each input in turn.  Entries are per point for array inputs."""
+    g = stabilize(g)  # differentiate log(sigmoid(x)) through softplus, not 1/sigmoid
     idx = _wrt_indices(g, wrt)
     with paused_gc():
         b = _Builder(g)

@@ -16,7 +16,7 @@ import re
 import tempfile
 from typing import Any, Callable, Sequence
 
-from .graph import Graph, as_array, format_call, format_number, paused_gc
+from .graph import Graph, as_arrays, format_call, format_number, paused_gc
 from .primitives import PREC_ATOM, PREC_UNARY, REGISTRY
 
 __all__ = ["CompiledFunction", "emit_numpy", "compile_graph", "safe_identifier"]
@@ -211,7 +211,7 @@ class CompiledFunction:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         bound = self.graph.bind(args, kwargs)
-        return self.fn(*[as_array(bound[n]) for n in self.inputs])
+        return self.fn(*as_arrays([bound[n] for n in self.inputs]))
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the source as a standalone module (atomically: a temporary file, renamed)."""

@@ -13,6 +13,7 @@ from .autodiff import (_wrt_indices, grad_graph, hessian_graph, jacobian_graph, 
 from .codegen import CompiledFunction, compile_graph
 from .graph import Graph
 from .parse import parse
+from .simplify import stabilize
 
 __all__ = ["compile", "value_and_grad", "grad", "jvp", "jacobian", "hessian"]
 
@@ -41,8 +42,11 @@ def compile(expr: Any, name: str = "f") -> CompiledFunction:  # noqa: A001 (like
     >>> float(f(2.0, 3.0))
     6.909297426825682
     """
-    g = _graph(expr)  # not simplified: the lines keep the table's numbering
-    return compile_graph(g, name, doc=f"{', '.join(g.inputs)} -> the expression's value")
+    g = _graph(expr)
+    # not simplified, so the lines keep the table's numbering; only compositions that
+    # would overflow are rewritten (log(sigmoid(x)) -> -softplus(-x), ...)
+    return compile_graph(stabilize(g), name,
+                         doc=f"{', '.join(g.inputs)} -> the expression's value")
 
 
 def _wrt_names(g: Graph, wrt: Iterable[str] | str | None) -> list[str]:

@@ -48,9 +48,10 @@ class Store:
     generated code, not for tables.
     """
 
-    __slots__ = ("op", "args", "params", "value", "origin", "shape", "_ids", "simplify")
+    __slots__ = ("op", "args", "params", "value", "origin", "shape", "_ids", "simplify",
+                 "stable")
 
-    def __init__(self, simplify: bool | int = False):
+    def __init__(self, simplify: bool | int = False, stable: bool = False):
         self.op: list[str] = []
         self.args: list[tuple[int, ...]] = []
         self.params: list[tuple[tuple[str, Any], ...]] = []
@@ -59,6 +60,9 @@ class Store:
         self.shape: list[Any] = []  # static shapes; None where unknown
         self._ids: dict[tuple, int] = {}
         self.simplify = simplify
+        # rewrite compositions that overflow (log(sigmoid(x)), log(1 + exp(x)), ...) into
+        # their stable forms; implied by simplify
+        self.stable = stable or bool(simplify)
 
     def __len__(self) -> int:
         return len(self.op)
@@ -111,6 +115,10 @@ class Store:
             return self._fold(prim, args, params)
         if self.simplify:
             found = _identity(self, op, args)
+            if found is not None:
+                return found
+        if self.stable and op in ("log", "log1p"):
+            found = _stable_log(self, op, args[0])
             if found is not None:
                 return found
         commuted = None
@@ -252,6 +260,26 @@ def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
         return x if c(y, 1.0) else None
     if op == "pow":
         return x if c(y, 1.0) else store.const(1.0) if c(y, 0.0) and scalar[x] == () else None
+    return None
+
+
+def _stable_log(store: Store, op: str, a: int) -> int | None:
+    """log(sigmoid(x)) -> -softplus(-x);  log(1 - sigmoid(x)) -> -softplus(x);
+    log(1 + exp(x)), log1p(exp(x)) -> softplus(x): the same values without overflow."""
+    sop, sargs, c = store.op, store.args, store.is_const
+    if op == "log1p":
+        return store.apply("softplus", sargs[a]) if sop[a] == "exp" else None
+    if sop[a] == "sigmoid":
+        (x,) = sargs[a]
+        return store.apply("neg", (store.apply("softplus", (store.apply("neg", (x,)),)),))
+    if sop[a] in ("add", "sub") and c(sargs[a][0], 1.0):
+        other = sargs[a][1]
+        if sop[a] == "sub" and sop[other] == "sigmoid":
+            return store.apply("neg", (store.apply("softplus", sargs[other]),))
+        if sop[a] == "add" and sop[other] == "exp":
+            return store.apply("softplus", sargs[other])
+    if sop[a] == "add" and c(sargs[a][1], 1.0) and sop[sargs[a][0]] == "exp":
+        return store.apply("softplus", sargs[sargs[a][0]])
     return None
 
 
@@ -554,9 +582,10 @@ class Graph:
     def evaluate(self, values: dict[str, Any]) -> list[Any]:
         """The value of every node, in node order, given the inputs' values."""
         out: list[Any] = [None] * len(self.nodes)
+        arrays = dict(zip(values, as_arrays(list(values.values()))))
         for n in self.nodes:
             if n.op == "input":
-                out[n.index] = as_array(values[n.name])
+                out[n.index] = arrays[n.name]
             elif n.op == "const":
                 out[n.index] = n.value
             else:
@@ -657,6 +686,20 @@ def _unwrap(v: Any) -> Any:
     if isinstance(v, float):
         return np.float64(v)
     return v
+
+
+def as_arrays(values: list[Any]) -> list[np.ndarray]:
+    """Input values as arrays, with Python numbers weakly typed as in NumPy and JAX: they
+    take the floating type of the arrays they meet (float32 stays float32), float64 alone."""
+    arrays = [None if _weak(v) else as_array(v) for v in values]
+    if len(arrays) == sum(a is not None for a in arrays):
+        return arrays
+    dtype = np.result_type(*[a for a in arrays if a is not None], 0.0)
+    return [np.asarray(v, dtype=dtype) if a is None else a for v, a in zip(values, arrays)]
+
+
+def _weak(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def as_array(v: Any) -> np.ndarray:

@@ -12,7 +12,7 @@ from .graph import Graph, Store, paused_gc
 from .primitives import REGISTRY
 
 __all__ = ["fold_constants", "eliminate_common_subexpressions", "apply_identities",
-           "remove_dead_code", "simplify", "PASSES"]
+           "remove_dead_code", "stabilize", "simplify", "PASSES"]
 
 
 def _rebuild(g: Graph, store: Store, merge_commutative: bool = False) -> Graph:
@@ -64,12 +64,22 @@ def apply_identities(g: Graph) -> Graph:
     return _rebuild(g, Store(simplify=2))
 
 
+def stabilize(g: Graph) -> Graph:
+    """Rewrite compositions that overflow into stable forms: log(sigmoid(x)) ->
+    -softplus(-x), log(1 - sigmoid(x)) -> -softplus(x), log(1 + exp(x)) -> softplus(x).
+    Returns g itself when there is nothing to rewrite."""
+    if not any(n.op in ("log", "log1p") for n in g.nodes):
+        return g
+    return _rebuild(g, Store(stable=True))
+
+
 def remove_dead_code(g: Graph) -> Graph:
     """Keep only the nodes the outputs depend on (and the declared inputs)."""
     return _rebuild(g, Store())
 
 
-PASSES = (fold_constants, apply_identities, eliminate_common_subexpressions, remove_dead_code)
+PASSES = (fold_constants, apply_identities, eliminate_common_subexpressions, stabilize,
+          remove_dead_code)
 
 
 def simplify(g: Graph) -> Graph:
