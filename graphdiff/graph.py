@@ -617,10 +617,12 @@ class Graph:
     def to_string(self, limit: int = 1_000_000) -> str | None:
         """The graph as a Python-syntax expression that `parse` reads back, or None if the
         text would exceed `limit` characters (shared subexpressions are written out again)."""
-        texts = format_nodes(self.nodes, limit)
-        if texts is None:
-            return None
-        outs = [texts[i][0] for i in self.outputs]
+        outs = []
+        for i in self.outputs:
+            text = format_expression(self.nodes, i, limit)
+            if text is None:
+                return None
+            outs.append(text)
         return outs[0] if len(outs) == 1 else "(" + ", ".join(outs) + ")"
 
     def __str__(self) -> str:
@@ -799,17 +801,61 @@ def format_call(op: str, args: list[tuple[str, int]], params: tuple = ()) -> tup
     return f"{left}{sep}{right}", me
 
 
-def format_nodes(nodes: tuple[Node, ...], limit: int) -> list[tuple[str, int]] | None:
-    """Python-syntax text of every node, or None once any text passes `limit` characters."""
-    texts: list[tuple[str, int]] = []
-    for n in nodes:
-        if n.op == "input":
-            texts.append((n.name, PREC_ATOM))
-        elif n.op == "const":
-            texts.append(format_number(n.value))
-        else:
-            t = format_call(n.op, [texts[a] for a in n.args], n.params)
-            if len(t[0]) > limit:
+def _precedence(n: Node) -> int:
+    if n.op == "input":
+        return PREC_ATOM
+    if n.op == "const":
+        return format_number(n.value)[1]
+    prim = REGISTRY[n.op]
+    if prim.symbol is None:
+        return PREC_ATOM
+    return PREC_UNARY if prim.arity == 1 else prim.prec
+
+
+def format_expression(nodes: tuple[Node, ...], root: int, limit: int) -> str | None:
+    """Python-syntax text of node `root` (the same parentheses as `format_call`), written
+    token by token without recursion, so the work is linear in the text; None once the text
+    passes `limit` characters (shared subexpressions are written out each time)."""
+    out: list[str] = []
+    size = 0
+    stack: list[Any] = [root]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+            size += len(item)
+            if size > limit:
                 return None
-            texts.append(t)
-    return texts
+            continue
+        n = nodes[item]
+        if n.op == "input":
+            stack.append(n.name)
+        elif n.op == "const":
+            stack.append(format_number(n.value)[0])
+        else:
+            stack.extend(reversed(_pieces(n, [_precedence(nodes[a]) for a in n.args])))
+    return "".join(out)
+
+
+def _pieces(n: Node, precs: list[int]) -> list[Any]:
+    """op(args) as strings and argument indices, parenthesized as in `format_call`."""
+    prim = REGISTRY[n.op]
+    def wrapped(a: int, paren: bool) -> list[Any]:
+        return ["(", a, ")"] if paren else [a]
+    if prim.symbol is None:
+        defaults = dict(prim.params)
+        extra = [f"{k}={format_number(v)[0] if isinstance(v, float) else repr(v)}"
+                 for k, v in n.params if v != defaults.get(k) or isinstance(v, float)]
+        items: list[Any] = [f"{prim.name}("]
+        for k, a in enumerate(n.args):
+            items += ([", "] if k else []) + [a]
+        for e in extra:
+            items.append(", " + e)
+        return items + [")"]
+    if prim.arity == 1:
+        return ["-"] + wrapped(n.args[0], precs[0] <= PREC_UNARY)
+    (left, right), (lp, rp), me = n.args, precs, prim.prec
+    if n.op == "pow":
+        return wrapped(left, lp <= PREC_POW) + ["**"] + wrapped(right, rp < PREC_POW)
+    sep = f" {prim.symbol} " if me == PREC_ADD or n.op == "matmul" else prim.symbol
+    return wrapped(left, lp < me) + [sep] + wrapped(right, rp <= me or rp == PREC_UNARY)
