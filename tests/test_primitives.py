@@ -1,0 +1,551 @@
+"""The registry of primitives: every entry evaluates like NumPy, its partials (or vjp/jvp
+rules) agree with central differences and with sympy.diff, dtypes are kept, it prints and
+parses back, and the activations carry the lecture's table."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import scipy.special as sps
+import sympy as sp
+
+import graphdiff as gd
+from graphdiff.primitives import CONSTANTS, REGISTRY, activations, lookup
+
+SCALAR = [p for p in REGISTRY.values() if len(p.partials) == p.arity]  # local partials
+RULES = [p for p in REGISTRY.values() if len(p.partials) != p.arity]  # vjp and jvp rules
+
+# --- where to sample each scalar primitive ------------------------------------------------------
+# One (lo, hi) interval per argument; AWAY samples |x| in [0.2, 2] with either sign, away
+# from the kink or jump at 0.  A primitive not listed here is sampled in (0.2, 0.9), inside
+# the domain of every usual function.
+
+AWAY = "away from 0"
+DOMAINS: dict[str, list[Any]] = {
+    "add": [(-2, 2)] * 2, "sub": [(-2, 2)] * 2, "mul": [(-2, 2)] * 2,
+    "div": [(-2, 2), AWAY], "pow": [(0.3, 2.5), (-2, 2)], "neg": [(-2, 2)],
+    "exp": [(-3, 3)], "log": [(0.2, 3)], "sqrt": [(0.2, 3)], "square": [(-2, 2)],
+    "sin": [(-3, 3)], "cos": [(-3, 3)], "tan": [(-1.2, 1.2)],
+    "arcsin": [(-0.9, 0.9)], "arccos": [(-0.9, 0.9)], "arctan": [(-3, 3)],
+    "sinh": [(-3, 3)], "cosh": [(-3, 3)], "tanh": [(-3, 3)], "arcsinh": [(-3, 3)],
+    "arccosh": [(1.2, 3)], "arctanh": [(-0.9, 0.9)], "log1p": [(-0.8, 3)], "expm1": [(-3, 3)],
+    "log2": [(0.2, 3)], "log10": [(0.2, 3)], "abs": [AWAY], "sign": [AWAY],
+    "hypot": [AWAY, AWAY], "arctan2": [(-2, 2), (0.3, 2)], "logaddexp": [(-3, 3)] * 2,
+    "minimum": [(-2, 2)] * 2, "maximum": [(-2, 2)] * 2, "size": [(-2, 2)],
+    "identity": [(-3, 3)], "binary_step": [AWAY], "sigmoid": [(-4, 4)], "softsign": [(-3, 3)],
+    "isru": [(-3, 3)], "relu": [AWAY], "leaky_relu": [AWAY], "prelu": [AWAY, (-1, 1)],
+    "softplus": [(-4, 4)],
+}
+TIES = {"minimum", "maximum"}  # keep the two arguments apart (the kink is at x == y)
+PARAMS: dict[str, list[dict]] = {"isru": [{}, {"alpha": 0.5}], "leaky_relu": [{}, {"alpha": 0.2}]}
+
+# Independent NumPy spellings (not the registry's own implementation).
+NUMPY_REFERENCE: dict[str, Callable[..., Any]] = {
+    "add": lambda x, y: x + y, "sub": lambda x, y: x - y, "mul": lambda x, y: x * y,
+    "div": lambda x, y: x / y, "pow": lambda x, y: np.exp(y * np.log(x)), "neg": lambda x: -x,
+    "exp": np.exp, "log": np.log, "sqrt": lambda x: x**0.5, "square": lambda x: x * x,
+    "sin": np.sin, "cos": np.cos, "tan": lambda x: np.sin(x) / np.cos(x),
+    "arcsin": np.arcsin, "arccos": np.arccos, "arctan": np.arctan,
+    "sinh": lambda x: (np.exp(x) - np.exp(-x)) / 2, "cosh": lambda x: (np.exp(x) + np.exp(-x)) / 2,
+    "tanh": np.tanh, "arcsinh": lambda x: np.log(x + np.sqrt(x * x + 1)),
+    "arccosh": lambda x: np.log(x + np.sqrt(x * x - 1)),
+    "arctanh": lambda x: 0.5 * np.log((1 + x) / (1 - x)),
+    "log1p": lambda x: np.log(1 + x), "expm1": lambda x: np.exp(x) - 1,
+    "log2": lambda x: np.log(x) / np.log(2), "log10": lambda x: np.log(x) / np.log(10),
+    "abs": lambda x: np.where(x < 0, -x, x), "sign": lambda x: np.where(x < 0, -1.0, 1.0),
+    "hypot": lambda x, y: np.sqrt(x * x + y * y), "arctan2": np.arctan2,
+    "logaddexp": lambda x, y: np.log(np.exp(x) + np.exp(y)),
+    "minimum": lambda x, y: np.where(x < y, x, y), "maximum": lambda x, y: np.where(x > y, x, y),
+    "size": lambda x: float(np.size(x)), "identity": lambda x: x,
+    "binary_step": lambda x: np.where(x >= 0, 1.0, 0.0), "sigmoid": sps.expit,
+    "softsign": lambda x: x / (1 + np.abs(x)),
+    "isru": lambda x, alpha=1.0: x / np.sqrt(1 + alpha * x * x),
+    "relu": lambda x: np.where(x > 0, x, 0.0),
+    "leaky_relu": lambda x, alpha=0.01: np.where(x >= 0, x, alpha * x),
+    "prelu": lambda x, a: np.where(x >= 0, x, a * x),
+    "softplus": lambda x: np.log(1 + np.exp(x)),
+}
+
+POINTS_PER_PRIMITIVE = 6
+
+
+def _rng(name: str) -> np.random.Generator:
+    return np.random.default_rng(zlib.crc32(name.encode()))
+
+
+def _draw(rng: np.random.Generator, spec: Any) -> float:
+    if spec == AWAY:
+        return float(rng.choice([-1.0, 1.0]) * rng.uniform(0.2, 2.0))
+    lo, hi = spec
+    return float(rng.uniform(lo, hi))
+
+
+def _points(prim) -> list[tuple[float, ...]]:
+    rng = _rng(prim.name)
+    specs = DOMAINS.get(prim.name, [(0.2, 0.9)] * prim.arity)
+    out = []
+    for _ in range(POINTS_PER_PRIMITIVE):
+        args = [_draw(rng, s) for s in specs]
+        if prim.name in TIES and abs(args[0] - args[1]) < 0.2:
+            args[1] = args[0] + 0.5
+        out.append(tuple(args))
+    return out
+
+
+def _cases(prims) -> list:
+    return [pytest.param(p, params, id=p.name + "".join(f"-{k}={v}" for k, v in params.items()))
+            for p in prims for params in PARAMS.get(p.name, [{}])]
+
+
+def _sympy_of(prim, args, params):
+    full = prim.resolve_params(params)
+    sym_params = {k: sp.nsimplify(v) if isinstance(v, float) else v for k, v in full.items()}
+    if callable(prim.sympy):
+        return prim.sympy(sp, *args, **sym_params)
+    return getattr(sp, prim.sympy)(*args, **sym_params)
+
+
+def _sympy_number(expr) -> float:
+    value = complex(expr.evalf(30))
+    assert abs(value.imag) < 1e-12, expr
+    return value.real
+
+
+def _exact(value: float):
+    return sp.Rational(value)
+
+
+# --- evaluation -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("prim,params", _cases(SCALAR))
+def test_scalar_primitive_evaluates_like_numpy(prim, params):
+    ref = NUMPY_REFERENCE.get(prim.name)
+    for args in _points(prim):
+        got = prim.evaluate(*args, **params)
+        if ref is not None:
+            want = ref(*args, **params)
+        else:  # a primitive added since: its SymPy counterpart is the reference
+            syms = sp.symbols(f"a0:{prim.arity}", real=True)
+            expr = _sympy_of(prim, syms, params).xreplace(dict(zip(syms, map(_exact, args))))
+            want = _sympy_number(expr)
+        assert float(got) == pytest.approx(float(want), rel=1e-12, abs=1e-14), args
+    # on arrays, elementwise, with broadcasting against a scalar in the last argument
+    if prim.name != "size":
+        points = _points(prim)
+        cols = [np.array([p[j] for p in points]) for j in range(prim.arity)]
+        if prim.arity > 1:
+            cols[-1] = cols[-1][0]
+        got = prim.evaluate(*cols, **params)
+        for k, p in enumerate(points):
+            scalar_args = list(p)
+            if prim.arity > 1:
+                scalar_args[-1] = points[0][-1]
+            assert got[k] == pytest.approx(float(prim.evaluate(*scalar_args, **params)),
+                                           rel=1e-15, abs=0)
+
+
+@pytest.mark.parametrize("prim,params", _cases(SCALAR))
+def test_scalar_primitive_agrees_with_its_sympy_counterpart(prim, params):
+    syms = sp.symbols(f"a0:{prim.arity}", real=True)
+    expr = _sympy_of(prim, syms, params)
+    for args in _points(prim):
+        want = _sympy_number(expr.xreplace(dict(zip(syms, map(_exact, args)))))
+        if prim.name == "size":
+            continue  # SymPy sees one scalar: size 1
+        assert float(prim.evaluate(*args, **params)) == pytest.approx(want, rel=1e-12,
+                                                                       abs=1e-14), args
+
+
+# --- partials -----------------------------------------------------------------------------------
+
+def _central_difference(f: Callable, args: tuple, j: int) -> float:
+    h = 1e-6 * max(1.0, abs(args[j]))
+    up, down = list(args), list(args)
+    up[j] += h
+    down[j] -= h
+    return (float(f(*up)) - float(f(*down))) / (2 * h)
+
+
+@pytest.mark.parametrize("prim,params", _cases(SCALAR))
+def test_partials_match_central_differences(prim, params):
+    def f(*a):
+        return prim.evaluate(*a, **params)
+
+    full = prim.resolve_params(params)
+    for args in _points(prim):
+        out = f(*args)
+        for j, partial in enumerate(prim.partials):
+            got = float(partial(*args, out, **full))
+            want = _central_difference(f, args, j)
+            assert got == pytest.approx(want, rel=1e-6, abs=1e-7), (prim.name, j, args)
+
+
+@pytest.mark.parametrize("prim,params", _cases(SCALAR))
+def test_partials_match_sympy_diff(prim, params):
+    syms = sp.symbols(f"a0:{prim.arity}", real=True)
+    expr = _sympy_of(prim, syms, params)
+    full = prim.resolve_params(params)
+    derivatives = [sp.diff(expr, s) for s in syms]
+    for args in _points(prim):
+        out = prim.evaluate(*args, **params)
+        exact = dict(zip(syms, map(_exact, args)))
+        for j, partial in enumerate(prim.partials):
+            if prim.name == "size":
+                continue
+            want = _sympy_number(derivatives[j].xreplace(exact))
+            got = float(partial(*args, out, **full))
+            assert got == pytest.approx(want, rel=1e-10, abs=1e-12), (prim.name, j, args)
+
+
+@pytest.mark.parametrize("prim,params", _cases(SCALAR))
+def test_partials_are_vectorised(prim, params):
+    # rules run on whole arrays too (NumPy values in, arrays or plain numbers out)
+    if prim.name == "size":
+        return
+    points = _points(prim)
+    cols = [np.array([p[j] for p in points]) for j in range(prim.arity)]
+    out = prim.evaluate(*cols, **params)
+    full = prim.resolve_params(params)
+    for j, partial in enumerate(prim.partials):
+        got = np.broadcast_to(partial(*cols, out, **full), out.shape)
+        for k, p in enumerate(points):
+            want = float(partial(*p, prim.evaluate(*p, **params), **full))
+            assert got[k] == pytest.approx(want, rel=1e-14, abs=0)
+
+
+# --- dtypes -------------------------------------------------------------------------------------
+
+FLOAT32_EXEMPT = {"size": "a count of entries, not a value computed from them"}
+
+
+@pytest.mark.parametrize("prim,params", _cases(SCALAR))
+def test_float32_inputs_give_float32_values(prim, params):
+    if prim.name in FLOAT32_EXEMPT:
+        return
+    points = _points(prim)
+    cols = [np.array([p[j] for p in points], dtype=np.float32) for j in range(prim.arity)]
+    out = prim.evaluate(*cols, **params)
+    assert out.dtype == np.float32
+    scalar = prim.evaluate(*(np.float32(c[0]) for c in cols), **params)
+    assert np.asarray(scalar).dtype == np.float32
+    np.testing.assert_allclose(out, prim.evaluate(*(c.astype(np.float64) for c in cols),
+                                                  **params), rtol=2e-6, atol=1e-6)
+
+
+# --- text and SymPy round trips per primitive ---------------------------------------------------
+
+def _call_text(prim, params) -> str:
+    names = ["x", "y", "z"][: prim.arity]
+    if prim.symbol is not None:
+        return f"-{names[0]}" if prim.arity == 1 else f"{names[0]} {prim.symbol} {names[1]}"
+    extra = [f"{k}={v}" for k, v in params.items()]
+    return f"{prim.name}({', '.join(names + extra)})"
+
+
+@pytest.mark.parametrize("prim,params", _cases(SCALAR))
+def test_scalar_primitive_prints_and_parses_back(prim, params):
+    g = gd.parse(_call_text(prim, params))
+    assert g.output.op == prim.name
+    assert gd.parse(str(g)) == g
+    for alias in prim.aliases:
+        assert gd.parse(_call_text(prim, params).replace(prim.name, alias, 1)) == g
+
+
+@pytest.mark.parametrize("prim,params", _cases(SCALAR))
+def test_scalar_primitive_goes_to_sympy_and_back(prim, params):
+    g = gd.parse(_call_text(prim, params))
+    back = gd.parse(g.to_sympy())
+    for args in _points(prim):
+        point = dict(zip(g.inputs, args))
+        want = g(**point)
+        got = back(**{k: point[k] for k in back.inputs})
+        assert float(got) == pytest.approx(float(want), rel=1e-12, abs=1e-14), args
+
+
+def test_every_primitive_and_alias_is_a_function_of_the_package():
+    x, y, z = gd.symbols("x y z")
+    for name, prim in REGISTRY.items():
+        for spelling in (name, *prim.aliases):
+            f = getattr(gd, spelling)
+            if prim in SCALAR:
+                g = f(*[x, y, z][: prim.arity])
+                assert isinstance(g, gd.Graph) and g.output.op == name
+                args = _points(prim)[0]
+                assert float(f(*args)) == float(prim.evaluate(*args))
+    assert set(REGISTRY) <= set(dir(gd))
+
+
+# --- tensor primitives: vjp and jvp rules --------------------------------------------------------
+
+def _arr(rng, *shape, lo=-1.5, hi=1.5):
+    return rng.uniform(lo, hi, size=shape)
+
+
+def _tensor_samples() -> dict[str, list[tuple[tuple, dict, tuple[bool, ...]]]]:
+    """name -> [(args, params, which args are differentiable)]"""
+    rng = np.random.default_rng(7)
+    A, B, v3, v4 = _arr(rng, 2, 3), _arr(rng, 3, 4), _arr(rng, 3), _arr(rng, 4)
+    onehot = np.eye(3)[[2, 0]]
+    labels = np.array([2.0, 0.0])
+    cond = np.where(_arr(rng, 2, 3) > 0, 1.0, -0.0)
+    axes = [{}, {"axis": 0}, {"axis": 1, "keepdims": True}, {"axis": (0, 1)}]
+    return {
+        "sum_to": [((A, v3, A), {}, (True, False, False)),
+                   ((A, _arr(rng, 2, 1), A), {}, (True, False, False))],
+        "matmul": [((A, B), {}, (True, True)), ((v3, B), {}, (True, True)),
+                   ((A, v3), {}, (True, True)), ((v3, _arr(rng, 3)), {}, (True, True))],
+        "outer": [((v3, v4), {}, (True, True))],
+        "transpose": [((A,), {}, (True,))],
+        "sum": [((A,), p, (True,)) for p in axes],
+        "mean": [((A,), p, (True,)) for p in axes],
+        "broadcast_like": [((_arr(rng, 2), A), {"axis": 1}, (True, False)),
+                           ((np.float64(0.7), A), {}, (True, False)),
+                           ((_arr(rng, 1, 3), A), {"axis": 0, "keepdims": True, "mean": True},
+                            (True, False))],
+        "logsumexp": [((A,), p, (True,)) for p in axes[:3]],
+        "softmax": [((A,), {}, (True,)), ((A,), {"axis": 0}, (True,))],
+        "log_softmax": [((A,), {}, (True,)), ((A,), {"axis": 0}, (True,))],
+        "one_hot": [((labels, A), {}, (False, False))],
+        "where": [((cond, A, _arr(rng, 2, 3)), {}, (False, True, True)),
+                  ((cond, A, np.float64(0.3)), {}, (False, True, True))],
+        "bce_with_logits": [((A, _arr(rng, 2, 3, lo=0, hi=1)), {}, (True, True))],
+        "bce_with_logits_grad": [((A, _arr(rng, 2, 3, lo=0, hi=1)), {}, ())],
+        "softmax_xent": [((A, onehot), {}, (True, True)), ((A, labels), {}, (True, False))],
+        "softmax_xent_grad": [((A, onehot), {}, ()), ((A, labels), {}, ())],
+    }
+
+
+def _log_softmax(z, axis=-1):
+    return sps.log_softmax(z, axis=axis)
+
+
+def _xent(z, y):
+    if np.ndim(y) < np.ndim(z):
+        y = np.eye(z.shape[-1])[y.astype(int)]
+    return -np.sum(y * _log_softmax(z)) / (z.size // z.shape[-1])
+
+
+TENSOR_REFERENCE: dict[str, Callable[..., Any]] = {
+    "sum_to": lambda t, x, like: (t.sum(axis=0) if np.ndim(x) == 1 else
+                                  t.sum(axis=1, keepdims=True)),
+    "matmul": lambda a, b: np.einsum("...i,i...->...", a, b) if a.ndim == b.ndim == 1
+    else np.tensordot(a, b, axes=([-1], [0])),
+    "outer": lambda a, b: np.einsum("i,j->ij", a, b),
+    "transpose": lambda a: np.einsum("ij->ji", a),
+    "sum": lambda a, axis=None, keepdims=False: np.add.reduce(a, axis=axis, keepdims=keepdims),
+    "mean": lambda a, axis=None, keepdims=False: (np.add.reduce(a, axis=axis, keepdims=keepdims)
+                                                  * np.size(np.add.reduce(a, axis=axis,
+                                                                          keepdims=keepdims))
+                                                  / np.size(a)),
+    "broadcast_like": lambda t, x, axis=None, keepdims=False, mean=False: (
+        np.broadcast_to(np.asarray(t) if axis is None or keepdims else np.expand_dims(t, axis),
+                        x.shape) / (x.size // max(np.size(t), 1) if mean else 1)),
+    "logsumexp": lambda a, axis=-1, keepdims=False: sps.logsumexp(a, axis=axis,
+                                                                   keepdims=keepdims),
+    "softmax": lambda a, axis=-1: sps.softmax(a, axis=axis),
+    "log_softmax": _log_softmax,
+    "one_hot": lambda labels, like: np.eye(like.shape[-1])[labels.astype(int)],
+    "where": lambda c, a, b: np.where(c != 0, a, b),
+    "bce_with_logits": lambda z, y: np.mean(np.log1p(np.exp(z)) - y * z),
+    "bce_with_logits_grad": lambda z, y: (sps.expit(z) - y) / z.size,
+    "softmax_xent": _xent,
+    "softmax_xent_grad": lambda z, y: (sps.softmax(z, axis=-1) - (
+        np.eye(z.shape[-1])[y.astype(int)] if np.ndim(y) < np.ndim(z) else y)) / (
+        z.size // z.shape[-1]),
+}
+
+
+def _tensor_cases():
+    samples = _tensor_samples()
+    return [pytest.param(p, k, id=f"{p.name}-{k}") for p in RULES
+            for k in range(len(samples.get(p.name, [None])))]
+
+
+def _reduce_to(value, shape):
+    """A contribution summed down to an argument's shape (as reverse mode does)."""
+    value = np.asarray(value, dtype=float)
+    value = np.broadcast_to(value, np.broadcast_shapes(value.shape, shape))
+    while value.ndim > len(shape):
+        value = value.sum(axis=0)
+    for i, n in enumerate(shape):
+        if n == 1 and value.shape[i] != 1:
+            value = value.sum(axis=i, keepdims=True)
+    return value
+
+
+def test_every_primitive_is_covered_by_these_tests():
+    samples = _tensor_samples()
+    missing = [p.name for p in RULES if p.name not in samples or p.name not in TENSOR_REFERENCE]
+    assert not missing, f"add samples and a reference for {missing} in tests/test_primitives.py"
+    assert all(p.partials == () for p in RULES)
+
+
+@pytest.mark.parametrize("prim,k", _tensor_cases())
+def test_tensor_primitive_evaluates_like_numpy(prim, k):
+    args, params, _ = _tensor_samples()[prim.name][k]
+    got = prim.evaluate(*args, **params)
+    want = TENSOR_REFERENCE[prim.name](*args, **params)
+    assert np.shape(got) == np.shape(want)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("prim,k", _tensor_cases())
+def test_tensor_rules_match_central_differences(prim, k):
+    args, params, differentiable = _tensor_samples()[prim.name][k]
+    if not differentiable:
+        return  # a gradient kernel: it has no derivative rules of its own
+    full = prim.resolve_params(params)
+    rng = np.random.default_rng(11)
+    out = prim.evaluate(*args, **params)
+    bar = rng.standard_normal(np.shape(out))
+    vjp = prim.vjp(bar, *args, out, **full)
+    assert len(vjp) == prim.arity
+    for i, arg in enumerate(args):
+        if not differentiable[i]:
+            continue
+        dot = rng.standard_normal(np.shape(arg))
+        h = 1e-6
+
+        def shifted(s, i=i, arg=arg, dot=dot):
+            moved = list(args)
+            moved[i] = arg + s * dot
+            return np.asarray(prim.evaluate(*moved, **params))
+
+        fd = (shifted(h) - shifted(-h)) / (2 * h)
+        dots = [None] * prim.arity
+        dots[i] = dot
+        jvp = prim.jvp(tuple(dots), *args, out, **full)
+        np.testing.assert_allclose(np.broadcast_to(jvp, fd.shape), fd, rtol=1e-6, atol=1e-7)
+        assert vjp[i] is not None, f"{prim.name}: no adjoint for argument {i}"
+        contribution = _reduce_to(vjp[i], np.shape(arg))
+        assert float(np.sum(contribution * dot)) == pytest.approx(float(np.sum(bar * fd)),
+                                                                 rel=1e-6, abs=1e-7)
+
+
+# --- the registry itself ------------------------------------------------------------------------
+
+REQUIRED = ["add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "sin", "cos", "tan",
+            "arctan", "atan", "tanh", "abs", "identity", "binary_step", "sigmoid", "logistic",
+            "softsign", "isru", "relu", "leaky_relu", "prelu", "softplus", "sinh", "cosh",
+            "arcsinh", "arccosh", "arctanh", "arcsin", "arccos", "log1p", "expm1", "log2",
+            "log10", "square", "hypot", "arctan2", "logaddexp", "minimum", "maximum"]
+
+
+def test_the_issue_lists_are_all_in_the_registry():
+    missing = [name for name in REQUIRED if name not in REGISTRY
+               and not any(name in p.aliases for p in REGISTRY.values())]
+    assert not missing
+    assert CONSTANTS == {"pi": math.pi, "e": math.e}
+    assert lookup("atan") is REGISTRY["arctan"] and lookup("logistic") is REGISTRY["sigmoid"]
+
+
+def test_records_are_frozen_and_consistent():
+    for name, prim in REGISTRY.items():
+        assert prim.name == name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            prim.name = "other"  # type: ignore[misc]
+        assert len(prim.partials) == prim.arity or (prim.vjp and prim.jvp), name
+        assert prim.latex and prim.numpy and prim.sympy is not None
+        assert dict(prim.params).keys() == prim.resolve_params({}).keys()
+    spellings = [s for p in REGISTRY.values() for s in (p.name, *p.aliases)]
+    assert len(spellings) == len(set(spellings))
+
+
+def test_unknown_primitive_names_the_known_ones():
+    with pytest.raises(KeyError) as info:
+        lookup("frobnicate")
+    assert "frobnicate" in str(info.value) and "sigmoid" in str(info.value)
+    with pytest.raises(TypeError, match="alpha"):
+        REGISTRY["isru"].resolve_params({"beta": 1.0})
+
+
+def test_call_builds_nodes_for_graphs_and_evaluates_numbers():
+    x = gd.symbols("x")
+    assert gd.call("sin", x) == gd.parse("sin(x)")
+    assert gd.call("sin", 0.5) == math.sin(0.5)
+
+
+def test_docs_page_lists_every_primitive():
+    page = Path(__file__).resolve().parent.parent / "docs" / "graph-and-primitives.md"
+    text = page.read_text()
+    missing = [name for name in REGISTRY if f"`{name}`" not in text]
+    assert not missing, f"docs/graph-and-primitives.md does not list {missing}"
+
+
+# --- the lecture's activation table -------------------------------------------------------------
+
+# name -> (range, order of continuity, monotonic, derivative monotonic, identity near origin),
+# copied from the lecture's table
+LECTURE_ACTIVATIONS = {
+    "identity": (r"(-\infty, \infty)", r"C^\infty", "Yes", "Yes", "Yes"),
+    "binary_step": (r"\{0, 1\}", "C^{-1}", "Yes", "No", "No"),
+    "sigmoid": ("(0, 1)", r"C^\infty", "Yes", "No", "No"),
+    "tanh": ("(-1, 1)", r"C^\infty", "Yes", "No", "Yes"),
+    "arctan": (r"\left(-\frac{\pi}{2}, \frac{\pi}{2}\right)", r"C^\infty", "Yes", "No", "Yes"),
+    "softsign": ("(-1, 1)", "C^1", "Yes", "No", "Yes"),
+    "isru": (r"\left(-\frac{1}{\sqrt{\alpha}}, \frac{1}{\sqrt{\alpha}}\right)", r"C^\infty",
+             "Yes", "No", "Yes"),
+    "relu": (r"[0, \infty)", "C^0", "Yes", "Yes", "No"),
+    "leaky_relu": (r"(-\infty, \infty)", "C^0", "Yes", "Yes", "No"),
+    "prelu": (r"(-\infty, \infty)", "C^0", r"Yes iff $\alpha \geq 0$", "Yes",
+              r"Yes iff $\alpha = 1$"),
+}
+TITLES = {"identity": "Identity", "binary_step": "Binary step", "sigmoid": "Logistic",
+          "tanh": "TanH", "arctan": "ArcTan", "softsign": "Softsign", "isru": "ISRU",
+          "relu": "ReLU", "leaky_relu": "Leaky ReLU", "prelu": "PReLU"}
+
+
+def test_activations_are_the_lectures_ten_in_order():
+    assert [p.name for p in activations()] == list(LECTURE_ACTIVATIONS)
+    assert {p.name for p in REGISTRY.values() if p.activation} == set(LECTURE_ACTIVATIONS)
+
+
+@pytest.mark.parametrize("name", list(LECTURE_ACTIVATIONS))
+def test_activation_metadata_is_the_lectures(name):
+    meta = REGISTRY[name].activation
+    assert (meta.range, meta.continuity, meta.monotonic, meta.derivative_monotonic,
+            meta.identity_near_origin) == LECTURE_ACTIVATIONS[name]
+    assert TITLES[name] in meta.title
+    assert meta.equation.startswith("f(") and meta.derivative.startswith("f'(")
+
+
+# numeric ranges of the table's Range column (open ends checked strictly on [-5, 5])
+RANGES = {"identity": (-math.inf, math.inf), "binary_step": (0, 1), "sigmoid": (0, 1),
+          "tanh": (-1, 1), "arctan": (-math.pi / 2, math.pi / 2), "softsign": (-1, 1),
+          "isru": (-1, 1), "relu": (0, math.inf), "leaky_relu": (-math.inf, math.inf),
+          "prelu": (-math.inf, math.inf)}
+
+
+@pytest.mark.parametrize("name", list(LECTURE_ACTIVATIONS))
+def test_activation_metadata_holds_numerically(name):
+    prim = REGISTRY[name]
+    meta = prim.activation
+    grid = np.linspace(-5, 5, 2001)
+    extra = (0.25,) if prim.arity == 2 else ()  # prelu with alpha = 0.25
+    f = prim.evaluate(grid, *extra)
+    lo, hi = RANGES[name]
+    if name in ("binary_step",):
+        assert set(np.unique(f)) == {0.0, 1.0}
+    elif name == "relu":
+        assert f.min() == 0.0 and f.max() < hi
+    else:
+        assert lo < f.min() and f.max() < hi
+    if meta.monotonic.startswith("Yes"):
+        assert np.all(np.diff(f) >= 0)
+    # approximates the identity near the origin: f(0) = 0 and f'(0) = 1 from both sides
+    eps = 1e-7
+    near = [prim.evaluate(np.float64(s), *extra) / s for s in (eps, -eps)]
+    identity_like = prim.evaluate(np.float64(0.0), *extra) == 0 and all(
+        abs(v - 1) < 1e-6 for v in near)
+    if name == "prelu":
+        assert not identity_like  # alpha = 0.25; "Yes iff alpha = 1"
+        assert prim.evaluate(grid, 1.0) == pytest.approx(grid)
+    else:
+        assert identity_like == (meta.identity_near_origin == "Yes")
