@@ -671,10 +671,11 @@ def points(draw) -> dict[str, float]:
 
 
 def _sympy_value(expr, point: dict[str, float]) -> float:
-    # exact rationals, so Min, Max and Piecewise compare exact values (evalf's subs= leaves
-    # a zero like 0.e-166 that Min refuses to compare)
-    exact = {sp.Symbol(k): sp.Rational(v) for k, v in point.items()}
-    value = complex(expr.xreplace(exact).evalf(30))
+    # 50-digit Floats put in the tree, not evalf(subs=...): that leaves zeros like 0.e-166
+    # that Min refuses to compare; exact Rationals would make SymPy raise 53-bit
+    # fractions to fractional powers exactly
+    wide = {sp.Symbol(k): sp.Float(v, 50) for k, v in point.items()}
+    value = complex(expr.xreplace(wide).evalf(30))
     assert abs(value.imag) <= 1e-20 * (1 + abs(value.real)), (expr, value)
     return value.real
 
