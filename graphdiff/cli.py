@@ -268,10 +268,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _expressions_first(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """Keep an expression that starts with a minus ('-x**2') from reading as an option:
+    a leading space hides the dash from argparse, and the expression parser skips spaces."""
+    options = set(parser._option_string_actions)
+    for action in parser._actions:
+        for sub in (getattr(action, "choices", None) or {}).values():
+            if isinstance(sub, argparse.ArgumentParser):
+                options |= set(sub._option_string_actions)
+    out = []
+    for arg in argv:
+        is_option = arg == "--" or arg.split("=", 1)[0] in options
+        out.append(" " + arg if arg.startswith("-") and not is_option else arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(
+            _expressions_first(parser, sys.argv[1:] if argv is None else argv))
         if getattr(args, "run", None) is None:
             parser.print_help()
             return 0

@@ -57,11 +57,12 @@ def test_an_expression_starting_with_minus_after_double_dash(capsys):
     assert "v3 = -v2" in capsys.readouterr().out
 
 
-@pytest.mark.xfail(strict=True, reason="argparse reads '-x**2' (and the lecture's "
-                   "'-0.5*((y - mu)/sigma)**2 ...') as an option: 'the following arguments are "
-                   "required: expr' (reported)")
 def test_an_expression_starting_with_minus(capsys):
     assert main(["parse", "-0.5*x**2"]) == 0
+    assert main(["table", "-0.5*((y - mu)/sigma)**2 - log(sigma)", "--at", "y=1", "mu=0",
+                 "sigma=2"]) == 0
+    assert main(["parse", "-x", "--at", "x=-2"]) == 0
+    assert "value: 2.0" in capsys.readouterr().out
 
 
 MISTAKES = [

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any, NamedTuple
 
+import mpmath
 import pytest
 import sympy as sp
 from corpus import CORPUS, LOGNORMAL
@@ -671,11 +672,13 @@ def points(draw) -> dict[str, float]:
 
 
 def _sympy_value(expr, point: dict[str, float]) -> float:
-    # 50-digit Floats put in the tree, not evalf(subs=...): that leaves zeros like 0.e-166
-    # that Min refuses to compare; exact Rationals would make SymPy raise 53-bit
-    # fractions to fractional powers exactly
-    wide = {sp.Symbol(k): sp.Float(v, 50) for k, v in point.items()}
-    value = complex(expr.xreplace(wide).evalf(30))
+    # SymPy's tree evaluated by mpmath at 30 digits: substituting numbers into the tree
+    # instead (xreplace) lets SymPy raise exact integers to huge rational powers, which can
+    # exhaust memory (seen with ((3)/(x))**(softsign(z)))
+    syms = sorted(expr.free_symbols, key=str)
+    f = sp.lambdify(syms, expr, modules="mpmath")
+    with mpmath.workdps(30):
+        value = complex(f(*[mpmath.mpf(point[str(v)]) for v in syms]))
     assert abs(value.imag) <= 1e-20 * (1 + abs(value.real)), (expr, value)
     return value.real
 
