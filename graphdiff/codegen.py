@@ -92,6 +92,9 @@ def _emit(g, name, returns, doc, marks, free) -> tuple[str, list[str]]:
                 last_use[a] = n.index
         for i in g.outputs:
             last_use[i] = len(nodes)
+        for n in nodes:
+            if not _may_be_large(n.shape):
+                last_use[n.index] = len(nodes)  # freed at the return, like any local
     lines: list[str] = []
     helpers: dict[str, Callable] = {}
     recycle = free and sum(n.op not in ("input", "const") for n in nodes) > RECYCLE_ABOVE
@@ -139,6 +142,20 @@ def _emit(g, name, returns, doc, marks, free) -> tuple[str, list[str]]:
     body = [f"def {name}({', '.join(params)}):"] + ([doc_line] if doc_line else []) + lines
     body.append(f"    return {ret}")
     return "\n".join(head + [""] + body) + "\n", params
+
+
+# Deleting a name costs a statement (~0.1 µs), which small arrays do not repay; arrays that
+# may be large (unknown shapes, or at least this many entries per batch row) are freed early.
+_FREE_FROM = 256
+
+
+def _may_be_large(shape: Any) -> bool:
+    if shape is None:
+        return True
+    known = 1
+    for d in shape:
+        known *= 1 if d is None else d
+    return known >= _FREE_FROM or (None in shape and known >= _FREE_FROM // 4)
 
 
 def _clean(text: str) -> str:

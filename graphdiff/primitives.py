@@ -341,6 +341,18 @@ def _broadcast_like_vjp(bar, t, x, out, axis, keepdims, mean):
 
 # --- losses: means over the batch, stable for any logits ------------------------------------
 
+def _mse(p, t):
+    """mean((p - t)**2): mean squared error, summed with one dot product."""
+    d = np.subtract(p, t)
+    return np.vdot(d, d) / np.size(d)
+
+
+def _mse_grad(p, t):
+    """d/dp of _mse: 2 (p - t) / size."""
+    d = np.subtract(p, t)
+    return d * (2 / np.size(d))
+
+
 def _bce_with_logits(z, y):
     """mean(softplus(z) - y z): binary cross-entropy of logits z, without overflow."""
     return (np.sum(np.logaddexp(0.0, z)) - np.vdot(y, z)) / np.size(z)
@@ -550,7 +562,7 @@ _PRIMITIVES = [
        latex=r"\operatorname{sum\_to}", sympy=lambda sp, t, x, like: t,
        vjp=lambda bar, t, x, like, out: (call("sum_to", bar, t, like), None, None),
        jvp=lambda dots, t, x, like, out: (None if dots[0] is None
-                                          else call("sum_to", dots[0], x, like)),
+                                          else call("sum_to", _exact(dots[0], t), x, like)),
        helpers=(_sum_to,), doc="sum t (broadcast to like's shape) down to x's shape"),
     # --- tensors --------------------------------------------------------------------------
     _p("matmul", 2, np.matmul, (), numpy="{0} @ {1}", latex=r"\,", symbol="@",
@@ -649,6 +661,20 @@ _PRIMITIVES = [
        sympy=lambda sp, c, a, b: sp.Piecewise((a, sp.Ne(c, 0)), (b, True)),
        doc="a where c is nonzero, else b"),
     # --- losses (means, so a batch's size does not change the learning rate) --------------
+    _p("mse", 2, _mse, (), numpy="_mse({0}, {1})", latex=r"\operatorname{MSE}",
+       sympy=lambda sp, p, t: (p - t) ** 2, shape=lambda p, t: broadcast_shapes(p, t, op="mse") and (),
+       vjp=lambda bar, p, t, out: (bar * call("mse_grad", p, t), -(bar * call("mse_grad", p, t))),
+       jvp=lambda dots, p, t, out: _add_tangents(
+           None if dots[0] is None else call("sum", call("mse_grad", p, t) * dots[0]),
+           None if dots[1] is None else -call("sum", call("mse_grad", p, t) * dots[1])),
+       helpers=(_mse,), doc="mean((p - t)**2): mean squared error"),
+    _p("mse_grad", 2, _mse_grad, (), numpy="_mse_grad({0}, {1})", sympy=lambda sp, p, t: p - t,
+       shape=lambda p, t: broadcast_shapes(p, t, op="mse"), elementwise=False,
+       # linear in p - t: the derivative is 2 / size, what the output's size says
+       vjp=lambda bar, p, t, out: (bar * (2 / call("size", out)), -(bar * (2 / call("size", out)))),
+       jvp=lambda dots, p, t, out: (2 / call("size", out)) * _add_tangents(
+           dots[0], None if dots[1] is None else -dots[1]),
+       helpers=(_mse_grad,), doc="2 (p - t) / size: the gradient of mse"),
     _p("bce_with_logits", 2, _bce_with_logits, (), numpy="_bce_with_logits({0}, {1})",
        latex=r"\operatorname{BCE}", sympy=lambda sp, z, y: sp.log(1 + sp.exp(z)) - y * z,
        shape=_loss_shape("bce_with_logits"),

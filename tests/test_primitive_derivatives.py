@@ -81,7 +81,7 @@ SPECS: dict[str, Spec] = {
 # Primitives that are not elementwise: checked in the second half of this file.
 TENSOR_PRIMITIVES = {"sum_to", "matmul", "outer", "transpose", "sum", "mean", "size",
                      "broadcast_like", "logsumexp", "softmax", "log_softmax", "one_hot",
-                     "bce_with_logits", "bce_with_logits_grad", "softmax_xent",
+                     "mse", "mse_grad", "bce_with_logits", "bce_with_logits_grad", "softmax_xent",
                      "softmax_xent_grad"}
 NAMES = "xyz"
 
@@ -212,6 +212,7 @@ TENSOR_CASES = {
     "log_softmax": (lambda a: gd.log_softmax(a), [(3, 4)], {"log_softmax"}),
     "one_hot": (lambda labels, like: gd.one_hot(labels, like) * like, [((3,),), (3, 4)],
                 {"one_hot"}),
+    "mse": (lambda p, t: gd.mse(p, t), [(3, 4), (3, 4)], {"mse", "mse_grad"}),
     # the losses' derivatives are primitives of their own (first order only)
     "bce_with_logits": (lambda z, y: gd.bce_with_logits(z, y), [(3, 4), (3, 4)],
                         {"bce_with_logits", "bce_with_logits_grad"}),

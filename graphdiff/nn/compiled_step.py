@@ -18,7 +18,7 @@ __all__ = ["GeneratedStep", "mlp_loss_graph"]
 def _loss(kind: str, out: gd.Graph, Y: gd.Graph) -> gd.Graph:
     """The lecture's losses as means (see losses.py): mse on outputs, the others on logits."""
     if kind == "mse":
-        return gd.mean(gd.square(out - Y))
+        return gd.mse(out, Y)
     if kind == "bce":
         return gd.bce_with_logits(out, Y)
     if kind == "softmax_xent":
