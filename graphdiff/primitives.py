@@ -316,6 +316,12 @@ def _add_tangents(*terms):
     return total
 
 
+def _reduce_template(a, axis=None, keepdims=False, opts=""):
+    # the ufunc's own reduce: np.sum adds about a microsecond of Python per call, which
+    # is most of a reduction over a small batch
+    return f"np.add.reduce({a}, axis={axis!r}{', keepdims=True' if keepdims else ''})"
+
+
 def _reduce_params(shape_rule):
     def rule(x, axis=None, keepdims=False, **_):
         return _reduced_shape(x, axis, keepdims, shape_rule)
@@ -583,7 +589,7 @@ _PRIMITIVES = [
        vjp=lambda bar, a, out: (call("transpose", _exact(bar, out)),),
        jvp=lambda dots, a, out: call("transpose", _exact(dots[0], a)),
        doc="reversed axes (a.T)"),
-    _p("sum", 1, np.sum, (), numpy="np.sum({0}{opts})", latex=r"\sum",
+    _p("sum", 1, np.sum, (), numpy=_reduce_template, latex=r"\sum",
        sympy=lambda sp, a, axis=None, keepdims=False: a,
        params=(("axis", None), ("keepdims", False)), shape=_reduce_params("sum"),
        # a total's adjoint reaches every entry: broadcasting does that for elementwise
@@ -595,7 +601,7 @@ _PRIMITIVES = [
        doc="sum over an axis (or all entries)"),
     # np.mean costs microseconds of Python per call: a total over a count is cheaper
     _p("mean", 1, np.mean, (), numpy=lambda a, axis=None, keepdims=False, opts="": (
-           f"np.sum({a}) / np.size({a})" if axis is None and not keepdims
+           f"{_reduce_template(a)} / np.size({a})" if axis is None and not keepdims
            else f"np.mean({a}{opts})"),
        sympy=lambda sp, a, axis=None, keepdims=False: a,
        params=(("axis", None), ("keepdims", False)), shape=_reduce_params("mean"),
