@@ -16,6 +16,8 @@ import re
 import tempfile
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from .graph import Graph, as_arrays, format_call, format_number, paused_gc
 from .primitives import PREC_ATOM, PREC_UNARY, REGISTRY
 
@@ -55,7 +57,7 @@ def _literal(value: float) -> tuple[str, int]:
 
 def emit_numpy(g: Graph, name: str = "f", returns: Callable[[list[str]], str] | None = None,
                doc: str = "", marks: dict[int, str] | None = None,
-               free: bool = True) -> tuple[str, list[str]]:
+               free: bool = True, inplace: bool = False) -> tuple[str, list[str]]:
     """Python source of a module defining `name`, a NumPy function computing g's outputs.
 
     Returns the source and the function's parameter names (the inputs, mangled where
@@ -64,14 +66,51 @@ def emit_numpy(g: Graph, name: str = "f", returns: Callable[[list[str]], str] | 
     each intermediate is deleted after its last use, so large arrays are released (and
     their memory reused) as soon as possible rather than at the return; in functions of
     more than RECYCLE_ABOVE operations, dead names are reused instead (see there).
+
+    With `inplace`, an elementwise operation writes into the buffer of an argument that
+    dies there (`np.tanh(v8, out=v8)`) when static shapes show it fits.  The caller vouches
+    that all arrays share one dtype (a float64 result written into a float32 buffer would
+    be rounded): the training step of an MLP, whose parameters and data have one dtype.
     """
     if not name.isidentifier() or keyword.iskeyword(name):
         raise ValueError(f"function name {name!r} is not a Python identifier")
     with paused_gc():
-        return _emit(g, name, returns, doc, marks or {}, free)
+        return _emit(g, name, returns, doc, marks or {}, free, inplace)
 
 
-def _emit(g, name, returns, doc, marks, free) -> tuple[str, list[str]]:
+_INFIX_UFUNCS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide",
+                 "neg": "negative"}  # not pow: `x ** 2` has a fast path np.power lacks
+# operations whose result may share memory with an argument: such arguments are never
+# overwritten
+_VIEWS = {"transpose", "sum_to", "broadcast_like", "identity"}
+
+
+def _ufunc_of(prim) -> str | None:
+    """The NumPy ufunc a primitive's template calls with its arguments, if any."""
+    if prim.name in _INFIX_UFUNCS:
+        return _INFIX_UFUNCS[prim.name]
+    template = prim.numpy
+    if isinstance(template, str) and not prim.params:
+        wanted = ", ".join(f"{{{i}}}" for i in range(prim.arity))
+        m = re.fullmatch(r"np\.(\w+)\((.*)\)", template)
+        if m and m.group(2) == wanted and isinstance(getattr(np, m.group(1), None), np.ufunc):
+            return m.group(1)
+    return None
+
+
+def _buffers(nodes) -> list[bool]:
+    """Which nodes own a fresh array that an elementwise operation may overwrite."""
+    viewed = set()
+    for n in nodes:
+        if n.op in _VIEWS:
+            viewed.update(n.args)
+    return [n.op not in ("input", "const") and n.index not in viewed
+            and n.shape is not None and n.shape != ()
+            and (n.op in ("matmul", "pow") or _ufunc_of(REGISTRY[n.op]) is not None)
+            for n in nodes]
+
+
+def _emit(g, name, returns, doc, marks, free, inplace) -> tuple[str, list[str]]:
     nodes = g.nodes
     hints = g.hints
     named_by_hint = any(hints)
@@ -86,6 +125,13 @@ def _emit(g, name, returns, doc, marks, free) -> tuple[str, list[str]]:
     # comments show each operation in terms of the inputs while that stays short
     short: list[tuple[str, int] | None] = [None] * len(nodes)
     last_use = [-1] * len(nodes)
+    dies_at = [-1] * len(nodes)
+    for n in nodes:
+        for a in n.args:
+            dies_at[a] = n.index
+    for i in g.outputs:
+        dies_at[i] = len(nodes)
+    owned = _buffers(nodes) if inplace else [False] * len(nodes)
     if free:
         for n in nodes:
             for a in n.args:
@@ -111,6 +157,13 @@ def _emit(g, name, returns, doc, marks, free) -> tuple[str, list[str]]:
         for h in prim.helpers:
             helpers[h.__name__] = h
         rhs = _apply_template(prim, [expr[a] for a in n.args], n.params)
+        ufunc = _ufunc_of(prim) if inplace and n.shape not in (None, ()) else None
+        if ufunc is not None:
+            for a in n.args:
+                if owned[a] and dies_at[a] == n.index and nodes[a].shape == n.shape:
+                    texts = ", ".join(expr[b][0] for b in n.args)
+                    rhs = f"np.{ufunc}({texts}, out={expr[a][0]})"
+                    break
         if recycle:
             target = pool.pop() if pool else _local_name(f"r{len(taken)}", None, True, taken)
         else:
@@ -249,8 +302,9 @@ class CompiledFunction:
 
 
 def compile_graph(g: Graph, name: str = "f", returns: Callable[[list[str]], str] | None = None,
-                  doc: str = "", marks: dict[int, str] | None = None) -> CompiledFunction:
+                  doc: str = "", marks: dict[int, str] | None = None,
+                  inplace: bool = False) -> CompiledFunction:
     """Generate and compile the NumPy function of `g` (see `emit_numpy`)."""
-    source, params = emit_numpy(g, name, returns, doc, marks)
+    source, params = emit_numpy(g, name, returns, doc, marks, inplace=inplace)
     return CompiledFunction(source, name, g.inputs, params, g)
 

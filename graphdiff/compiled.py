@@ -54,9 +54,11 @@ def _wrt_names(g: Graph, wrt: Iterable[str] | str | None) -> list[str]:
 
 
 def value_and_grad(expr: Any, wrt: Iterable[str] | str | None = None,
-                   name: str = "value_and_grad") -> CompiledFunction:
+                   name: str = "value_and_grad", inplace: bool = False) -> CompiledFunction:
     """f and its gradient by reverse accumulation, as one generated function returning
-    `(value, (grad_w1, grad_w2, ...))`, each gradient shaped like its input.
+    `(value, (grad_w1, grad_w2, ...))`, each gradient shaped like its input.  `inplace`
+    lets elementwise operations reuse dead buffers, for graphs whose arrays share one
+    dtype (see `emit_numpy`).
 
     >>> import graphdiff as gd
     >>> vg = gd.value_and_grad("x1*x2 + sin(x1)")
@@ -69,7 +71,7 @@ def value_and_grad(expr: Any, wrt: Iterable[str] | str | None = None,
     d = value_and_grad_graph(g, names)  # built simplified (see autodiff._Builder)
     doc = f"value and gradient with respect to ({', '.join(names)}), by reverse mode"
     return compile_graph(d, name, returns=lambda outs: f"{outs[0]}, {_tuple_of(outs[1:])}",
-                         doc=doc, marks=_reverse_marks(d))
+                         doc=doc, marks=_reverse_marks(d), inplace=inplace)
 
 
 def _reverse_marks(d: Graph) -> dict[int, str]:

@@ -356,7 +356,10 @@ def _mse(p, t):
 def _mse_grad(p, t):
     """d/dp of _mse: 2 (p - t) / size."""
     d = np.subtract(p, t)
-    return d * (2 / np.size(d))
+    if isinstance(d, np.ndarray):
+        d *= 2 / np.size(d)  # d is ours: scale it in place
+        return d
+    return d * 2
 
 
 def _bce_with_logits(z, y):
@@ -372,21 +375,29 @@ def _bce_with_logits_grad(z, y):
 def _softmax_xent(z, y):
     """mean over rows of logsumexp(z) sum(y) - sum(y z); y one-hot rows or integer labels."""
     m = np.max(z, axis=-1, keepdims=True)
-    lse = np.log(np.sum(np.exp(z - m), axis=-1)) + m[..., 0]
+    lse = np.log(np.add.reduce(np.exp(z - m), axis=-1)) + m[..., 0]
     if np.ndim(y) == np.ndim(z) - 1:
-        picked = np.take_along_axis(z, np.asarray(y).astype(np.intp)[..., None], -1)[..., 0]
-        return np.mean(lse - picked)
+        idx = np.asarray(y).astype(np.intp)
+        if np.ndim(z) == 2:  # rows of scores: plain fancy indexing is the fastest pick
+            picked = z[np.arange(len(idx)), idx]
+        else:
+            picked = np.take_along_axis(z, idx[..., None], -1)[..., 0]
+        return np.add.reduce(lse - picked, axis=None) / np.size(lse)
     return np.mean(lse * np.sum(y, axis=-1) - np.sum(y * z, axis=-1))
 
 
 def _softmax_xent_grad(z, y):
     """d/dz of _softmax_xent: (softmax(z) sum(y) - y) / rows."""
     e = np.exp(z - np.max(z, axis=-1, keepdims=True))
-    e /= np.sum(e, axis=-1, keepdims=True)
+    e /= np.add.reduce(e, axis=-1, keepdims=True)
     rows = np.size(z) // np.shape(z)[-1]
     if np.ndim(y) == np.ndim(z) - 1:
-        idx = np.asarray(y).astype(np.intp)[..., None]
-        np.put_along_axis(e, idx, np.take_along_axis(e, idx, -1) - 1, axis=-1)
+        idx = np.asarray(y).astype(np.intp)
+        if np.ndim(z) == 2:
+            e[np.arange(len(idx)), idx] -= 1
+        else:
+            idx = idx[..., None]
+            np.put_along_axis(e, idx, np.take_along_axis(e, idx, -1) - 1, axis=-1)
     else:
         e *= np.sum(y, axis=-1, keepdims=True)
         e -= y

@@ -80,7 +80,9 @@ class GeneratedStep:
                  loss: str, weight_decay: float, dropout: bool, int_labels: bool):
         self.graph, self.params, self.masks = mlp_loss_graph(
             layer_sizes, activation, output_activation, loss, weight_decay, dropout, int_labels)
-        self.compiled = gd.value_and_grad(self.graph, wrt=self.params, name="loss_and_grads")
+        # the model keeps data and parameters in one dtype, so buffers can be reused
+        self.compiled = gd.value_and_grad(self.graph, wrt=self.params, name="loss_and_grads",
+                                          inplace=True)
         self.source = self.compiled.source
         self._fn = self.compiled.fn
 
