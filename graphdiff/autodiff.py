@@ -93,9 +93,10 @@ def _local_contributions(b: _Builder, node, seed: Graph) -> list[Any]:
     """The adjoint contribution of `node` to each argument: seed * ∂node/∂arg.
 
     An adjoint may be smaller than its node (a scalar 1 stands for ones of the node's
-    shape).  An argument that broadcast up to the node's shape gets its contribution
-    summed back down here; in graphs of elementwise operations only, where no shape is
-    known, that sum happens once per input at the end instead (see `_gradients`).
+    shape).  In graphs with reductions or matrix products, an argument that broadcast up
+    to the node's shape gets its contribution summed back down here; in graphs of
+    elementwise operations only, every node broadcasts to the output's shape, so that sum
+    happens once per input at the end instead (see `_gradients`).
     """
     prim = REGISTRY[node.op]
     args = [b.handle(a) for a in node.args]
@@ -113,12 +114,10 @@ def _local_contributions(b: _Builder, node, seed: Graph) -> list[Any]:
             partial = prim.partials[j](*args, out, **params)
             b.name(partial, f"d{node.var}_d{b.label(a)}")
             contribs.append(_scale(seed, partial))
-    if prim.is_elementwise:
+    if prim.is_elementwise and not b.elementwise:
         for j, a in enumerate(node.args):
             shape_a, shape_v = nodes[a].shape, node.shape
-            if contribs[j] is not None and (
-                    shape_a != shape_v if shape_a is not None and shape_v is not None
-                    else not b.elementwise):
+            if contribs[j] is not None and (shape_a is None or shape_a != shape_v):
                 contribs[j] = call("sum_to", contribs[j], args[j], out)
     return contribs
 

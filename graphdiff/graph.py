@@ -321,6 +321,8 @@ def _static_sum_to(store: Store, t: int, x: int, like: int) -> int | None:
     if full == sx:
         return t if st == sx else store.apply("broadcast_like", (t, x), _BROADCAST_DEFAULTS)
     if st != full:
+        if st == ():
+            return None  # _sum_to multiplies a broadcast scalar by its count: no array
         t = store.apply("broadcast_like", (t, like), _BROADCAST_DEFAULTS)
     lead = len(full) - len(sx)
     if lead:

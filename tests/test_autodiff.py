@@ -433,3 +433,20 @@ def test_jvp_of_a_constant_expression():
 
 def test_hessian_of_a_constant_expression():
     assert gd.hessian("2*pi")() == ()
+
+
+def test_declared_shapes_give_the_same_gradients_as_unknown_ones():
+    # an elementwise graph whose inputs have static shapes: each gradient is reduced once,
+    # not once per operation and again at the end (which multiplied it by the batch size)
+    from graphdiff.graph import Graph, Store, copy_nodes
+    g = gd.parse("-0.5*((y - mu)/sigma)**2 - log(sigma) - 0.5*log(2*pi)")
+    store = Store()
+    for name, shape in (("y", (None,)), ("mu", ()), ("sigma", ())):
+        store.input(name, shape)
+    shaped = Graph(store, (copy_nodes(g, store)[g.outputs[0]],))
+    ys = np.linspace(0.0, 1.0, 5)
+    _, expected = gd.value_and_grad(g)(ys, 0.5, 2.0)
+    _, got = gd.value_and_grad(shaped)(ys, 0.5, 2.0)
+    for e, r in zip(expected, got):
+        np.testing.assert_allclose(r, e, rtol=1e-14)
+    assert float(got[1]) == pytest.approx(float(np.sum((ys - 0.5) / 4.0)))
