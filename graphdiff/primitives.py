@@ -721,9 +721,11 @@ _PRIMITIVES = [
     # --- activation functions (the lecture's table) ---------------------------------------
     _p("identity", 1, np.positive, (lambda x, out: 1,), numpy="{0}",
        latex=r"\operatorname{id}", sympy=lambda sp, x: x),
-    # a comparison cast to the argument's float type: ~50x faster than np.heaviside
+    # a comparison written straight into an array of the argument's type: one pass, and
+    # ~50x faster than np.heaviside
     _p("binary_step", 1, _binary_step,
-       (lambda x, out: 0,), numpy="({0} >= 0).astype({0}.dtype)", latex=r"\operatorname{step}",
+       (lambda x, out: 0,), numpy="np.greater_equal({0}, 0, out=np.empty_like({0}))",
+       latex=r"\operatorname{step}",
        sympy=lambda sp, x: sp.Heaviside(x, 1), aliases=("step", "heaviside"),
        differentiable=False, doc="0 for x < 0, 1 for x >= 0"),
     _p("sigmoid", 1, _sigmoid, (lambda x, out: out * (1 - out),),
