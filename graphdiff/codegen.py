@@ -197,18 +197,18 @@ def _emit(g, name, returns, doc, marks, free, inplace) -> tuple[str, list[str]]:
     return "\n".join(head + [""] + body) + "\n", params
 
 
-# Deleting a name costs a statement (~0.1 µs), which small arrays do not repay; arrays that
-# may be large (unknown shapes, or at least this many entries per batch row) are freed early.
+# Deleting a name costs a statement, which arrays of a few numbers do not repay; anything
+# that may be large (an unknown shape, a symbolic batch, or this many entries) is freed early.
 _FREE_FROM = 256
 
 
 def _may_be_large(shape: Any) -> bool:
-    if shape is None:
+    if shape is None or None in shape:
         return True
-    known = 1
+    size = 1
     for d in shape:
-        known *= 1 if d is None else d
-    return known >= _FREE_FROM or (None in shape and known >= _FREE_FROM // 4)
+        size *= d
+    return size >= _FREE_FROM
 
 
 def _clean(text: str) -> str:

@@ -215,9 +215,12 @@ def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
             a, b = sargs[t]
             return store.apply(sop[t], (store.apply("sum_to", (a, x, like)),
                                         store.apply("sum_to", (b, x, like))))
-        if sop[t] == "mul" and c(sargs[t][0]):
-            return store.apply("mul", (sargs[t][0],
-                                       store.apply("sum_to", (sargs[t][1], x, like))))
+        if sop[t] == "mul":
+            # a constant or known-scalar factor multiplies the (smaller) sum instead
+            for k, p in ((0, 1), (1, 0)):
+                f, rest = sargs[t][k], sargs[t][p]
+                if c(f) or (store.shape[f] == () and store.shape[rest] not in (None, ())):
+                    return store.apply("mul", (f, store.apply("sum_to", (rest, x, like))))
         # reshaping to a shape t already has: sum_to(sum_to(u, y, _), x, x) where x also
         # has y's shape
         if x == like and _shape_source(store, t) == _shape_source(store, x) is not None:
@@ -289,6 +292,10 @@ def _move_negation(store: Store, op: str, x: int, y: int) -> int | None:
     sop, sargs = store.op, store.args
     nx, ny = sop[x] == "neg", sop[y] == "neg"
     if op in ("mul", "div") and (nx or ny):
+        if nx != ny:  # a negated known scalar stays where negating it is cheap
+            negated, other = (x, y) if nx else (y, x)
+            if store.shape[sargs[negated][0]] == () and store.shape[other] not in (None, ()):
+                return None
         a = sargs[x][0] if nx else x
         b = sargs[y][0] if ny else y
         inner = store.apply(op, (a, b))
@@ -303,12 +310,22 @@ def _move_negation(store: Store, op: str, x: int, y: int) -> int | None:
 
 
 def _scalars_first(store: Store, x: int, y: int) -> int | None:
-    """s*(c*z) -> (s*c)*z when s is known to be a scalar: one array operation, not two."""
+    """s*(c*z) -> (s*c)*z when s is known to be a scalar: one array operation, not two;
+    and a*(b*s) -> (a*b)*s for arrays a, b and a known scalar s, so that a sum of the
+    product can take s outside (see sum_to's identities)."""
+    shape = store.shape
     for s, other in ((x, y), (y, x)):
-        if store.shape[s] == () and store.op[other] == "mul":
+        if shape[s] == () and store.op[other] == "mul":
             c, z = store.args[other]
-            if store.op[c] == "const" and store.shape[z] != ():
+            if store.op[c] == "const" and shape[z] != ():
                 return store.apply("mul", (store.apply("mul", (s, c)), z))
+        if shape[s] not in (None, ()) and store.op[other] == "mul":
+            for k in (0, 1):
+                scalar, array = store.args[other][k], store.args[other][1 - k]
+                if shape[scalar] == () and shape[array] not in (None, ()) and \
+                        store.op[scalar] != "const":
+                    inner = (s, array) if s == x else (array, s)
+                    return store.apply("mul", (store.apply("mul", inner), scalar))
     return None
 
 
