@@ -108,21 +108,22 @@ def jvp(expr: Any, direction: Mapping[str, float] | None = None,
 def jacobian(expr: Any, wrt: Iterable[str] | str | None = None,
              name: str = "jacobian") -> CompiledFunction:
     """∂f_i/∂w_j for every output i and input j, as a tuple of rows."""
-    g = _graph(expr)
-    names = _wrt_names(g, wrt)
-    d = jacobian_graph(g, names)
-    return compile_graph(d, name, returns=_rows(len(names)),
-                         doc=f"Jacobian with respect to ({', '.join(names)})")
+    return _matrix(expr, wrt, name, jacobian_graph, "Jacobian")
 
 
 def hessian(expr: Any, wrt: Iterable[str] | str | None = None,
             name: str = "hessian") -> CompiledFunction:
     """∂²f/∂w_i∂w_j as a tuple of rows, by forward mode over the reverse-mode gradient."""
+    return _matrix(expr, wrt, name, hessian_graph, "Hessian")
+
+
+def _matrix(expr: Any, wrt: Iterable[str] | str | None, name: str, transform: Any,
+            title: str) -> CompiledFunction:
+    """A derivative matrix (one row per output or gradient entry) compiled as rows."""
     g = _graph(expr)
     names = _wrt_names(g, wrt)
-    d = hessian_graph(g, names)
-    return compile_graph(d, name, returns=_rows(len(names)),
-                         doc=f"Hessian with respect to ({', '.join(names)})")
+    return compile_graph(transform(g, names), name, returns=_rows(len(names)),
+                         doc=f"{title} with respect to ({', '.join(names)})")
 
 
 def _rows(width: int):
