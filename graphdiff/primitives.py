@@ -184,10 +184,6 @@ def _binary_step(x: Any) -> np.ndarray:
     return (x >= 0).astype(np.result_type(x.dtype, np.float16))
 
 
-def _sqrt(x: Any) -> Any:
-    return call("sqrt", x)
-
-
 def _sigmoid(x: Any) -> np.ndarray:
     # exp(-log(1 + exp(-x))) never overflows, and keeps float32 as float32
     return np.exp(-np.logaddexp(0.0, -x))
