@@ -6,10 +6,14 @@ Two expressions over 10^6 points: the log-normal density (y an array, mu and sig
 so their gradients are sums over the points) and 30 nested compositions of
 f(x) = sin(x)*exp(x) + x**2 (x an array; the gradient is per point).  Contenders:
 
-- `forward`        the generated forward function, `gd.compile(g).fn`;
-- `value_and_grad` the generated reverse-mode function, `gd.value_and_grad(g).fn`;
+- `forward`        the generated forward function as users call it, `gd.compile(g)(...)`:
+                   from its second call with these shapes on, the variant compiled for them;
+- `value_and_grad` the reverse-mode function as users call it, `gd.value_and_grad(g)(...)`;
+- `... .fn`        the same two as general functions (any shapes; what `.source` shows),
+                   called directly;
 - `by hand`        NumPy written by hand (log-normal: z = (y - mu)/sigma, value,
-                   dy = -z/sigma, dmu = sum(z)/sigma, dsigma = sum(z*z - 1)/sigma;
+                   dy = -z/sigma, dmu = sum(z)/sigma, dsigma = sum(z*z - 1)/sigma, and
+                   `by hand, in place` the same with buffers reused, two arrays in all;
                    composite: a loop that keeps sin and exp of every x_k and runs back);
 - `sympy`          `sympy.diff` + `sympy.lambdify(..., modules="numpy")`, one function for
                    the value and one for the gradient (scalar inputs' gradients summed).
@@ -118,6 +122,19 @@ def lognormal_by_hand(y, mu, sigma):
     return value, (dy, dmu, dsigma)
 
 
+def lognormal_by_hand_in_place(y, mu, sigma):
+    """The same, reusing buffers as a careful NumPy programmer would: two arrays in all."""
+    z = np.subtract(y, mu)
+    z /= sigma
+    zz = np.square(z)
+    dmu = np.sum(z) / sigma
+    dsigma = (np.sum(zz) - zz.size) / sigma
+    zz *= -0.5
+    zz -= np.log(sigma) + 0.5 * np.log(2 * np.pi)
+    z *= -1 / sigma
+    return zz, (z, dmu, dsigma)
+
+
 def composite_by_hand(x, depth: int = DEPTH):
     # d/dx [sin(x) exp(x) + x²] = exp(x) (cos(x) + sin(x)) + 2x
     kept = []
@@ -199,19 +216,27 @@ def _fmt_setup(seconds: float | None, budget: float, ran: bool) -> str:
 
 
 def run_case(title: str, case: str, graph: gd.Graph, args: tuple, by_hand: Callable | None,
-             rounds: int, budget: float) -> None:
+             rounds: int, budget: float, by_hand_in_place: Callable | None = None) -> None:
     compiled_forward = gd.compile(graph)
     compiled_vg = gd.value_and_grad(graph)
     forward, vg = compiled_forward.fn, compiled_vg.fn
     contenders: dict[str, Callable[[], Any]] = {
-        "forward": lambda: forward(*args),
-        "value_and_grad": lambda: vg(*args),
+        "forward": lambda: compiled_forward(*args),
+        "value_and_grad": lambda: compiled_vg(*args),
+        "forward .fn": lambda: forward(*args),
+        "vg .fn": lambda: vg(*args),
     }
     reference = vg(*args)
-    results = {"forward": (forward(*args), ()), "value_and_grad": reference}
+    results = {"forward": (compiled_forward(*args), ()), "value_and_grad": compiled_vg(*args),
+               "forward .fn": (forward(*args), ()), "vg .fn": reference}
+    variant_forward = compiled_forward.specialized(*args)
+    variant_vg = compiled_vg.specialized(*args)
     if by_hand is not None:
         contenders["by hand"] = lambda: by_hand(*args)
         results["by hand"] = by_hand(*args)
+    if by_hand_in_place is not None:
+        contenders["by hand, in place"] = lambda: by_hand_in_place(*args)
+        results["by hand, in place"] = by_hand_in_place(*args)
 
     sympy_setup = sympy_setup_seconds(case, DEPTH, cse=False, budget=budget)
     if sympy_setup is not None:
@@ -225,14 +250,16 @@ def run_case(title: str, case: str, graph: gd.Graph, args: tuple, by_hand: Calla
 
     print(f"\n{title}")
     print(f"  generated source: forward {_statements(compiled_forward.source)} lines, "
-          f"value_and_grad {_statements(compiled_vg.source)} lines; "
+          f"value_and_grad {_statements(compiled_vg.source)} lines; variants for these "
+          f"shapes: {_statements(variant_forward.source)} and "
+          f"{_statements(variant_vg.source)} lines; "
           f"values and gradients finite: {all_finite(reference)}")
     print(f"  {'contender':<16}{'median ms':>10}  {'min ms':>8}  {'cpu ms':>8}  "
           f"{'/ forward':>9}  {'/ vg':>6}  "
           f"{'setup':>9}  {'max |Δ| vs vg':>13}")
     for name, seconds in wall.items():
         res = results[name]
-        if name == "forward":
+        if name.startswith("forward"):
             diff = float(np.max(np.abs(res[0] - reference[0])))
         else:
             diff = max_abs_difference(res, reference)
@@ -253,11 +280,16 @@ def run_case(title: str, case: str, graph: gd.Graph, args: tuple, by_hand: Calla
 
     print(f"  value_and_grad / forward = {ratio('value_and_grad', 'forward')}  "
           f"(target <= 3, on wall time: {verdict('value_and_grad', 'forward', lambda r: r <= 3)})")
+    print(f"  general functions: vg .fn / forward .fn = {ratio('vg .fn', 'forward .fn')}")
     if by_hand is not None:
         target = (f"target <= 1.2, on wall time: "
                   f"{verdict('value_and_grad', 'by hand', lambda r: r <= 1.2)}"
                   if case == "lognormal" else "no target")
         print(f"  value_and_grad / by hand = {ratio('value_and_grad', 'by hand')}  ({target})")
+    if by_hand_in_place is not None:
+        print(f"  value_and_grad / by hand, in place = "
+              f"{ratio('value_and_grad', 'by hand, in place')}  (the stricter reference; "
+              f"target <= 1.2: {verdict('value_and_grad', 'by hand, in place', lambda r: r <= 1.2)})")
     if "sympy" in wall:
         print(f"  sympy / value_and_grad = {ratio('sympy', 'value_and_grad')}  (target > 1, on "
               f"wall time: {verdict('sympy', 'value_and_grad', lambda r: r > 1)}); "
@@ -315,7 +347,7 @@ def main() -> None:
     y = rng.normal(0.5, 2.0, args.points)
     run_case(f"log-normal density  {LOGNORMAL}  (y: {args.points:,} points; mu, sigma scalars)",
              "lognormal", gd.parse(LOGNORMAL), (y, 0.5, 2.0), lognormal_by_hand,
-             args.rounds, args.budget)
+             args.rounds, args.budget, by_hand_in_place=lognormal_by_hand_in_place)
 
     x = rng.uniform(-0.01, 0.01, args.points)
     run_case(f"composite  x_(k+1) = sin(x_k)*exp(x_k) + x_k**2, {DEPTH} levels  "

@@ -33,6 +33,7 @@ class _Builder:
         self.g = g  # already in stable form (see the entry points)
         self.store = Store(simplify=2)
         self.ids = copy_nodes(g, self.store)
+        self.store.kept = len(self.store)
         self.hints: dict[int, str] = {}
         old = g.hints
         for n, sid in zip(g.nodes, self.ids):
@@ -111,7 +112,7 @@ def _local_contributions(b: _Builder, node, seed: Graph) -> list[Any]:
             if nodes[a].op == "const":
                 contribs.append(None)
                 continue
-            partial = prim.partials[j](*args, out, **params)
+            partial = _partial_rule(b, node, j)(*args, out, **params)
             b.name(partial, f"d{node.var}_d{b.label(a)}")
             contribs.append(_scale(seed, partial))
     if prim.is_elementwise and not b.elementwise:
@@ -120,6 +121,19 @@ def _local_contributions(b: _Builder, node, seed: Graph) -> list[Any]:
             if contribs[j] is not None and (shape_a is None or shape_a != shape_v):
                 contribs[j] = call("sum_to", contribs[j], args[j], out)
     return contribs
+
+
+def _partial_rule(b: _Builder, node, j: int):
+    """The registry's rule for ∂node/∂(argument j), or `_quotient_partial` for a divisor."""
+    if node.op == "div" and j == 1 and b.g.nodes[node.args[0]].op != "input":
+        return _quotient_partial
+    return REGISTRY[node.op].partials[j]
+
+
+def _quotient_partial(x: Graph, y: Graph, out: Graph) -> Graph:
+    """∂(x/y)/∂y as -(x/y)/y: the quotient, which its users usually keep alive anyway,
+    rather than an intermediate x that can then be freed.  (Tables show -x·y⁻².)"""
+    return -(out / y)
 
 
 def _reverse_sweep(b: _Builder, out: int) -> dict[int, Any]:
@@ -223,7 +237,7 @@ def _forward_sweep(b: _Builder, seeds: dict[int, Any], suffix: str = "") -> dict
             for j, tj in enumerate(tangents):
                 if _is_zero(tj):
                     continue
-                partial = prim.partials[j](*args, out, **params)
+                partial = _partial_rule(b, node, j)(*args, out, **params)
                 b.name(partial, f"d{node.var}_d{b.label(node.args[j])}")
                 if not _is_zero(partial):
                     t = t + partial * tj if not _is_zero(t) else partial * tj

@@ -124,28 +124,29 @@ def _emit(g, name, returns, doc, marks, free, inplace) -> tuple[str, list[str]]:
             expr[n.index] = (p, PREC_ATOM)
     # comments show each operation in terms of the inputs while that stays short
     short: list[tuple[str, int] | None] = [None] * len(nodes)
+    order = _reductions_early(nodes) if inplace else range(len(nodes))
+    position = [0] * len(nodes)
+    for k, i in enumerate(order):
+        position[i] = k
+    end = len(nodes)
     last_use = [-1] * len(nodes)
-    dies_at = [-1] * len(nodes)
+    dies_at = [-1] * len(nodes)  # position of the last operation that reads each node
     for n in nodes:
         for a in n.args:
-            dies_at[a] = n.index
+            dies_at[a] = max(dies_at[a], position[n.index])
     for i in g.outputs:
-        dies_at[i] = len(nodes)
+        dies_at[i] = end
     owned = _buffers(nodes) if inplace else [False] * len(nodes)
     if free:
-        for n in nodes:
-            for a in n.args:
-                last_use[a] = n.index
-        for i in g.outputs:
-            last_use[i] = len(nodes)
+        last_use = list(dies_at)
         for n in nodes:
             if not _may_be_large(n.shape):
-                last_use[n.index] = len(nodes)  # freed at the return, like any local
+                last_use[n.index] = end  # freed at the return, like any local
     lines: list[str] = []
     helpers: dict[str, Callable] = {}
     recycle = free and sum(n.op not in ("input", "const") for n in nodes) > RECYCLE_ABOVE
     pool: list[str] = []
-    for n in nodes:
+    for n in (nodes[i] for i in order):
         if n.op == "input":
             short[n.index] = expr[n.index]
             continue
@@ -157,11 +158,15 @@ def _emit(g, name, returns, doc, marks, free, inplace) -> tuple[str, list[str]]:
         for h in prim.helpers:
             helpers[h.__name__] = h
         rhs = _apply_template(prim, [expr[a] for a in n.args], n.params)
-        ufunc = _ufunc_of(prim) if inplace and n.shape not in (None, ()) else None
+        ufunc, operands = None, n.args
+        if inplace and n.shape not in (None, ()):
+            ufunc = _ufunc_of(prim)
+            if n.op == "pow" and nodes[n.args[1]].op == "const" and nodes[n.args[1]].value == 2:
+                ufunc, operands = "square", n.args[:1]
         if ufunc is not None:
-            for a in n.args:
-                if owned[a] and dies_at[a] == n.index and nodes[a].shape == n.shape:
-                    texts = ", ".join(expr[b][0] for b in n.args)
+            for a in operands:
+                if owned[a] and dies_at[a] == position[n.index] and nodes[a].shape == n.shape:
+                    texts = ", ".join(expr[b][0] for b in operands)
                     rhs = f"np.{ufunc}({texts}, out={expr[a][0]})"
                     break
         if recycle:
@@ -180,8 +185,8 @@ def _emit(g, name, returns, doc, marks, free, inplace) -> tuple[str, list[str]]:
             lines.append(f"    # {marks[n.index]}")
         lines.append(f"    {target} = {rhs}{comment}")
         expr[n.index] = (target, PREC_ATOM)
-        dead = sorted({expr[a][0] for a in n.args
-                       if last_use[a] == n.index and nodes[a].op not in ("input", "const")})
+        dead = sorted({expr[a][0] for a in n.args if last_use[a] == position[n.index]
+                       and nodes[a].op not in ("input", "const")})
         if recycle:
             pool.extend(d for d in dead if d != target)
         elif dead:
@@ -195,6 +200,20 @@ def _emit(g, name, returns, doc, marks, free, inplace) -> tuple[str, list[str]]:
     body = [f"def {name}({', '.join(params)}):"] + ([doc_line] if doc_line else []) + lines
     body.append(f"    return {ret}")
     return "\n".join(head + [""] + body) + "\n", params
+
+
+def _reductions_early(nodes) -> list[int]:
+    """An evaluation order in which every operation that turns large arrays into a small
+    result (a sum to a scalar, say) runs as soon as its arguments exist, so the arrays it
+    reads may die (and lend their buffers) earlier; the rest keep their order."""
+    key: list[tuple[int, int, int]] = []
+    for n in nodes:
+        if n.op not in ("input", "const") and n.args and not _may_be_large(n.shape) and \
+                any(_may_be_large(nodes[a].shape) for a in n.args):
+            key.append((max(key[a][0] for a in n.args), 1, n.index))
+        else:
+            key.append((n.index, 0, n.index))
+    return sorted(range(len(nodes)), key=key.__getitem__)
 
 
 # Deleting a name costs a statement, which arrays of a few numbers do not repay; anything
@@ -261,10 +280,19 @@ class CompiledFunction:
     Call it with keywords or positionals in `inputs` order; `.source` is the module text,
     `.fn` the raw function (no argument conversion), `.save(path)` writes a module that
     needs only NumPy.
+
+    Like `jax.jit`, a function that is called again with arguments of the same shapes and
+    dtype gets a variant compiled for them (see `specialized`): with every shape known,
+    scalar factors leave sums, reductions run early and dead arrays lend their buffers.
+    `.source` stays the general function that takes any shapes.
     """
 
+    # a signature is specialised on its second call, and only this many per function
+    SPECIALIZE_AFTER = 2
+    MAX_VARIANTS = 8
+
     def __init__(self, source: str, name: str, inputs: Sequence[str], params: Sequence[str],
-                 graph: Graph):
+                 graph: Graph, specialize: Callable[[dict[str, tuple]], Any] | None = None):
         self.source = source
         self.name = name
         self.inputs = tuple(inputs)
@@ -278,10 +306,51 @@ class CompiledFunction:
         self.fn = namespace[name]
         self.__doc__ = self.fn.__doc__
         self.__wrapped__ = self.fn
+        self._specialize = specialize
+        self._variants: dict[tuple, CompiledFunction | None] = {}
+        self._calls: dict[tuple, int] = {}
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         bound = self.graph.bind(args, kwargs)
-        return self.fn(*as_arrays([bound[n] for n in self.inputs]))
+        arrays = as_arrays([bound[n] for n in self.inputs])
+        if self._specialize is not None:
+            key = _signature(arrays)
+            variant = self._variants.get(key)
+            if variant is None and key not in self._variants:
+                calls = self._calls[key] = self._calls.get(key, 0) + 1
+                if calls >= self.SPECIALIZE_AFTER and len(self._variants) < self.MAX_VARIANTS:
+                    variant = self._build_variant(key)
+            if variant is not None:
+                return variant.fn(*arrays)
+        return self.fn(*arrays)
+
+    def specialized(self, *args: Any, **kwargs: Any) -> CompiledFunction:
+        """The variant compiled for arguments of these shapes and dtype (built now if it
+        does not exist yet), to read its `.source` or `save()` it; the function itself
+        when it cannot be specialised (mixed dtypes, shapes that do not fit)."""
+        bound = self.graph.bind(args, kwargs)
+        if self._specialize is None:
+            return self
+        key = _signature(as_arrays([bound[n] for n in self.inputs]))
+        variant = self._variants.get(key) if key in self._variants else self._build_variant(key)
+        return self if variant is None else variant
+
+    @property
+    def variants(self) -> dict[tuple, CompiledFunction]:
+        """The specialised variants so far: ((shape, dtype) per input) -> function."""
+        return {k: v for k, v in self._variants.items() if v is not None}
+
+    def _build_variant(self, key: tuple) -> CompiledFunction | None:
+        variant = None
+        # buffers are reused only when every array has one dtype (see emit_numpy)
+        if len({dtype for _, dtype in key}) == 1:
+            try:
+                variant = self._specialize(dict(zip(self.inputs, (s for s, _ in key))))
+            except ValueError:  # shapes that do not fit: NumPy's own error will say so
+                variant = None
+        self._variants[key] = variant
+        self._calls.pop(key, None)
+        return variant
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the source as a standalone module (atomically: a temporary file, renamed)."""
@@ -301,10 +370,16 @@ class CompiledFunction:
         return f"<CompiledFunction {self.name}({', '.join(self.inputs)})>"
 
 
+def _signature(arrays: list[np.ndarray]) -> tuple:
+    return tuple((a.shape, a.dtype.str) for a in arrays)
+
+
 def compile_graph(g: Graph, name: str = "f", returns: Callable[[list[str]], str] | None = None,
                   doc: str = "", marks: dict[int, str] | None = None,
-                  inplace: bool = False) -> CompiledFunction:
-    """Generate and compile the NumPy function of `g` (see `emit_numpy`)."""
+                  inplace: bool = False,
+                  specialize: Callable[[dict[str, tuple]], Any] | None = None) -> CompiledFunction:
+    """Generate and compile the NumPy function of `g` (see `emit_numpy`); `specialize`
+    maps declared input shapes to a variant (see `CompiledFunction`)."""
     source, params = emit_numpy(g, name, returns, doc, marks, inplace=inplace)
-    return CompiledFunction(source, name, g.inputs, params, g)
+    return CompiledFunction(source, name, g.inputs, params, g, specialize)
 

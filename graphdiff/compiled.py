@@ -6,11 +6,11 @@ the result and compiles it to one NumPy function whose source can be printed and
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from .autodiff import (_wrt_indices, grad_graph, hessian_graph, jacobian_graph, jvp_graph,
                        value_and_grad_graph)
-from .codegen import CompiledFunction, compile_graph
+from .codegen import RECYCLE_ABOVE, CompiledFunction, compile_graph
 from .graph import Graph
 from .parse import parse
 from .simplify import stabilize
@@ -34,6 +34,24 @@ def _sweep_marks(g: Graph, primal_out: int) -> dict[int, str]:
     return {}
 
 
+def _compiled(g: Graph, transform: Callable[[Graph], Graph], name: str,
+              returns: Callable[[list[str]], str] | None = None, doc: str = "",
+              marks: Callable[[Graph], dict[int, str]] | None = None,
+              inplace: bool = False) -> CompiledFunction:
+    """transform(g) compiled, with variants for the shapes it is called with (see
+    `CompiledFunction`) unless it is too large to compile twice cheaply."""
+    d = transform(g)
+
+    def specialize(shapes: dict[str, tuple]) -> CompiledFunction:
+        ds = transform(g.with_shapes(shapes))
+        return compile_graph(ds, name, returns, doc, marks(ds) if marks else None,
+                             inplace=True)
+
+    small = sum(n.op not in ("input", "const") for n in d.nodes) <= RECYCLE_ABOVE
+    return compile_graph(d, name, returns, doc, marks(d) if marks else None, inplace=inplace,
+                         specialize=specialize if small else None)
+
+
 def compile(expr: Any, name: str = "f") -> CompiledFunction:  # noqa: A001 (like jax.jit)
     """The expression as one flat NumPy function.
 
@@ -45,8 +63,7 @@ def compile(expr: Any, name: str = "f") -> CompiledFunction:  # noqa: A001 (like
     g = _graph(expr)
     # not simplified, so the lines keep the table's numbering; only compositions that
     # would overflow are rewritten (log(sigmoid(x)) -> -softplus(-x), ...)
-    return compile_graph(stabilize(g), name,
-                         doc=f"{', '.join(g.inputs)} -> the expression's value")
+    return _compiled(g, stabilize, name, doc=f"{', '.join(g.inputs)} -> the expression's value")
 
 
 def _wrt_names(g: Graph, wrt: Iterable[str] | str | None) -> list[str]:
@@ -68,10 +85,11 @@ def value_and_grad(expr: Any, wrt: Iterable[str] | str | None = None,
     """
     g = _graph(expr)
     names = _wrt_names(g, wrt)
-    d = value_and_grad_graph(g, names)  # built simplified (see autodiff._Builder)
     doc = f"value and gradient with respect to ({', '.join(names)}), by reverse mode"
-    return compile_graph(d, name, returns=lambda outs: f"{outs[0]}, {_tuple_of(outs[1:])}",
-                         doc=doc, marks=_reverse_marks(d), inplace=inplace)
+    # built simplified (see autodiff._Builder)
+    return _compiled(g, lambda h: value_and_grad_graph(h, names), name,
+                     returns=lambda outs: f"{outs[0]}, {_tuple_of(outs[1:])}", doc=doc,
+                     marks=_reverse_marks, inplace=inplace)
 
 
 def _reverse_marks(d: Graph) -> dict[int, str]:
@@ -84,11 +102,10 @@ def grad(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "grad") 
     one input (named alone, or the only input), else a tuple in `wrt` order."""
     g = _graph(expr)
     names = _wrt_names(g, wrt)
-    d = grad_graph(g, names)
     single = len(names) == 1 and (wrt is None or isinstance(wrt, str))
     returns = (lambda outs: outs[0]) if single else _tuple_of
-    return compile_graph(d, name, returns=returns,
-                         doc=f"gradient with respect to ({', '.join(names)}), by reverse mode")
+    return _compiled(g, lambda h: grad_graph(h, names), name, returns=returns,
+                     doc=f"gradient with respect to ({', '.join(names)}), by reverse mode")
 
 
 def jvp(expr: Any, direction: Mapping[str, float] | None = None,
@@ -99,10 +116,12 @@ def jvp(expr: Any, direction: Mapping[str, float] | None = None,
     function takes one tangent argument `dot_<input>` after the inputs.
     """
     g = _graph(expr)
-    d = jvp_graph(g, direction)
-    marks = {i: "forward sweep: tangents dot_v = dv/dt" for i in _sweep_marks(d, d.outputs[0])}
-    return compile_graph(d, name, returns=lambda outs: f"{outs[0]}, {outs[1]}",
-                         doc="value and directional derivative, by forward mode", marks=marks)
+    def marks(d: Graph) -> dict[int, str]:
+        return {i: "forward sweep: tangents dot_v = dv/dt" for i in _sweep_marks(d, d.outputs[0])}
+
+    return _compiled(g, lambda h: jvp_graph(h, direction), name,
+                     returns=lambda outs: f"{outs[0]}, {outs[1]}",
+                     doc="value and directional derivative, by forward mode", marks=marks)
 
 
 def jacobian(expr: Any, wrt: Iterable[str] | str | None = None,
@@ -122,8 +141,8 @@ def _matrix(expr: Any, wrt: Iterable[str] | str | None, name: str, transform: An
     """A derivative matrix (one row per output or gradient entry) compiled as rows."""
     g = _graph(expr)
     names = _wrt_names(g, wrt)
-    return compile_graph(transform(g, names), name, returns=_rows(len(names)),
-                         doc=f"{title} with respect to ({', '.join(names)})")
+    return _compiled(g, lambda h: transform(h, names), name, returns=_rows(len(names)),
+                     doc=f"{title} with respect to ({', '.join(names)})")
 
 
 def _rows(width: int):

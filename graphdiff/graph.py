@@ -10,7 +10,7 @@ import gc
 import math
 import numbers
 from contextlib import contextmanager
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Iterable, Mapping, NamedTuple
 
 import numpy as np
 
@@ -49,7 +49,7 @@ class Store:
     """
 
     __slots__ = ("op", "args", "params", "value", "origin", "shape", "_ids", "simplify",
-                 "stable")
+                 "stable", "kept")
 
     def __init__(self, simplify: bool | int = False, stable: bool = False):
         self.op: list[str] = []
@@ -63,6 +63,9 @@ class Store:
         # rewrite compositions that overflow (log(sigmoid(x)), log(1 + exp(x)), ...) into
         # their stable forms; implied by simplify
         self.stable = stable or bool(simplify)
+        # nodes below this id are computed anyway (a derivative's primal): rewrites that
+        # would rebuild one of them in another form leave it as it is
+        self.kept = 0
 
     def __len__(self) -> int:
         return len(self.op)
@@ -198,7 +201,9 @@ def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
     sop, sargs = store.op, store.args
     if op == "neg":
         (a,) = args
-        return sargs[a][0] if sop[a] == "neg" else None
+        if sop[a] == "neg":
+            return sargs[a][0]
+        return _negate_scalar_factor(store, a) if store.simplify >= 2 else None
     if op == "identity" and store.simplify >= 2:
         return args[0]
     if op == "sum_to":
@@ -211,16 +216,17 @@ def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
         # carries no shape of its own
         st, sx = store.shape[t], store.shape[x]
         if sop[t] in ("add", "sub") and (st is None or sx is None or st != sx) and \
-                all(sop[a] not in ("add", "sub", "const") for a in sargs[t]):
+                t >= store.kept and all(sop[a] not in ("add", "sub", "const") for a in sargs[t]):
             a, b = sargs[t]
             return store.apply(sop[t], (store.apply("sum_to", (a, x, like)),
                                         store.apply("sum_to", (b, x, like))))
-        if sop[t] == "mul":
-            # a constant or known-scalar factor multiplies the (smaller) sum instead
-            for k, p in ((0, 1), (1, 0)):
+        if sop[t] in ("mul", "div") and t >= store.kept:
+            # a constant or known-scalar factor (or divisor) scales the (smaller) sum instead
+            for k, p in ((0, 1), (1, 0)) if sop[t] == "mul" else ((1, 0),):
                 f, rest = sargs[t][k], sargs[t][p]
                 if c(f) or (store.shape[f] == () and store.shape[rest] not in (None, ())):
-                    return store.apply("mul", (f, store.apply("sum_to", (rest, x, like))))
+                    summed = store.apply("sum_to", (rest, x, like))
+                    return store.apply(sop[t], (summed, f) if sop[t] == "div" else (f, summed))
         # reshaping to a shape t already has: sum_to(sum_to(u, y, _), x, x) where x also
         # has y's shape
         if x == like and _shape_source(store, t) == _shape_source(store, x) is not None:
@@ -233,6 +239,8 @@ def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
         found = _move_negation(store, op, x, y)
         if found is None and op == "mul":
             found = _scalars_first(store, x, y)
+            if found is None and x == y:
+                found = _known_square(store, x)
         if found is not None:
             return found
     if op == "add":
@@ -288,14 +296,22 @@ def _stable_log(store: Store, op: str, a: int) -> int | None:
 
 def _move_negation(store: Store, op: str, x: int, y: int) -> int | None:
     """(-a)*b, a*(-b), (-a)/b, a/(-b) -> -(a*b) or -(a/b);  a + -b -> a - b;
-    -a + b -> b - a;  a - -b -> a + b.  Exact in floating point."""
+    -a + b -> b - a;  a - -b -> a + b;  (-a)*s, (-a)/s -> a*(-s), a/(-s) for a known
+    scalar s.  Exact in floating point."""
     sop, sargs = store.op, store.args
     nx, ny = sop[x] == "neg", sop[y] == "neg"
     if op in ("mul", "div") and (nx or ny):
         if nx != ny:  # a negated known scalar stays where negating it is cheap
             negated, other = (x, y) if nx else (y, x)
-            if store.shape[sargs[negated][0]] == () and store.shape[other] not in (None, ()):
+            shape = store.shape
+            if shape[sargs[negated][0]] == () and shape[other] not in (None, ()):
                 return None
+            # and a negated array times (or over) a known scalar negates the scalar
+            if shape[other] == () and shape[negated] not in (None, ()) and \
+                    (op == "mul" or other == y):
+                neg_s = store.apply("neg", (other,))
+                inner = sargs[negated][0]
+                return store.apply(op, (inner, neg_s) if other == y else (neg_s, inner))
         a = sargs[x][0] if nx else x
         b = sargs[y][0] if ny else y
         inner = store.apply(op, (a, b))
@@ -311,10 +327,13 @@ def _move_negation(store: Store, op: str, x: int, y: int) -> int | None:
 
 def _scalars_first(store: Store, x: int, y: int) -> int | None:
     """s*(c*z) -> (s*c)*z when s is known to be a scalar: one array operation, not two;
-    and a*(b*s) -> (a*b)*s for arrays a, b and a known scalar s, so that a sum of the
-    product can take s outside (see sum_to's identities)."""
+    and a*(b*s) -> (a*b)*s, a*(b/s) -> (a*b)/s for arrays a, b and a known scalar s, so
+    that a sum of the product can take s outside (see sum_to's identities).  A product
+    or quotient that is computed anyway (`Store.kept`) is not taken apart."""
     shape = store.shape
     for s, other in ((x, y), (y, x)):
+        if other < store.kept:
+            continue
         if shape[s] == () and store.op[other] == "mul":
             c, z = store.args[other]
             if store.op[c] == "const" and shape[z] != ():
@@ -326,20 +345,51 @@ def _scalars_first(store: Store, x: int, y: int) -> int | None:
                         store.op[scalar] != "const":
                     inner = (s, array) if s == x else (array, s)
                     return store.apply("mul", (store.apply("mul", inner), scalar))
+        if shape[s] not in (None, ()) and store.op[other] == "div":
+            array, scalar = store.args[other]
+            if shape[scalar] == () and shape[array] not in (None, ()):
+                inner = (s, array) if s == x else (array, s)
+                return store.apply("div", (store.apply("mul", inner), scalar))
     return None
+
+
+def _negate_scalar_factor(store: Store, a: int) -> int | None:
+    """-(p*(-s)) -> p*s and -(p/(-s)) -> p/s: a negation that moved onto a scalar factor
+    (see `_move_negation`) cancels there."""
+    sop = store.op
+    if sop[a] not in ("mul", "div"):
+        return None
+    x, y = store.args[a]
+    if sop[y] == "neg" and store.shape[y] == ():
+        return store.apply(sop[a], (x, store.args[y][0]))
+    if sop[a] == "mul" and sop[x] == "neg" and store.shape[x] == ():
+        return store.apply("mul", (store.args[x][0], y))
+    return None
+
+
+def _known_square(store: Store, x: int) -> int | None:
+    """x*x -> the x**2 already built, so a derivative reuses the primal's square."""
+    two = store._ids.get(("const", (2.0).hex()))
+    return None if two is None else store._ids.get(("pow", (x, two), ()))
 
 
 def _static_sum_to(store: Store, t: int, x: int, like: int) -> int | None:
     """sum_to with all shapes known: nothing, or the exact sums (np.sum with axes)."""
     st, sx, sl = store.shape[t], store.shape[x], store.shape[like]
-    if st is None or sx is None or sl is None:
-        return None
+    if st is None or sx is None or sl is None or store.op[t] == "const":
+        return None  # a constant gradient needs _sum_to to take x's dtype and shape
     full = broadcast_shapes(st, sl, sx)
     if full == sx:
         return t if st == sx else store.apply("broadcast_like", (t, x), _BROADCAST_DEFAULTS)
     if st != full:
         if st == ():
-            return None  # _sum_to multiplies a broadcast scalar by its count: no array
+            # a broadcast scalar sums to itself times the count: no array at all
+            if sx != () or None in full:
+                return None  # left to _sum_to, which knows the count when it runs
+            count = 1
+            for d in full:
+                count *= d
+            return store.apply("mul", (t, store.const(float(count))))
         t = store.apply("broadcast_like", (t, like), _BROADCAST_DEFAULTS)
     lead = len(full) - len(sx)
     if lead:
@@ -395,6 +445,18 @@ class Graph:
         self._ids: list[int] | None = None  # store id of each node
         self._nx = None
         self._key = None
+
+    def with_shapes(self, shapes: Mapping[str, Any]) -> Graph:
+        """The same expression with the named inputs' shapes declared, as if they had been
+        built with `tensor(name, shape)`; every node then has a static shape where the
+        shape rules can tell.  A shape that does not fit raises ValueError naming both."""
+        store = Store()
+        with paused_gc():
+            ids = copy_nodes(self, store, shapes)
+        old = self.hints
+        hints = {ids[n.index]: old[n.index] for n in self.nodes if old[n.index]}
+        return Graph(store, [ids[i] for i in self.outputs], inputs=self.inputs,
+                     hints=hints or None)
 
     # --- building ------------------------------------------------------------------------
     def apply(self, op: str, *args: Any, **params: Any) -> Graph:
@@ -757,12 +819,14 @@ def postorder(args: list[tuple[int, ...]], roots: Iterable[int]) -> list[int]:
     return order
 
 
-def copy_nodes(g: Graph, store: Store) -> list[int]:
-    """Copy `g`'s nodes into `store`; returns the new store id of each node of `g`."""
+def copy_nodes(g: Graph, store: Store, shapes: Mapping[str, Any] | None = None) -> list[int]:
+    """Copy `g`'s nodes into `store`, inputs named in `shapes` taking the shape given
+    there; returns the new store id of each node of `g`."""
     ids: list[int] = []
+    shapes = shapes or {}
     for n in g.nodes:
         if n.op == "input":
-            ids.append(store.input(n.name, n.shape))
+            ids.append(store.input(n.name, shapes.get(n.name, n.shape)))
         elif n.op == "const":
             ids.append(store.const(n.value, n.origin))
         else:
