@@ -85,15 +85,20 @@ _INFIX_UFUNCS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "tru
 _VIEWS = {"transpose", "sum_to", "broadcast_like", "identity"}
 
 
+# a template that is one ufunc call on the arguments and number literals, such as
+# np.maximum({0}, 0.0): it can take `out=` as a last argument
+_UFUNC_CALL = re.compile(r"np\.(\w+)\(((?:\{\d\}|-?[\d.]+(?:e-?\d+)?)"
+                         r"(?:, (?:\{\d\}|-?[\d.]+(?:e-?\d+)?))*)\)")
+
+
 def _ufunc_of(prim) -> str | None:
     """The NumPy ufunc a primitive's template calls with its arguments, if any."""
     if prim.name in _INFIX_UFUNCS:
         return _INFIX_UFUNCS[prim.name]
     template = prim.numpy
     if isinstance(template, str) and not prim.params:
-        wanted = ", ".join(f"{{{i}}}" for i in range(prim.arity))
-        m = re.fullmatch(r"np\.(\w+)\((.*)\)", template)
-        if m and m.group(2) == wanted and isinstance(getattr(np, m.group(1), None), np.ufunc):
+        m = _UFUNC_CALL.fullmatch(template)
+        if m and isinstance(getattr(np, m.group(1), None), np.ufunc):
             return m.group(1)
     return None
 
@@ -124,7 +129,8 @@ def _emit(g, name, returns, doc, marks, free, inplace) -> tuple[str, list[str]]:
             expr[n.index] = (p, PREC_ATOM)
     # comments show each operation in terms of the inputs while that stays short
     short: list[tuple[str, int] | None] = [None] * len(nodes)
-    order = _reductions_early(nodes) if inplace else range(len(nodes))
+    masks = _boolean_masks(nodes) if inplace else set()
+    order = _reductions_early(nodes, masks) if inplace else range(len(nodes))
     position = [0] * len(nodes)
     for k, i in enumerate(order):
         position[i] = k
@@ -158,6 +164,9 @@ def _emit(g, name, returns, doc, marks, free, inplace) -> tuple[str, list[str]]:
         for h in prim.helpers:
             helpers[h.__name__] = h
         rhs = _apply_template(prim, [expr[a] for a in n.args], n.params)
+        if n.index in masks:
+            # only multiplied with arrays of its shape: a boolean array does, at 1/8 the size
+            rhs = f"np.greater_equal({expr[n.args[0]][0]}, 0)"
         ufunc, operands = None, n.args
         if inplace and n.shape not in (None, ()):
             ufunc = _ufunc_of(prim)
@@ -166,8 +175,11 @@ def _emit(g, name, returns, doc, marks, free, inplace) -> tuple[str, list[str]]:
         if ufunc is not None:
             for a in operands:
                 if owned[a] and dies_at[a] == position[n.index] and nodes[a].shape == n.shape:
-                    texts = ", ".join(expr[b][0] for b in operands)
-                    rhs = f"np.{ufunc}({texts}, out={expr[a][0]})"
+                    if n.op == "pow" or prim.name in _INFIX_UFUNCS:
+                        texts = ", ".join(expr[b][0] for b in operands)
+                        rhs = f"np.{ufunc}({texts}, out={expr[a][0]})"
+                    else:  # the template's own call, with somewhere to write
+                        rhs = f"{rhs[:-1]}, out={expr[a][0]})"
                     break
         if recycle:
             target = pool.pop() if pool else _local_name(f"r{len(taken)}", None, True, taken)
@@ -202,14 +214,34 @@ def _emit(g, name, returns, doc, marks, free, inplace) -> tuple[str, list[str]]:
     return "\n".join(head + [""] + body) + "\n", params
 
 
-def _reductions_early(nodes) -> list[int]:
+def _boolean_masks(nodes) -> set[int]:
+    """binary_step nodes whose every use multiplies them with an array of their own shape
+    (relu's derivative times an adjoint): these can be boolean arrays, as NumPy's
+    float * bool is float."""
+    users: dict[int, list] = {}
+    for n in nodes:
+        for a in n.args:
+            users.setdefault(a, []).append(n)
+    masks = set()
+    for n in nodes:
+        if n.op != "binary_step" or n.shape in (None, ()) or n.index not in users:
+            continue
+        if all(u.op == "mul" and u.args[0] != u.args[1] and
+               nodes[u.args[1] if u.args[0] == n.index else u.args[0]].shape == n.shape and
+               nodes[u.args[1] if u.args[0] == n.index else u.args[0]].op != "binary_step"
+               for u in users[n.index]):
+            masks.add(n.index)
+    return masks
+
+
+def _reductions_early(nodes, masks: set[int] = frozenset()) -> list[int]:
     """An evaluation order in which every operation that turns large arrays into a small
-    result (a sum to a scalar, say) runs as soon as its arguments exist, so the arrays it
-    reads may die (and lend their buffers) earlier; the rest keep their order."""
+    result (a sum to a scalar, a boolean mask) runs as soon as its arguments exist, so the
+    arrays it reads may die (and lend their buffers) earlier; the rest keep their order."""
     key: list[tuple[int, int, int]] = []
     for n in nodes:
-        if n.op not in ("input", "const") and n.args and not _may_be_large(n.shape) and \
-                any(_may_be_large(nodes[a].shape) for a in n.args):
+        if n.index in masks or n.op not in ("input", "const") and n.args and \
+                not _may_be_large(n.shape) and any(_may_be_large(nodes[a].shape) for a in n.args):
             key.append((max(key[a][0] for a in n.args), 1, n.index))
         else:
             key.append((n.index, 0, n.index))

@@ -480,3 +480,54 @@ def test_clear_errors_for_wrt_names_that_are_not_inputs():
             make(LOGNORMAL, wrt=["mu", "sd"])
     with pytest.raises(ValueError, match="'sd'"):
         gd.jvp(LOGNORMAL, {"sd": 1.0})
+
+
+# --- buffers reused in place (static shapes, one dtype) ---------------------------------------
+
+_ACTIVATIONS = ["relu", "tanh", "sigmoid", "softplus", "leaky_relu", "binary_step", "arctan",
+                "softsign", "isru", "identity"]
+
+
+@pytest.mark.parametrize("activation", _ACTIVATIONS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_in_place_step_computes_what_the_plain_function_computes(activation, dtype):
+    from graphdiff.nn.compiled_step import mlp_loss_graph
+    g, params, _ = mlp_loss_graph([3, 5, 4, 2], activation=activation, loss="mse")
+    plain = gd.value_and_grad(g, wrt=params)
+    reused = gd.value_and_grad(g, wrt=params, inplace=True)
+    rng = np.random.default_rng(3)
+    args = [rng.standard_normal(s).astype(dtype) for s in
+            [(6, 3), (6, 2), (3, 5), (5,), (5, 4), (4,), (4, 2), (2,)]]
+    frozen = [a.copy() for a in args]
+    v1, g1 = plain.fn(*args)
+    v2, g2 = reused.fn(*args)
+    for a, b in zip(args, frozen):  # inputs are never written to
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(v2, v1, rtol=1e-6)
+    for a, b in zip(g1, g2):
+        assert b.dtype == dtype
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
+def test_relu_runs_in_place_and_its_derivative_is_a_boolean_mask():
+    from graphdiff.nn.compiled_step import mlp_loss_graph
+    g, params, _ = mlp_loss_graph([3, 5, 2], activation="relu", loss="mse")
+    source = gd.value_and_grad(g, wrt=params, inplace=True).source
+    lines = dict(_assignments(source))
+    (mask,) = [t for t, e in lines.items() if e.startswith("np.greater_equal(")]
+    # v8 = X @ W1 + b1, v9 = relu(v8)
+    assert lines[mask] == "np.greater_equal(v8, 0)"  # bool: no float array of ones
+    assert lines["v9"] == "np.maximum(v8, 0.0, out=v8)"
+    # the mask is taken before the relu overwrites its argument
+    order = list(lines)
+    assert order.index(mask) < order.index("v9")
+
+
+def test_a_step_function_used_as_a_value_stays_a_float_array():
+    X = gd.tensor("X", (None, 3))
+    g = gd.sum(gd.binary_step(X) + gd.binary_step(X) * X)
+    f = gd.value_and_grad(g, inplace=True)
+    assert "np.greater_equal(X, 0, out=np.empty_like(X))" in f.source
+    x = np.array([[-1.0, 0.0, 2.0]])
+    value, (grad,) = f(x)
+    assert value == 2 + 2.0 and grad.dtype == np.float64
