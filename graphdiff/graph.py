@@ -354,12 +354,14 @@ def _scalars_first(store: Store, x: int, y: int) -> int | None:
 
 
 def _negate_scalar_factor(store: Store, a: int) -> int | None:
-    """-(p*(-s)) -> p*s and -(p/(-s)) -> p/s: a negation that moved onto a scalar factor
-    (see `_move_negation`) cancels there."""
+    """-(c*z) -> (-c)*z for a constant c;  -(p*(-s)) -> p*s and -(p/(-s)) -> p/s: a
+    negation that moved onto a scalar factor (see `_move_negation`) cancels there."""
     sop = store.op
     if sop[a] not in ("mul", "div"):
         return None
     x, y = store.args[a]
+    if sop[a] == "mul" and sop[x] == "const":  # -(c*z) -> (-c)*z: the sign folds
+        return store.apply("mul", (store.const(-store.value[x]), y))
     if sop[y] == "neg" and store.shape[y] == ():
         return store.apply(sop[a], (x, store.args[y][0]))
     if sop[a] == "mul" and sop[x] == "neg" and store.shape[x] == ():

@@ -531,3 +531,20 @@ def test_a_step_function_used_as_a_value_stays_a_float_array():
     x = np.array([[-1.0, 0.0, 2.0]])
     value, (grad,) = f(x)
     assert value == 2 + 2.0 and grad.dtype == np.float64
+
+
+def _function_text(source: str) -> str:
+    """The public function of a generated module (helpers such as _sum_to left out)."""
+    fn = _function(source)
+    return source[source.index(f"\ndef {fn.name}(") + 1:].rstrip()
+
+
+def test_the_generated_code_page_shows_the_real_output():
+    from pathlib import Path
+    page = (Path(__file__).resolve().parents[1] / "docs" / "generated-code.md").read_text()
+    ys = np.linspace(-1.0, 3.0, 1000)
+    for source in (gd.compile(LOGNORMAL).source, gd.value_and_grad(LOGNORMAL).source,
+                   gd.value_and_grad(LOGNORMAL).specialized(ys, 0.5, 2.0).source,
+                   gd.jvp(LOGNORMAL, {"sigma": 1.0}).source,
+                   gd.value_and_grad(LECTURE).source, gd.jvp(LECTURE).source):
+        assert _function_text(source) in page, _function_text(source)

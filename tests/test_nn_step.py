@@ -74,3 +74,10 @@ def test_step_with_one_hot_labels_and_an_output_activation():
 def test_step_in_float32(loss):
     _check(nn.MLP(SIZES, activation="tanh", loss=loss, seed=4, dtype=np.float32),
            True, 0.01, rtol=2e-4)
+
+
+def test_the_training_page_shows_the_real_generated_step():
+    from pathlib import Path
+    page = (Path(__file__).resolve().parents[1] / "docs" / "training-an-mlp.md").read_text()
+    tiny = nn.MLP([1, 3, 1], activation="tanh", loss="mse", seed=0)
+    assert tiny.step.source.rstrip() in page
