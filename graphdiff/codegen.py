@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .graph import Graph, as_arrays, format_call, format_number, paused_gc
-from .primitives import PREC_ATOM, PREC_UNARY, REGISTRY
+from .primitives import FUSED_LOSSES, PREC_ATOM, PREC_UNARY, REGISTRY
 
 __all__ = ["CompiledFunction", "emit_numpy", "compile_graph", "safe_identifier"]
 
@@ -103,9 +103,10 @@ def _ufunc_of(prim) -> str | None:
     return None
 
 
-def _buffers(nodes) -> list[bool]:
-    """Which nodes own a fresh array that an elementwise operation may overwrite."""
-    viewed = set()
+def _buffers(nodes, masks: set[int]) -> list[bool]:
+    """Which nodes own a fresh array (of the computation's float type: not a boolean mask)
+    that an elementwise operation may overwrite."""
+    viewed = set(masks)
     for n in nodes:
         if n.op in _VIEWS:
             viewed.update(n.args)
@@ -130,7 +131,12 @@ def _emit(g, name, returns, doc, marks, free, inplace) -> tuple[str, list[str]]:
     # comments show each operation in terms of the inputs while that stays short
     short: list[tuple[str, int] | None] = [None] * len(nodes)
     masks = _boolean_masks(nodes) if inplace else set()
-    order = _reductions_early(nodes, masks) if inplace else range(len(nodes))
+    order = _reductions_early(nodes, masks) if inplace else list(range(len(nodes)))
+    fused = _fused_losses(nodes)  # a loss's value -> its gradient, computed on one line
+    if fused:
+        grads = set(fused.values())
+        order = [j for i in order if i not in grads
+                 for j in ((i, fused[i]) if i in fused else (i,))]
     position = [0] * len(nodes)
     for k, i in enumerate(order):
         position[i] = k
@@ -142,7 +148,7 @@ def _emit(g, name, returns, doc, marks, free, inplace) -> tuple[str, list[str]]:
             dies_at[a] = max(dies_at[a], position[n.index])
     for i in g.outputs:
         dies_at[i] = end
-    owned = _buffers(nodes) if inplace else [False] * len(nodes)
+    owned = _buffers(nodes, masks) if inplace else [False] * len(nodes)
     if free:
         last_use = list(dies_at)
         for n in nodes:
@@ -152,6 +158,7 @@ def _emit(g, name, returns, doc, marks, free, inplace) -> tuple[str, list[str]]:
     helpers: dict[str, Callable] = {}
     recycle = free and sum(n.op not in ("input", "const") for n in nodes) > RECYCLE_ABOVE
     pool: list[str] = []
+    pending_mark = None
     for n in (nodes[i] for i in order):
         if n.op == "input":
             short[n.index] = expr[n.index]
@@ -161,9 +168,16 @@ def _emit(g, name, returns, doc, marks, free, inplace) -> tuple[str, list[str]]:
             short[n.index] = format_number(n.value)
             continue
         prim = REGISTRY[n.op]
-        for h in prim.helpers:
-            helpers[h.__name__] = h
-        rhs = _apply_template(prim, [expr[a] for a in n.args], n.params)
+        if n.index in fused:
+            helper = FUSED_LOSSES[n.op][1]
+            helpers[helper.__name__] = helper
+            rhs = f"{helper.__name__}({', '.join(expr[a][0] for a in n.args)})"
+        elif n.index in fused.values():  # computed on its value's line, just before
+            rhs = None
+        else:
+            for h in prim.helpers:
+                helpers[h.__name__] = h
+            rhs = _apply_template(prim, [expr[a] for a in n.args], n.params)
         if n.index in masks:
             # only multiplied with arrays of its shape: a boolean array does, at 1/8 the size
             rhs = f"np.greater_equal({expr[n.args[0]][0]}, 0)"
@@ -181,22 +195,31 @@ def _emit(g, name, returns, doc, marks, free, inplace) -> tuple[str, list[str]]:
                     else:  # the template's own call, with somewhere to write
                         rhs = f"{rhs[:-1]}, out={expr[a][0]})"
                     break
-        if recycle:
-            target = pool.pop() if pool else _local_name(f"r{len(taken)}", None, True, taken)
-        else:
-            target = _local_name(hints[n.index], n.var, named_by_hint, taken)
-        parts = [short[a] for a in n.args]
-        comment = ""
-        if all(p is not None for p in parts):
-            text = format_call(n.op, parts, n.params)
-            if len(text[0]) <= _COMMENT_LIMIT:
-                short[n.index] = text
-                if text[0] != rhs:
-                    comment = f"  # {text[0]}"
-        if n.index in marks:
-            lines.append(f"    # {marks[n.index]}")
-        lines.append(f"    {target} = {rhs}{comment}")
-        expr[n.index] = (target, PREC_ATOM)
+        if rhs is not None:
+            targets = []
+            for k in (n.index, fused[n.index]) if n.index in fused else (n.index,):
+                if recycle:
+                    target = pool.pop() if pool else _local_name(f"r{len(taken)}", None, True,
+                                                                 taken)
+                else:
+                    target = _local_name(hints[k], nodes[k].var, named_by_hint, taken)
+                expr[k] = (target, PREC_ATOM)
+                targets.append(target)
+            parts = [short[a] for a in n.args]
+            comment = ""
+            if all(p is not None for p in parts):
+                text = format_call(n.op, parts, n.params)
+                if len(text[0]) <= _COMMENT_LIMIT:
+                    short[n.index] = text
+                    if text[0] != rhs:
+                        comment = f"  # {text[0]}"
+            for k in (pending_mark, n.index):
+                if k in marks:
+                    lines.append(f"    # {marks[k]}")
+            pending_mark = None
+            lines.append(f"    {', '.join(targets)} = {rhs}{comment}")
+        elif n.index in marks:  # a gradient computed with its value: the next line
+            pending_mark = n.index
         dead = sorted({expr[a][0] for a in n.args if last_use[a] == position[n.index]
                        and nodes[a].op not in ("input", "const")})
         if recycle:
@@ -212,6 +235,18 @@ def _emit(g, name, returns, doc, marks, free, inplace) -> tuple[str, list[str]]:
     body = [f"def {name}({', '.join(params)}):"] + ([doc_line] if doc_line else []) + lines
     body.append(f"    return {ret}")
     return "\n".join(head + [""] + body) + "\n", params
+
+
+def _fused_losses(nodes) -> dict[int, int]:
+    """Loss nodes whose gradient node (same arguments) is in the graph too: value -> grad."""
+    wanted = {}
+    for n in nodes:
+        if n.op in FUSED_LOSSES:
+            wanted[(FUSED_LOSSES[n.op][0], n.args, n.params)] = n.index
+    if not wanted:
+        return {}
+    return {wanted[(n.op, n.args, n.params)]: n.index for n in nodes
+            if (n.op, n.args, n.params) in wanted}
 
 
 def _boolean_masks(nodes) -> set[int]:
@@ -375,10 +410,12 @@ class CompiledFunction:
     def _build_variant(self, key: tuple) -> CompiledFunction | None:
         variant = None
         # buffers are reused only when every array has one dtype (see emit_numpy)
-        if len({dtype for _, dtype in key}) == 1:
+        if len({dtype for _, dtype in key}) <= 1:
             try:
                 variant = self._specialize(dict(zip(self.inputs, (s for s, _ in key))))
-            except ValueError:  # shapes that do not fit: NumPy's own error will say so
+            except Exception:  # noqa: BLE001
+                # shapes that do not fit (NumPy's own error will say so), or anything else
+                # that stops a variant: it is an optimisation, the general function answers
                 variant = None
         self._variants[key] = variant
         self._calls.pop(key, None)

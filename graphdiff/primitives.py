@@ -358,6 +358,16 @@ def _mse_grad(p, t):
     return d * 2
 
 
+def _mse_and_grad(p, t):
+    """_mse and _mse_grad of the same arguments, from one difference."""
+    d = np.subtract(p, t)
+    value = np.vdot(d, d) / np.size(d)
+    if isinstance(d, np.ndarray):
+        d *= 2 / np.size(d)
+        return value, d
+    return value, d * 2
+
+
 def _bce_with_logits(z, y):
     """mean(softplus(z) - y z): binary cross-entropy of logits z, without overflow."""
     return (np.sum(np.logaddexp(0.0, z)) - np.vdot(y, z)) / np.size(z)
@@ -366,6 +376,14 @@ def _bce_with_logits(z, y):
 def _bce_with_logits_grad(z, y):
     """d/dz of _bce_with_logits: (sigmoid(z) - y) / size."""
     return (np.exp(-np.logaddexp(0.0, -z)) - y) / np.size(z)
+
+
+def _bce_with_logits_and_grad(z, y):
+    """_bce_with_logits and its gradient, sharing softplus(z): sigmoid(z) = exp(z - softplus(z))."""
+    sp = np.logaddexp(0.0, z)
+    value = (np.sum(sp) - np.vdot(y, z)) / np.size(z)
+    sig = np.exp(np.subtract(z, sp, out=sp), out=sp)
+    return value, (sig - y) / np.size(z)
 
 
 def _softmax_xent(z, y):
@@ -399,6 +417,43 @@ def _softmax_xent_grad(z, y):
         e -= y
     e /= rows
     return e
+
+
+def _softmax_xent_and_grad(z, y):
+    """_softmax_xent and _softmax_xent_grad of the same arguments, sharing the exponentials."""
+    m = np.max(z, axis=-1, keepdims=True)
+    e = np.exp(z - m)
+    total = np.add.reduce(e, axis=-1, keepdims=True)
+    lse = np.log(total[..., 0]) + m[..., 0]
+    e /= total
+    rows = np.size(z) // np.shape(z)[-1]
+    if np.ndim(y) == np.ndim(z) - 1:
+        idx = np.asarray(y).astype(np.intp)
+        if np.ndim(z) == 2:
+            at = np.arange(len(idx))
+            value = np.add.reduce(lse - z[at, idx], axis=None) / np.size(lse)
+            e[at, idx] -= 1
+        else:
+            idx = idx[..., None]
+            picked = np.take_along_axis(z, idx, -1)[..., 0]
+            value = np.add.reduce(lse - picked, axis=None) / np.size(lse)
+            np.put_along_axis(e, idx, np.take_along_axis(e, idx, -1) - 1, axis=-1)
+    else:
+        mass = np.sum(y, axis=-1)
+        value = np.mean(lse * mass - np.sum(y * z, axis=-1))
+        e *= mass[..., None]
+        e -= y
+    e /= rows
+    return value, e
+
+
+# a loss whose value and gradient (of the same arguments) both appear in a graph is
+# computed by one helper that shares the work, as a hand-written training step does
+FUSED_LOSSES: dict[str, tuple[str, Callable[..., Any]]] = {
+    "mse": ("mse_grad", _mse_and_grad),
+    "bce_with_logits": ("bce_with_logits_grad", _bce_with_logits_and_grad),
+    "softmax_xent": ("softmax_xent_grad", _softmax_xent_and_grad),
+}
 
 
 def _xent_target_vjp(bar, z, y):

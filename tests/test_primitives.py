@@ -17,7 +17,7 @@ import scipy.special as sps
 import sympy as sp
 
 import graphdiff as gd
-from graphdiff.primitives import CONSTANTS, REGISTRY, activations, lookup
+from graphdiff.primitives import CONSTANTS, FUSED_LOSSES, REGISTRY, activations, lookup
 
 SCALAR = [p for p in REGISTRY.values() if len(p.partials) == p.arity]  # local partials
 RULES = [p for p in REGISTRY.values() if len(p.partials) != p.arity]  # vjp and jvp rules
@@ -553,3 +553,25 @@ def test_activation_metadata_holds_numerically(name):
         assert prim.evaluate(grid, 1.0) == pytest.approx(grid)
     else:
         assert identity_like == (meta.identity_near_origin == "Yes")
+
+
+@pytest.mark.parametrize("loss", sorted(FUSED_LOSSES))
+@pytest.mark.parametrize("labels", ["soft", "integer", "scalar"])
+def test_fused_loss_helpers_give_the_separate_helpers_values(loss, labels):
+    grad_op, fused = FUSED_LOSSES[loss]
+    rng = np.random.default_rng(7)
+    z = rng.normal(scale=20.0, size=(2, 4, 5))  # large logits: the stable forms matter
+    if labels == "integer":
+        if loss != "softmax_xent":
+            pytest.skip("integer labels are softmax_xent's")
+        y = rng.integers(0, 5, size=(2, 4))
+    elif labels == "scalar":
+        if loss != "mse":
+            pytest.skip("only mse takes plain numbers")
+        z, y = np.float64(1.5), np.float64(-0.5)
+    else:
+        y = rng.uniform(size=z.shape)
+    value, grad = fused(z.copy() if isinstance(z, np.ndarray) else z, y)
+    np.testing.assert_allclose(value, REGISTRY[loss].evaluate(z, y), rtol=1e-12)
+    np.testing.assert_allclose(grad, REGISTRY[grad_op].evaluate(z, y), rtol=1e-12,
+                               atol=1e-15)

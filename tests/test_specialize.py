@@ -59,6 +59,7 @@ def _check(g: gd.Graph, point: dict, what: str) -> None:
             general = f.fn(*gd.graph.as_arrays(list(args.values())))
             variant = f.specialized(**args)
             special = variant(**args)
+        assert variant is not f, f"{kind} of {what}: no variant was built"
         assert_same_results(general, special, f"{kind} of {what}")
         for n, v in args.items():  # buffers are reused, inputs never
             np.testing.assert_array_equal(np.asarray(v), frozen[n], err_msg=f"{kind}: {n}")
