@@ -181,22 +181,13 @@ def _emit(g, name, returns, doc, marks, free, inplace) -> tuple[str, list[str]]:
         if n.index in masks:
             # only multiplied with arrays of its shape: a boolean array does, at 1/8 the size
             rhs = f"np.greater_equal({expr[n.args[0]][0]}, 0)"
-        ufunc, operands = None, n.args
-        if inplace and n.shape not in (None, ()):
-            ufunc = _ufunc_of(prim)
-            if n.op == "pow" and nodes[n.args[1]].op == "const" and nodes[n.args[1]].value == 2:
-                ufunc, operands = "square", n.args[:1]
-        if ufunc is not None:
-            for a in operands:
-                if owned[a] and dies_at[a] == position[n.index] and nodes[a].shape == n.shape:
-                    if n.op == "pow" or prim.name in _INFIX_UFUNCS:
-                        texts = ", ".join(expr[b][0] for b in operands)
-                        rhs = f"np.{ufunc}({texts}, out={expr[a][0]})"
-                    else:  # the template's own call, with somewhere to write
-                        rhs = f"{rhs[:-1]}, out={expr[a][0]})"
-                    break
+        elif inplace and rhs is not None and n.shape not in (None, ()):
+            dying = [a for a in n.args if owned[a] and dies_at[a] == position[n.index]
+                     and nodes[a].shape == n.shape]
+            if dying:
+                rhs = _written_into(n, prim, rhs, dying, nodes, expr)
+        targets: list[str] = []
         if rhs is not None:
-            targets = []
             for k in (n.index, fused[n.index]) if n.index in fused else (n.index,):
                 if recycle:
                     target = pool.pop() if pool else _local_name(f"r{len(taken)}", None, True,
@@ -223,7 +214,7 @@ def _emit(g, name, returns, doc, marks, free, inplace) -> tuple[str, list[str]]:
         dead = sorted({expr[a][0] for a in n.args if last_use[a] == position[n.index]
                        and nodes[a].op not in ("input", "const")})
         if recycle:
-            pool.extend(d for d in dead if d != target)
+            pool.extend(d for d in dead if d not in targets)
         elif dead:
             lines.append(f"    del {', '.join(dead)}")
     outs = [expr[i][0] for i in g.outputs]
@@ -235,6 +226,22 @@ def _emit(g, name, returns, doc, marks, free, inplace) -> tuple[str, list[str]]:
     body = [f"def {name}({', '.join(params)}):"] + ([doc_line] if doc_line else []) + lines
     body.append(f"    return {ret}")
     return "\n".join(head + [""] + body) + "\n", params
+
+
+def _written_into(n, prim, rhs: str, dying: list[int], nodes, expr) -> str:
+    """rhs rewritten to write into the buffer of a dying argument, where a ufunc can."""
+    ufunc, operands = _ufunc_of(prim), n.args
+    if n.op == "pow" and nodes[n.args[1]].op == "const" and nodes[n.args[1]].value == 2:
+        ufunc, operands = "square", n.args[:1]
+    if ufunc is None:
+        return rhs
+    for a in operands:
+        if a in dying:
+            if n.op == "pow" or prim.name in _INFIX_UFUNCS:
+                texts = ", ".join(expr[b][0] for b in operands)
+                return f"np.{ufunc}({texts}, out={expr[a][0]})"
+            return f"{rhs[:-1]}, out={expr[a][0]})"  # the template's own call
+    return rhs
 
 
 def _fused_losses(nodes) -> dict[int, int]:
