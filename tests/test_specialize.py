@@ -47,6 +47,7 @@ def _entry_points(g: gd.Graph):
         yield "jvp", gd.jvp(g, direction)
         yield "jvp_tangent_inputs", gd.jvp(g)
         yield "hessian", gd.hessian(g)
+        yield "jacobian", gd.jacobian(g)
 
 
 def _check(g: gd.Graph, point: dict, what: str) -> None:
