@@ -95,6 +95,36 @@ def test_no_identity_where_none_applies(text):
     assert apply_identities(g).equals(g)
 
 
+_SCALAR_S = {"a": (3,), "b": (3,), "s": ()}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("-(2*x)", "-2*x"),            # the sign folds into the constant
+    ("(-a)*s", "a*(-s)"),          # a negated array times a known scalar: negate the scalar
+    ("(-a)/s", "a/(-s)"),
+    ("-(a*(-s))", "a*s"),          # and there the negations cancel
+    ("-(a/(-s))", "a/s"),
+    ("x**2 + x*x", "x**2 + x**2"),  # x*x is the square already built
+    ("a*(b/s)", "a*b/s"),          # the scalar divisor moves out, for sums to take it out
+])
+def test_identities_with_known_scalars(text, expected):
+    g = gd.parse(text)
+    shaped = apply_identities(g.with_shapes({n: _SCALAR_S[n] for n in g.inputs if n in _SCALAR_S}))
+    assert str(shaped) == expected
+    rng = np.random.default_rng(0)
+    point = {n: rng.uniform(0.5, 2.0, size=_SCALAR_S.get(n, ())) for n in g.inputs}
+    np.testing.assert_allclose(shaped(**point), g(**point), rtol=1e-15)
+
+
+def test_a_derivative_does_not_take_apart_what_the_primal_computes():
+    """(a/s)*(a/s) in a gradient stays a product of the primal's quotient: rewriting it
+    as (a*a)/s/s would add array passes (Store.kept)."""
+    g = gd.parse("sum((a/s)*(a/s) + a)").with_shapes({"a": (4,), "s": ()})
+    d = gd.grad_graph(g, ["s"])
+    divisions_of_arrays = [n for n in d.nodes if n.op == "div" and n.shape == (4,)]
+    assert len(divisions_of_arrays) == 1  # the primal's a/s only
+
+
 # --- common subexpressions ---------------------------------------------------------------------
 
 def test_structurally_equal_subexpressions_are_one_node_already():
