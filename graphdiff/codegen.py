@@ -218,6 +218,12 @@ def _emit(g, name, returns, doc, marks, free, inplace) -> tuple[str, list[str]]:
         elif dead:
             lines.append(f"    del {', '.join(dead)}")
     outs = [expr[i][0] for i in g.outputs]
+    if params:
+        # an output that simplified to a constant (x - x of a known scalar) is still a
+        # number of the inputs' floating type, as the computation would have given
+        kind = f"np.result_type({', '.join(params)}, 0.0)"
+        outs = [f"{kind}.type({o})" if nodes[i].op == "const" else o
+                for o, i in zip(outs, g.outputs)]
     ret = returns(outs) if returns else (outs[0] if len(outs) == 1 else ", ".join(outs))
     head = ["import numpy as np", ""]
     for h in helpers.values():
@@ -391,6 +397,8 @@ class CompiledFunction:
             key = _signature(arrays)
             variant = self._variants.get(key)
             if variant is None and key not in self._variants:
+                if len(self._calls) > 1000:  # shapes that never repeat: forget them
+                    self._calls.clear()
                 calls = self._calls[key] = self._calls.get(key, 0) + 1
                 if calls >= self.SPECIALIZE_AFTER and len(self._variants) < self.MAX_VARIANTS:
                     variant = self._build_variant(key)
