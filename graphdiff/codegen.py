@@ -270,16 +270,15 @@ def _boolean_masks(nodes) -> set[int]:
     for n in nodes:
         for a in n.args:
             users.setdefault(a, []).append(n)
-    masks = set()
-    for n in nodes:
-        if n.op != "binary_step" or n.shape in (None, ()) or n.index not in users:
-            continue
-        if all(u.op == "mul" and u.args[0] != u.args[1] and
-               nodes[u.args[1] if u.args[0] == n.index else u.args[0]].shape == n.shape and
-               nodes[u.args[1] if u.args[0] == n.index else u.args[0]].op != "binary_step"
-               for u in users[n.index]):
-            masks.add(n.index)
-    return masks
+    def scales_an_array(u, mask) -> bool:
+        if u.op != "mul" or u.args[0] == u.args[1]:
+            return False
+        other = nodes[u.args[1] if u.args[0] == mask.index else u.args[0]]
+        return other.shape == mask.shape and other.op != "binary_step"
+
+    return {n.index for n in nodes
+            if n.op == "binary_step" and n.shape not in (None, ()) and n.index in users
+            and all(scales_an_array(u, n) for u in users[n.index])}
 
 
 def _reductions_early(nodes, masks: set[int] = frozenset()) -> list[int]:
@@ -390,9 +389,13 @@ class CompiledFunction:
         self._variants: dict[tuple, CompiledFunction | None] = {}
         self._calls: dict[tuple, int] = {}
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def _arrays(self, args: tuple, kwargs: dict) -> list[np.ndarray]:
+        """The call's values in `inputs` order, as arrays (see graph.as_arrays)."""
         bound = self.graph.bind(args, kwargs)
-        arrays = as_arrays([bound[n] for n in self.inputs])
+        return as_arrays([bound[n] for n in self.inputs])
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        arrays = self._arrays(args, kwargs)
         if self._specialize is not None:
             key = _signature(arrays)
             variant = self._variants.get(key)
@@ -410,10 +413,10 @@ class CompiledFunction:
         """The variant compiled for arguments of these shapes and dtype (built now if it
         does not exist yet), to read its `.source` or `save()` it; the function itself
         when it cannot be specialised (mixed dtypes, shapes that do not fit)."""
-        bound = self.graph.bind(args, kwargs)
         if self._specialize is None:
+            self.graph.bind(args, kwargs)  # the same errors for arguments that do not fit
             return self
-        key = _signature(as_arrays([bound[n] for n in self.inputs]))
+        key = _signature(self._arrays(args, kwargs))
         variant = self._variants.get(key) if key in self._variants else self._build_variant(key)
         return self if variant is None else variant
 

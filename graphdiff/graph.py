@@ -388,10 +388,7 @@ def _static_sum_to(store: Store, t: int, x: int, like: int) -> int | None:
             # a broadcast scalar sums to itself times the count: no array at all
             if sx != () or None in full:
                 return None  # left to _sum_to, which knows the count when it runs
-            count = 1
-            for d in full:
-                count *= d
-            return store.apply("mul", (t, store.const(float(count))))
+            return store.apply("mul", (t, store.const(float(math.prod(full)))))
         t = store.apply("broadcast_like", (t, like), _BROADCAST_DEFAULTS)
     lead = len(full) - len(sx)
     if lead:
