@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .graph import Graph, as_arrays, format_call, format_number, paused_gc
-from .primitives import FUSED_LOSSES, PREC_ATOM, PREC_UNARY, REGISTRY
+from .primitives import FUSED_LOSSES, PREC_ATOM, PREC_UNARY, REGISTRY, _dim_text
 
 __all__ = ["CompiledFunction", "emit_numpy", "compile_graph", "safe_identifier"]
 
@@ -57,7 +57,8 @@ def _literal(value: float) -> tuple[str, int]:
 
 def emit_numpy(g: Graph, name: str = "f", returns: Callable[[list[str]], str] | None = None,
                doc: str = "", marks: dict[int, str] | None = None,
-               free: bool = True, inplace: bool = False) -> tuple[str, list[str]]:
+               free: bool = True, inplace: bool = False,
+               dtypes: Sequence[str] | None = None) -> tuple[str, list[str]]:
     """Python source of a module defining `name`, a NumPy function computing g's outputs.
 
     Returns the source and the function's parameter names (the inputs, mangled where
@@ -68,21 +69,24 @@ def emit_numpy(g: Graph, name: str = "f", returns: Callable[[list[str]], str] | 
     more than RECYCLE_ABOVE operations, dead names are reused instead (see there).
 
     With `inplace`, an elementwise operation writes into the buffer of an argument that
-    dies there (`np.tanh(v8, out=v8)`) when static shapes show it fits.  The caller vouches
-    that all arrays share one dtype (a float64 result written into a float32 buffer would
-    be rounded): the training step of an MLP, whose parameters and data have one dtype.
+    dies there (`np.tanh(v8, out=v8)`) when static shapes show it fits.  All arrays must
+    share one dtype (a float64 result written into a float32 buffer would be rounded):
+    with `dtypes` (one per input) the function refuses others, as a variant does;
+    without, the caller vouches for it (the training step of an MLP, whose parameters
+    and data have one dtype).
+
+    Inputs with declared shapes are checked on entry (one size for each symbolic size),
+    since the code is simplified for those shapes; results never share memory with an
+    input or with each other.
     """
     if not name.isidentifier() or keyword.iskeyword(name):
         raise ValueError(f"function name {name!r} is not a Python identifier")
     with paused_gc():
-        return _emit(g, name, returns, doc, marks or {}, free, inplace)
+        return _emit(g, name, returns, doc, marks or {}, free, inplace, dtypes)
 
 
 _INFIX_UFUNCS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide",
                  "neg": "negative"}  # not pow: `x ** 2` has a fast path np.power lacks
-# operations whose result may share memory with an argument: such arguments are never
-# overwritten
-_VIEWS = {"transpose", "sum_to", "broadcast_like", "identity"}
 
 
 # a template that is one ufunc call on the arguments and number literals, such as
@@ -108,7 +112,9 @@ def _buffers(nodes, masks: set[int]) -> list[bool]:
     that an elementwise operation may overwrite."""
     viewed = set(masks)
     for n in nodes:
-        if n.op in _VIEWS:
+        if n.op not in ("input", "const") and REGISTRY[n.op].view is not None:
+            # a result that may share memory with an argument: that argument is never
+            # overwritten
             viewed.update(n.args)
     return [n.op not in ("input", "const") and n.index not in viewed
             and n.shape is not None and n.shape != ()
@@ -116,7 +122,7 @@ def _buffers(nodes, masks: set[int]) -> list[bool]:
             for n in nodes]
 
 
-def _emit(g, name, returns, doc, marks, free, inplace) -> tuple[str, list[str]]:
+def _emit(g, name, returns, doc, marks, free, inplace, dtypes) -> tuple[str, list[str]]:
     nodes = g.nodes
     hints = g.hints
     named_by_hint = any(hints)
@@ -130,7 +136,7 @@ def _emit(g, name, returns, doc, marks, free, inplace) -> tuple[str, list[str]]:
             expr[n.index] = (p, PREC_ATOM)
     # comments show each operation in terms of the inputs while that stays short
     short: list[tuple[str, int] | None] = [None] * len(nodes)
-    masks = _boolean_masks(nodes) if inplace else set()
+    masks = _boolean_masks(nodes, g.outputs) if inplace else set()
     order = _reductions_early(nodes, masks) if inplace else list(range(len(nodes)))
     fused = _fused_losses(nodes)  # a loss's value -> its gradient, computed on one line
     if fused:
@@ -217,21 +223,103 @@ def _emit(g, name, returns, doc, marks, free, inplace) -> tuple[str, list[str]]:
             pool.extend(d for d in dead if d not in targets)
         elif dead:
             lines.append(f"    del {', '.join(dead)}")
-    outs = [expr[i][0] for i in g.outputs]
-    if params:
-        # an output that simplified to a constant (x - x of a known scalar) is still a
-        # number of the inputs' floating type, as the computation would have given
-        kind = f"np.result_type({', '.join(params)}, 0.0)"
-        outs = [f"{kind}.type({o})" if nodes[i].op == "const" else o
-                for o, i in zip(outs, g.outputs)]
+    outs = _returned(nodes, g.outputs, [expr[i][0] for i in g.outputs], params, helpers)
     ret = returns(outs) if returns else (outs[0] if len(outs) == 1 else ", ".join(outs))
     head = ["import numpy as np", ""]
     for h in helpers.values():
         head += ["", inspect.getsource(h).rstrip(), ""]
     doc_line = f'    """{_clean(doc)}"""' if doc else None
-    body = [f"def {name}({', '.join(params)}):"] + ([doc_line] if doc_line else []) + lines
+    body = [f"def {name}({', '.join(params)}):"] + ([doc_line] if doc_line else [])
+    body += _shape_guard(name, nodes, params, dtypes) + lines
     body.append(f"    return {ret}")
     return "\n".join(head + [""] + body) + "\n", params
+
+
+def _owned(a):
+    """A copy of a result that could share memory with an input or another result, so
+    the caller owns every array returned (0-d: a NumPy scalar)."""
+    a = np.array(a)
+    return a[()] if a.ndim == 0 else a
+
+
+def _scalar(a):
+    """A 0-d result as a NumPy scalar, as NumPy's own operations return it."""
+    return np.asarray(a)[()]
+
+
+def _returned(nodes, outputs: Sequence[int], texts: list[str], params: list[str],
+              helpers: dict[str, Callable]) -> list[str]:
+    """The expressions returned for the outputs: each a value the caller owns (no memory
+    shared with an input or another output) and of NumPy's kind (0-d: a NumPy scalar)."""
+    # which computed arrays (or inputs) each node's memory may belong to
+    roots: list[frozenset] = []
+    for n in nodes:
+        if n.op == "const":
+            roots.append(frozenset())
+        elif n.op != "input" and REGISTRY[n.op].view == "same":
+            roots.append(roots[n.args[0]])
+        else:
+            roots.append(frozenset((n.index,)))
+    claimed: set[int] = set()
+    out = []
+    for i, text in zip(outputs, texts):
+        n = nodes[i]
+        if n.op == "const":
+            # an output that simplified to a constant (x - x of a known scalar) is still
+            # a number of the inputs' floating type, as the computation would have given
+            if params:
+                text = f"np.result_type({', '.join(params)}, 0.0).type({text})"
+            else:
+                text = f"np.float64({text})"
+        elif roots[i] & claimed or any(nodes[r].op == "input" for r in roots[i]) \
+                or REGISTRY[n.op].view == "broadcast":  # read-only, entries overlapping
+            helpers["_owned"] = _owned
+            text = f"_owned({text})"
+        elif n.shape in (None, ()) and REGISTRY[n.op].zero_d_array:
+            helpers["_scalar"] = _scalar
+            text = f"_scalar({text})"
+        claimed |= roots[i]
+        out.append(text)
+    return out
+
+
+def _shape_guard(name: str, nodes, params: list[str], dtypes: Sequence[str] | None) -> list[str]:
+    """Lines that refuse arguments of other shapes than the graph declares (and, for a
+    variant, other dtypes): the code below was simplified for exactly those shapes.  A
+    symbolic size (None, the batch) is one size for every input."""
+    inputs = [n for n in nodes if n.op == "input"]
+    got, want, described = [], [], []
+    batch = None
+    for n, p in zip(inputs, params):
+        if n.shape is None:
+            continue
+        dims = []
+        for k, d in enumerate(n.shape):
+            if d is None and batch is None:
+                batch = f"{p}.shape[{k}]"
+                # read only where the input has the declared rank
+                batch = f"({batch} if {p}.ndim == {len(n.shape)} else -1)"
+            dims.append("_n" if d is None else str(d))
+        got.append(f"{p}.shape")
+        want.append("(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")")
+        described.append(f"{p} {_dim_text(n.shape)}")
+    if dtypes is not None:
+        for n, p, dt in zip(inputs, params, dtypes):
+            got.append(f"{p}.dtype.str")
+            want.append(repr(dt))
+        described.append(f"dtype {np.dtype(dtypes[0]).name}" if len(set(dtypes)) == 1
+                         else "dtypes " + ", ".join(np.dtype(d).name for d in dtypes))
+    if not got:
+        return []
+    lines = [f"    _n = {batch}"] if batch is not None else []
+    pair = len(got) == 1
+    lhs = got[0] if pair else "(" + ", ".join(got) + ")"
+    rhs = want[0] if pair else "(" + ", ".join(want) + ")"
+    what = ", ".join(described) + (" (N: one size throughout)" if batch else "")
+    # every name and number in the message is graphdiff's own (validated identifiers)
+    lines += [f"    if {lhs} != {rhs}:",
+              f"        raise ValueError(f\"{name}() was compiled for {what}; got {{{lhs}}}\")"]
+    return lines
 
 
 def _written_into(n, prim, rhs: str, dying: list[int], nodes, expr) -> str:
@@ -262,10 +350,10 @@ def _fused_losses(nodes) -> dict[int, int]:
             if (n.op, n.args, n.params) in wanted}
 
 
-def _boolean_masks(nodes) -> set[int]:
-    """binary_step nodes whose every use multiplies them with an array of their own shape
-    (relu's derivative times an adjoint): these can be boolean arrays, as NumPy's
-    float * bool is float."""
+def _boolean_masks(nodes, outputs: Sequence[int]) -> set[int]:
+    """binary_step nodes, not returned, whose every use multiplies them with an array of
+    their own shape (relu's derivative times an adjoint): these can be boolean arrays, as
+    NumPy's float * bool is float."""
     users: dict[int, list] = {}
     for n in nodes:
         for a in n.args:
@@ -278,6 +366,7 @@ def _boolean_masks(nodes) -> set[int]:
 
     return {n.index for n in nodes
             if n.op == "binary_step" and n.shape not in (None, ()) and n.index in users
+            and n.index not in outputs
             and all(scales_an_array(u, n) for u in users[n.index])}
 
 
@@ -430,7 +519,8 @@ class CompiledFunction:
         # buffers are reused only when every array has one dtype (see emit_numpy)
         if len({dtype for _, dtype in key}) <= 1:
             try:
-                variant = self._specialize(dict(zip(self.inputs, (s for s, _ in key))))
+                variant = self._specialize(dict(zip(self.inputs, (s for s, _ in key))),
+                                           [d for _, d in key])
             except Exception:  # noqa: BLE001
                 # shapes that do not fit (NumPy's own error will say so), or anything else
                 # that stops a variant: it is an optimisation, the general function answers
@@ -464,9 +554,10 @@ def _signature(arrays: list[np.ndarray]) -> tuple:
 def compile_graph(g: Graph, name: str = "f", returns: Callable[[list[str]], str] | None = None,
                   doc: str = "", marks: dict[int, str] | None = None,
                   inplace: bool = False,
-                  specialize: Callable[[dict[str, tuple]], Any] | None = None) -> CompiledFunction:
+                  specialize: Callable[[dict[str, tuple]], Any] | None = None,
+                  dtypes: Sequence[str] | None = None) -> CompiledFunction:
     """Generate and compile the NumPy function of `g` (see `emit_numpy`); `specialize`
-    maps declared input shapes to a variant (see `CompiledFunction`)."""
-    source, params = emit_numpy(g, name, returns, doc, marks, inplace=inplace)
+    maps declared input shapes and dtypes to a variant (see `CompiledFunction`)."""
+    source, params = emit_numpy(g, name, returns, doc, marks, inplace=inplace, dtypes=dtypes)
     return CompiledFunction(source, name, g.inputs, params, g, specialize)
 

@@ -42,10 +42,10 @@ def _compiled(g: Graph, transform: Callable[[Graph], Graph], name: str,
     `CompiledFunction`) unless it is too large to compile twice cheaply."""
     d = transform(g)
 
-    def specialize(shapes: dict[str, tuple]) -> CompiledFunction:
+    def specialize(shapes: dict[str, tuple], dtypes: list[str]) -> CompiledFunction:
         ds = transform(g.with_shapes(shapes))
         return compile_graph(ds, name, returns, doc, marks(ds) if marks else None,
-                             inplace=True)
+                             inplace=True, dtypes=dtypes)
 
     small = sum(n.op not in ("input", "const") for n in d.nodes) <= RECYCLE_ABOVE
     return compile_graph(d, name, returns, doc, marks(d) if marks else None, inplace=inplace,

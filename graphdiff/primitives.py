@@ -68,6 +68,15 @@ class Primitive:
     # A shape is a tuple of ints and None (a symbolic size, e.g. the batch), or None
     # altogether when unknown (expressions parsed from text work on any shape).
     shape: Callable[..., Any] | None = None
+    # The NumPy spelling may return its first argument itself or a view of it: "same"
+    # (that argument, a reshaped or transposed view: writable as the argument is) or
+    # "broadcast" (a read-only broadcast of it).  Such an argument is never written in
+    # place, and a result that might share memory is copied before it is returned.
+    view: str | None = None
+    # The NumPy spelling returns a 0-d ndarray (or a Python number) for 0-d arguments
+    # where NumPy's own operations give a NumPy scalar (np.where, np.size): a 0-d result
+    # is unwrapped before it is returned.
+    zero_d_array: bool = False
 
     @property
     def is_elementwise(self) -> bool:
@@ -200,15 +209,14 @@ def _sum_to(t, x, like):
     full = np.broadcast_shapes(t.shape, np.shape(like), shape)
     if t.size == 1 and full != shape:  # a broadcast constant: its sum is a product
         count = np.prod(full, dtype=np.int64) // np.prod(shape, dtype=np.int64)
-        t = np.broadcast_to(t.reshape(()) * t.dtype.type(count), shape)
-        return t[()] if not shape else t
-    if t.shape != full:
-        t = np.broadcast_to(t, full)
-    if full != shape:
+        t = t.reshape(()) * t.dtype.type(count)
+    elif full != shape:
         lead = len(full) - len(shape)
         axes = tuple(range(lead)) + tuple(
             lead + i for i, n in enumerate(shape) if n == 1 and full[lead + i] != 1)
-        t = t.sum(axis=axes).reshape(shape) if shape else t.sum()
+        t = np.broadcast_to(t, full).sum(axis=axes).reshape(shape)
+    if t.shape != shape:  # smaller than x: a fresh array, never a read-only broadcast
+        t = np.broadcast_to(t, shape).copy()
     return t[()] if t.ndim == 0 else t  # a NumPy scalar, as NumPy's own operations give
 
 
@@ -631,6 +639,7 @@ _PRIMITIVES = [
        vjp=lambda bar, t, x, like, out: (call("sum_to", bar, t, like), None, None),
        jvp=lambda dots, t, x, like, out: (None if dots[0] is None
                                           else call("sum_to", _exact(dots[0], t), x, like)),
+       shape=lambda t, x, like: x, view="same",
        helpers=(_sum_to,), doc="sum t (broadcast to like's shape) down to x's shape"),
     # --- tensors --------------------------------------------------------------------------
     _p("matmul", 2, np.matmul, (), numpy="{0} @ {1}", latex=r"\,", symbol="@",
@@ -649,7 +658,7 @@ _PRIMITIVES = [
     _p("transpose", 1, np.transpose, (), numpy="{0}.T", latex=r"\operatorname{transpose}",
        sympy=lambda sp, a: a, shape=lambda a: tuple(reversed(a)),
        vjp=lambda bar, a, out: (call("transpose", _exact(bar, out)),),
-       jvp=lambda dots, a, out: call("transpose", _exact(dots[0], a)),
+       jvp=lambda dots, a, out: call("transpose", _exact(dots[0], a)), view="same",
        doc="reversed axes (a.T)"),
     _p("sum", 1, np.sum, (), numpy=_reduce_template, latex=r"\sum",
        sympy=lambda sp, a, axis=None, keepdims=False: a,
@@ -675,6 +684,7 @@ _PRIMITIVES = [
        doc="mean over an axis (or all entries)"),
     _p("size", 1, lambda a: float(np.size(a)), (lambda a, out: 0,), numpy="np.size({0})",
        sympy=lambda sp, a: sp.Integer(1), shape=lambda a: (), differentiable=False,
+       zero_d_array=True,
        doc="the number of entries"),
     _p("broadcast_like", 2, _broadcast_like, (), numpy="_broadcast_like({0}, {1}{opts})",
        sympy=lambda sp, t, x, axis=None, keepdims=False, mean=False: t,
@@ -682,7 +692,8 @@ _PRIMITIVES = [
        shape=lambda t, x, **_: x, vjp=_broadcast_like_vjp,
        jvp=lambda dots, t, x, out, axis, keepdims, mean: (
            None if dots[0] is None else _expand(dots[0], x, axis, keepdims, mean)),
-       helpers=(_broadcast_like,), doc="a reduction expanded back to x's shape"),
+       view="broadcast", helpers=(_broadcast_like,),
+       doc="a reduction expanded back to x's shape"),
     _p("logsumexp", 1, _logsumexp, (), numpy="_logsumexp({0}{opts})",
        latex=r"\operatorname{logsumexp}",
        sympy=lambda sp, a, axis=-1, keepdims=False: sp.log(sp.exp(a)),
@@ -725,7 +736,7 @@ _PRIMITIVES = [
                                       call("where", c, 0.0, bar)),
        jvp=lambda dots, c, a, b, out: call("where", c, 0.0 if dots[1] is None else dots[1],
                                            0.0 if dots[2] is None else dots[2]),
-       numpy="np.where({0}, {1}, {2})",
+       numpy="np.where({0}, {1}, {2})", zero_d_array=True,
        sympy=lambda sp, c, a, b: sp.Piecewise((a, sp.Ne(c, 0)), (b, True)),
        doc="a where c is nonzero, else b"),
     # --- losses (means, so a batch's size does not change the learning rate) --------------
@@ -770,13 +781,13 @@ _PRIMITIVES = [
        jvp=_no_second_derivative("softmax_xent"), helpers=(_softmax_xent_grad,),
        doc="(softmax(z) sum(y) - y) / rows: the gradient of softmax_xent"),
     # --- activation functions (the lecture's table) ---------------------------------------
-    _p("identity", 1, np.positive, (lambda x, out: 1,), numpy="{0}",
+    _p("identity", 1, np.positive, (lambda x, out: 1,), numpy="{0}", view="same",
        latex=r"\operatorname{id}", sympy=lambda sp, x: x),
     # a comparison written straight into an array of the argument's type: one pass, and
     # ~50x faster than np.heaviside
     _p("binary_step", 1, _binary_step,
        (lambda x, out: 0,), numpy="np.greater_equal({0}, 0, out=np.empty_like({0}))",
-       latex=r"\operatorname{step}",
+       latex=r"\operatorname{step}", zero_d_array=True,
        sympy=lambda sp, x: sp.Heaviside(x, 1), aliases=("step", "heaviside"),
        differentiable=False, doc="0 for x < 0, 1 for x >= 0"),
     _p("sigmoid", 1, _sigmoid, (lambda x, out: out * (1 - out),),
@@ -794,12 +805,12 @@ _PRIMITIVES = [
        numpy="np.maximum({0}, 0.0)", sympy=lambda sp, x: sp.Max(0, x),
        doc="max(x, 0); derivative 1 for x >= 0 as in the lecture"),
     _p("leaky_relu", 1, _leaky, (lambda x, out, alpha: alpha + (1 - alpha) * _step(x),),
-       numpy="np.where({0} >= 0, {0}, {alpha} * {0})",
+       numpy="np.where({0} >= 0, {0}, {alpha} * {0})", zero_d_array=True,
        sympy=lambda sp, x, alpha: sp.Piecewise((x, x >= 0), (alpha * x, True)),
        params=(("alpha", 0.01),), doc="x for x >= 0, alpha*x otherwise"),
     _p("prelu", 2, lambda x, a: np.where(x >= 0, x, a * x),
        (lambda x, a, out: a + (1 - a) * _step(x), lambda x, a, out: call("minimum", x, 0.0)),
-       numpy="np.where({0} >= 0, {0}, {1} * {0})",
+       numpy="np.where({0} >= 0, {0}, {1} * {0})", zero_d_array=True,
        sympy=lambda sp, x, a: sp.Piecewise((x, x >= 0), (a * x, True)),
        doc="x for x >= 0, a*x otherwise, with a a learnable input"),
     _p("softplus", 1, lambda x: np.logaddexp(0.0, x), (lambda x, out: call("sigmoid", x),),
