@@ -14,12 +14,12 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from .autodiff import (grad_graph, hessian_graph, jacobian_graph, jvp_graph,
+from .autodiff import (grad_graph, hessian_graph, jacobian_graph, jvp_graph, tangent_graph,
                        value_and_grad_graph)
 from .codegen import CompiledFunction
 from .compiled import compile, grad, hessian, jacobian, jvp, value_and_grad
 from .graph import Graph, Node
-from .parse import ParseError, from_sympy, parse, symbols, tensor
+from .parse import ParseError, from_sympy, outputs, parse, symbols, tensor
 from .primitives import CONSTANTS, REGISTRY, Primitive, activations, call, is_known
 from .simplify import simplify
 from .trace import Trace, trace
@@ -29,7 +29,7 @@ __version__ = "0.1.0"
 __all__ = ["CompiledFunction", "Graph", "Node", "ParseError", "Primitive", "REGISTRY",
            "activations", "call", "compile", "e", "from_sympy", "grad", "grad_graph",
            "hessian", "hessian_graph", "jacobian", "jacobian_graph", "jvp", "jvp_graph",
-           "parse", "pi", "simplify", "symbols", "tensor", "Trace", "trace",
+           "outputs", "parse", "pi", "simplify", "symbols", "tangent_graph", "tensor", "Trace", "trace",
            "value_and_grad", "value_and_grad_graph"]
 
 pi = CONSTANTS["pi"]

@@ -17,8 +17,8 @@ from .graph import Graph, Store, copy_nodes, paused_gc
 from .primitives import REGISTRY, call
 from .simplify import stabilize
 
-__all__ = ["grad_graph", "value_and_grad_graph", "jvp_graph", "jacobian_graph",
-           "hessian_graph"]
+__all__ = ["grad_graph", "value_and_grad_graph", "jvp_graph", "tangent_graph",
+           "jacobian_graph", "hessian_graph"]
 
 
 class _Builder:
@@ -170,7 +170,7 @@ def _wrt_indices(g: Graph, wrt: Iterable[str] | str | None) -> list[int]:
 def _single_output(g: Graph, what: str) -> int:
     if len(g.outputs) != 1:
         raise ValueError(f"{what} needs a graph with one output, this one has "
-                         f"{len(g.outputs)}; use jacobian_graph")
+                         f"{len(g.outputs)}; gd.jacobian differentiates several outputs")
     return g.outputs[0]
 
 
@@ -298,13 +298,53 @@ def jvp_graph(g: Graph, direction: Mapping[str, float] | None = None) -> Graph:
         return b.finish([b.handle(out)] + _output_tangents(b, dot, [out]), inputs)
 
 
-def jacobian_graph(g: Graph, wrt: Iterable[str] | str | None = None) -> Graph:
-    """A graph whose outputs are ∂f_i/∂w_j, row by row (outputs i, inputs j), by forward
-    accumulation along each input in turn.  Entries are per point for array inputs."""
+def tangent_graph(g: Graph, wrt: Iterable[str] | str | None = None) -> Graph:
+    """Forward accumulation with the direction as inputs: a graph from (inputs..., dot_w1,
+    dot_w2, ...) to the tangent of every output, each of its output's exact shape.
+
+    The full Jacobian is this graph evaluated along each basis direction in turn (see
+    `gd.jacobian`); a direction `dot_w` has the shape of its input `w`.
+    """
     g = stabilize(g)  # differentiate log(sigmoid(x)) through softplus, not 1/sigmoid
     idx = _wrt_indices(g, wrt)
     with paused_gc():
         b = _Builder(g)
+        inputs = list(g.inputs)
+        taken = set(inputs)
+        seeds: dict[int, Any] = {}
+        for i in idx:
+            name = _unique_name(f"dot_{g.nodes[i].name}", taken)
+            inputs.append(name)
+            seeds[i] = Graph(b.store, (b.store.input(name, g.nodes[i].shape),))
+        dot = _forward_sweep(b, seeds)
+        return b.finish(_output_tangents(b, dot, g.outputs), inputs)
+
+
+def _require_elementwise(b: _Builder, what: str) -> None:
+    if not b.elementwise:
+        ops = sorted({n.op for n in b.g.nodes if n.op not in ("input", "const")
+                      and not REGISTRY[n.op].is_elementwise and n.op != "sum_to"})
+        raise ValueError(f"{what} per point needs an elementwise graph, and this one has "
+                         f"{', '.join(ops)}; gd.{what.lower()}(...) gives the full one")
+
+
+def jacobian_graph(g: Graph, wrt: Iterable[str] | str | None = None, *,
+                   elementwise: bool = False) -> Graph:
+    """Per point derivatives ∂f_i/∂w_j of an elementwise graph, row by row (outputs i,
+    inputs j), by forward accumulation along each input in turn: each entry has the shape
+    of its output, the diagonal of the full Jacobian.  Only with `elementwise=True`, and
+    only for graphs that are elementwise throughout; `gd.jacobian` gives the full Jacobian
+    of shape S + T (see `tangent_graph`)."""
+    _wrt_indices(g, wrt)  # names checked first
+    if not elementwise:
+        raise ValueError("jacobian_graph gives per point derivatives of an elementwise "
+                         "graph: pass elementwise=True; gd.jacobian gives the full Jacobian "
+                         "(output shape + input shape)")
+    g = stabilize(g)  # differentiate log(sigmoid(x)) through softplus, not 1/sigmoid
+    idx = _wrt_indices(g, wrt)
+    with paused_gc():
+        b = _Builder(g)
+        _require_elementwise(b, "Jacobian")
         columns = []
         for j in idx:
             dot = _forward_sweep(b, {j: b.const(1.0)}, suffix=f"_{b.label(j)}")
@@ -313,9 +353,26 @@ def jacobian_graph(g: Graph, wrt: Iterable[str] | str | None = None) -> Graph:
         return b.finish(entries, g.inputs)
 
 
-def hessian_graph(g: Graph, wrt: Iterable[str] | str | None = None) -> Graph:
-    """A graph whose outputs are ∂²f/∂w_i∂w_j, row by row: the Jacobian of the gradient
-    graph, i.e. forward mode over reverse mode."""
-    _single_output(g, "hessian_graph")
+def hessian_graph(g: Graph, wrt: Iterable[str] | str | None = None, *,
+                  elementwise: bool = False) -> Graph:
+    """Per point second derivatives ∂²f/∂w_i∂w_j of an elementwise graph, row by row, each
+    of the output's shape: forward mode over a reverse sweep that is not summed over the
+    points.  Only with `elementwise=True`; `gd.hessian` gives the full Hessian (blocks of
+    shape T_i + T_j)."""
+    _wrt_indices(g, wrt)  # names checked first
+    if not elementwise:
+        raise ValueError("hessian_graph gives per point second derivatives of an elementwise "
+                         "graph: pass elementwise=True; gd.hessian gives the full Hessian "
+                         "(input shape + input shape)")
     names = [g.nodes[i].name for i in _wrt_indices(g, wrt)]
-    return jacobian_graph(grad_graph(g, names), names)
+    g = stabilize(g)
+    out = _single_output(g, "hessian_graph")
+    with paused_gc():
+        b = _Builder(g)
+        _require_elementwise(b, "Hessian")
+        bar = _reverse_sweep(b, out)
+        like = b.handle(out)
+        per_point = [call("sum_to", b.as_graph(bar.get(i, 0.0)), like, like)
+                     for i in _wrt_indices(g, names)]
+        grads = b.finish(per_point, g.inputs)
+    return jacobian_graph(grads, names, elementwise=True)

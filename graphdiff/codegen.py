@@ -18,10 +18,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .graph import Graph, as_arrays, format_call, format_number, paused_gc
+from .graph import Graph, as_arrays, bind, format_call, format_number, paused_gc
 from .primitives import FUSED_LOSSES, PREC_ATOM, PREC_UNARY, REGISTRY, _dim_text
 
-__all__ = ["CompiledFunction", "emit_numpy", "compile_graph", "safe_identifier"]
+__all__ = ["CompiledFunction", "emit_numpy", "compile_graph", "compile_jacobian", "safe_identifier"]
 
 _RESERVED = re.compile(r"^(v\d+|t\d+|r\d+|(bar|dot|grad)_\w*|d\w*_d\w*|np|_\w*)$")
 # Above this many operations nobody reads the lines beside a table, and CPython compiles a
@@ -283,6 +283,10 @@ def _returned(nodes, outputs: Sequence[int], texts: list[str], params: list[str]
     return out
 
 
+def _tuple(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else "(" + ", ".join(items) + ")"
+
+
 def _shape_guard(name: str, nodes, params: list[str], dtypes: Sequence[str] | None) -> list[str]:
     """Lines that refuse arguments of other shapes than the graph declares (and, for a
     variant, other dtypes): the code below was simplified for exactly those shapes.  A
@@ -312,13 +316,15 @@ def _shape_guard(name: str, nodes, params: list[str], dtypes: Sequence[str] | No
     if not got:
         return []
     lines = [f"    _n = {batch}"] if batch is not None else []
-    pair = len(got) == 1
-    lhs = got[0] if pair else "(" + ", ".join(got) + ")"
-    rhs = want[0] if pair else "(" + ", ".join(want) + ")"
+    half = len(got) // 2 if dtypes is not None else len(got)
+    tests = [f"{_tuple(got[:half])} != {_tuple(want[:half])}"]
+    if half < len(got):
+        tests.append(f"{_tuple(got[half:])} != {_tuple(want[half:])}")
     what = ", ".join(described) + (" (N: one size throughout)" if batch else "")
     # every name and number in the message is graphdiff's own (validated identifiers)
-    lines += [f"    if {lhs} != {rhs}:",
-              f"        raise ValueError(f\"{name}() was compiled for {what}; got {{{lhs}}}\")"]
+    lines += [f"    if {tests[0]}" + "".join(f" \\\n            or {t}" for t in tests[1:]) + ":",
+              f"        raise ValueError(f\"{name}() was compiled for {what}; got \"",
+              f"                         f\"{{{_tuple(got)}}}\")"]
     return lines
 
 
@@ -480,7 +486,7 @@ class CompiledFunction:
 
     def _arrays(self, args: tuple, kwargs: dict) -> list[np.ndarray]:
         """The call's values in `inputs` order, as arrays (see graph.as_arrays)."""
-        bound = self.graph.bind(args, kwargs)
+        bound = bind(self.inputs, args, kwargs)
         return as_arrays([bound[n] for n in self.inputs])
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -503,7 +509,7 @@ class CompiledFunction:
         does not exist yet), to read its `.source` or `save()` it; the function itself
         when it cannot be specialised (mixed dtypes, shapes that do not fit)."""
         if self._specialize is None:
-            self.graph.bind(args, kwargs)  # the same errors for arguments that do not fit
+            bind(self.inputs, args, kwargs)  # the same errors for arguments that do not fit
             return self
         key = _signature(self._arrays(args, kwargs))
         variant = self._variants.get(key) if key in self._variants else self._build_variant(key)
@@ -549,6 +555,64 @@ class CompiledFunction:
 
 def _signature(arrays: list[np.ndarray]) -> tuple:
     return tuple((a.shape, a.dtype.str) for a in arrays)
+
+
+def _jacobian(tangents, args, wrt, single_out, single_wrt):
+    """Jacobian blocks d out_i / d args[w], each of shape out_i.shape + args[w].shape,
+    built column by column: `tangents(*args, *directions)` along each basis direction of
+    each differentiated input in turn (one of them 1, everything else 0)."""
+    args = [np.asarray(a) for a in args]
+    directions = [np.zeros_like(args[w]) for w in wrt]
+    blocks = []  # per differentiated input, a block per output
+    for k, w in enumerate(wrt):
+        x, e = args[w], directions[k].reshape(-1)
+        columns = []
+        for j in range(x.size):
+            e[j] = 1
+            columns.append(tangents(*args, *directions))
+            e[j] = 0
+        if not columns:  # an empty input: the outputs' shapes from one evaluation
+            columns = [tangents(*args, *directions)]
+            blocks.append([np.zeros(np.shape(t) + x.shape, np.result_type(t)) for t in
+                           columns[0]])
+            continue
+        blocks.append([_block(column, x.shape) for column in zip(*columns)])
+    rows = [[b[i] for b in blocks] for i in range(len(blocks[0]))] if blocks else []
+    rows = [r[0] if single_wrt else tuple(r) for r in rows]
+    return rows[0] if single_out and rows else tuple(rows)
+
+
+def _block(column, shape):
+    """The tangents along each basis direction of an input of `shape`, as one array of
+    shape (the output's shape + shape)."""
+    out = np.stack(column, axis=-1).reshape(np.shape(column[0]) + shape)
+    return out[()] if out.ndim == 0 else out
+
+
+def compile_jacobian(d: Graph, inputs: Sequence[str], wrt: Sequence[int], name: str,
+                     doc: str, single_out: bool, single_wrt: bool, inplace: bool = False,
+                     specialize: Callable[[dict[str, tuple]], Any] | None = None,
+                     dtypes: Sequence[str] | None = None) -> CompiledFunction:
+    """The full Jacobian from `d`, a tangent graph (see `autodiff.tangent_graph`) whose
+    inputs are `inputs` and then one direction per differentiated input (`wrt`, positions
+    in `inputs`): a module with the tangent function `_tangents` and `name`, which
+    evaluates it along every basis direction (see `_jacobian`)."""
+    if dtypes is not None:
+        dtypes = list(dtypes) + [dtypes[w] for w in wrt]
+    returns = lambda outs: "(" + ", ".join(outs) + ("," if len(outs) == 1 else "") + ")"
+    source, params = emit_numpy(d, "_tangents", returns, "the tangent of each output along "
+                                "the directions (the trailing arguments)", inplace=inplace,
+                                dtypes=dtypes)
+    primal = params[:len(inputs)]
+    args = "(" + ", ".join(primal) + ("," if len(primal) == 1 else "") + ")"
+    head, tail = source.split("\n\ndef _tangents(", 1)
+    helpers = [inspect.getsource(h).rstrip() for h in (_jacobian, _block)]
+    entry = [f"def {name}({', '.join(primal)}):", f'    """{_clean(doc)}"""',
+             f"    return _jacobian(_tangents, {args}, {tuple(wrt)!r}, {single_out}, "
+             f"{single_wrt})"]
+    source = "\n\n\n".join([head.rstrip()] + helpers + ["def _tangents(" + tail.rstrip(),
+                                                       "\n".join(entry)]) + "\n"
+    return CompiledFunction(source, name, inputs, primal, d, specialize)
 
 
 def compile_graph(g: Graph, name: str = "f", returns: Callable[[list[str]], str] | None = None,

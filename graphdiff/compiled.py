@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Mapping
 
 from .autodiff import (_wrt_indices, grad_graph, hessian_graph, jacobian_graph, jvp_graph,
-                       value_and_grad_graph)
-from .codegen import RECYCLE_ABOVE, CompiledFunction, compile_graph
+                       tangent_graph, value_and_grad_graph)
+from .codegen import RECYCLE_ABOVE, CompiledFunction, compile_graph, compile_jacobian
 from .graph import Graph
 from .parse import parse
 from .simplify import stabilize
@@ -37,19 +37,23 @@ def _sweep_marks(g: Graph, primal_out: int) -> dict[int, str]:
 def _compiled(g: Graph, transform: Callable[[Graph], Graph], name: str,
               returns: Callable[[list[str]], str] | None = None, doc: str = "",
               marks: Callable[[Graph], dict[int, str]] | None = None,
-              inplace: bool = False) -> CompiledFunction:
+              inplace: bool = False, build: Callable[..., CompiledFunction] | None = None
+              ) -> CompiledFunction:
     """transform(g) compiled, with variants for the shapes it is called with (see
-    `CompiledFunction`) unless it is too large to compile twice cheaply."""
+    `CompiledFunction`) unless it is too large to compile twice cheaply.  `build(d,
+    inplace, specialize, dtypes)` compiles a transformed graph (default: compile_graph
+    with `returns`, `doc` and `marks`)."""
+    if build is None:
+        def build(d, inplace, specialize, dtypes):
+            return compile_graph(d, name, returns, doc, marks(d) if marks else None,
+                                 inplace=inplace, specialize=specialize, dtypes=dtypes)
     d = transform(g)
 
     def specialize(shapes: dict[str, tuple], dtypes: list[str]) -> CompiledFunction:
-        ds = transform(g.with_shapes(shapes))
-        return compile_graph(ds, name, returns, doc, marks(ds) if marks else None,
-                             inplace=True, dtypes=dtypes)
+        return build(transform(g.with_shapes(shapes)), True, None, dtypes)
 
     small = sum(n.op not in ("input", "const") for n in d.nodes) <= RECYCLE_ABOVE
-    return compile_graph(d, name, returns, doc, marks(d) if marks else None, inplace=inplace,
-                         specialize=specialize if small else None)
+    return build(d, inplace, specialize if small else None, None)
 
 
 def compile(expr: Any, name: str = "f") -> CompiledFunction:  # noqa: A001 (like jax.jit)
@@ -102,8 +106,7 @@ def grad(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "grad") 
     one input (named alone, or the only input), else a tuple in `wrt` order."""
     g = _graph(expr)
     names = _wrt_names(g, wrt)
-    single = len(names) == 1 and (wrt is None or isinstance(wrt, str))
-    returns = (lambda outs: outs[0]) if single else _tuple_of
+    returns = (lambda outs: outs[0]) if _single(names, wrt) else _tuple_of
     return _compiled(g, lambda h: grad_graph(h, names), name, returns=returns,
                      doc=f"gradient with respect to ({', '.join(names)}), by reverse mode")
 
@@ -124,25 +127,75 @@ def jvp(expr: Any, direction: Mapping[str, float] | None = None,
                      doc="value and directional derivative, by forward mode", marks=marks)
 
 
-def jacobian(expr: Any, wrt: Iterable[str] | str | None = None,
-             name: str = "jacobian") -> CompiledFunction:
-    """∂f_i/∂w_j for every output i and input j, as a tuple of rows."""
-    return _matrix(expr, wrt, name, jacobian_graph, "Jacobian")
+def jacobian(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "jacobian",
+             elementwise: bool = False) -> CompiledFunction:
+    """The Jacobian, with JAX's shapes: d out / d w has shape out.shape + w.shape.
 
+    One array for one output and one input (named alone, or the only input), else a
+    tuple over `wrt`, inside a tuple over the outputs when there are several.  Built by
+    forward mode along each basis direction of each input (see `tangent_graph`).  With
+    `elementwise=True`, an elementwise graph's per point derivatives instead (the
+    diagonal, each of the output's shape, as a tuple of rows).
 
-def hessian(expr: Any, wrt: Iterable[str] | str | None = None,
-            name: str = "hessian") -> CompiledFunction:
-    """∂²f/∂w_i∂w_j as a tuple of rows, by forward mode over the reverse-mode gradient."""
-    return _matrix(expr, wrt, name, hessian_graph, "Hessian")
-
-
-def _matrix(expr: Any, wrt: Iterable[str] | str | None, name: str, transform: Any,
-            title: str) -> CompiledFunction:
-    """A derivative matrix (one row per output or gradient entry) compiled as rows."""
+    >>> import graphdiff as gd, numpy as np
+    >>> gd.jacobian("x**2")(np.array([1.0, 2.0]))
+    array([[2., 0.],
+           [0., 4.]])
+    """
     g = _graph(expr)
     names = _wrt_names(g, wrt)
-    return _compiled(g, lambda h: transform(h, names), name, returns=_rows(len(names)),
-                     doc=f"{title} with respect to ({', '.join(names)})")
+    if elementwise:
+        return _compiled(g, lambda h: jacobian_graph(h, names, elementwise=True), name,
+                         returns=_rows(len(names)),
+                         doc=f"per point Jacobian with respect to ({', '.join(names)})")
+    return _full_matrix(g, lambda h: tangent_graph(h, names), names, name,
+                        f"Jacobian with respect to ({', '.join(names)}): shapes output + input",
+                        single_out=len(g.outputs) == 1, single_wrt=_single(names, wrt))
+
+
+def hessian(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "hessian",
+            elementwise: bool = False) -> CompiledFunction:
+    """The Hessian of a scalar (of the sum of a non-scalar output's entries, as `grad`
+    differentiates it): block (i, j) = d²f / dw_i dw_j has shape w_i.shape + w_j.shape.
+    One array for one input (named alone, or the only input), else a tuple of rows.  Built
+    by forward mode over the reverse-mode gradient.  With `elementwise=True`, an
+    elementwise graph's per point second derivatives instead (each of the output's shape).
+
+    >>> import graphdiff as gd, numpy as np
+    >>> gd.hessian("sum(x)**2")(np.array([1.0, 2.0]))
+    array([[2., 2.],
+           [2., 2.]])
+    """
+    g = _graph(expr)
+    names = _wrt_names(g, wrt)
+    if elementwise:
+        return _compiled(g, lambda h: hessian_graph(h, names, elementwise=True), name,
+                         returns=_rows(len(names)),
+                         doc=f"per point Hessian with respect to ({', '.join(names)})")
+    if len(g.outputs) != 1:
+        raise ValueError(f"hessian needs an expression with one output, this one has "
+                         f"{len(g.outputs)}")
+    single = _single(names, wrt)
+    return _full_matrix(g, lambda h: tangent_graph(grad_graph(h, names), names), names, name,
+                        f"Hessian with respect to ({', '.join(names)}): blocks input + input",
+                        single_out=single, single_wrt=single)
+
+
+def _single(names: list[str], wrt: Iterable[str] | str | None) -> bool:
+    """One result rather than a tuple: one input, named alone or the only one (as grad)."""
+    return len(names) == 1 and (wrt is None or isinstance(wrt, str))
+
+
+def _full_matrix(g: Graph, transform: Callable[[Graph], Graph], names: list[str], name: str,
+                 doc: str, single_out: bool, single_wrt: bool) -> CompiledFunction:
+    """A Jacobian-shaped result assembled from a tangent graph (see `compile_jacobian`)."""
+    wrt = [g.inputs.index(n) for n in names]
+
+    def build(d, inplace, specialize, dtypes):
+        return compile_jacobian(d, g.inputs, wrt, name, doc, single_out, single_wrt,
+                                inplace=inplace, specialize=specialize, dtypes=dtypes)
+
+    return _compiled(g, transform, name, build=build)
 
 
 def _rows(width: int):

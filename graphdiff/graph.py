@@ -206,6 +206,14 @@ def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
         return _negate_scalar_factor(store, a) if store.simplify >= 2 else None
     if op == "identity" and store.simplify >= 2:
         return args[0]
+    if op == "where" and c(args[0]):
+        # a constant condition selects one side, which keeps the shape if the other side
+        # is a constant too (or if the shapes say so)
+        chosen, other = (args[1], args[2]) if store.value[args[0]] != 0 else (args[2], args[1])
+        shapes = [store.shape[k] for k in args]
+        if c(other) or None not in shapes and store.shape[chosen] == broadcast_shapes(*shapes):
+            return chosen
+        return None
     if op == "sum_to":
         t, x, like = args
         if sop[t] == "neg":
@@ -636,28 +644,21 @@ class Graph:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Evaluate with NumPy; inputs by keyword or by position in `inputs` order."""
         values = self.evaluate(self.bind(args, kwargs))
-        outs = tuple(_unwrap(values[i]) for i in self.outputs)
-        return outs[0] if len(outs) == 1 else outs
+        # the caller owns every result: none shares memory with an input or another result
+        held = [values[n.index] for n in self.nodes if n.op == "input"]
+        outs = []
+        for i in self.outputs:
+            v = values[i]
+            if isinstance(v, np.ndarray) and v.ndim and (not v.flags.writeable or any(
+                    np.may_share_memory(v, h) for h in held if isinstance(h, np.ndarray))):
+                v = v.copy()
+            held.append(v)
+            outs.append(_unwrap(v))
+        return outs[0] if len(outs) == 1 else tuple(outs)
 
     def bind(self, args: tuple, kwargs: dict) -> dict[str, Any]:
         """Map positional and keyword arguments to input names, with clear errors."""
-        names = self.inputs
-        if len(args) > len(names):
-            raise TypeError(f"expected at most {len(names)} positional values "
-                            f"({', '.join(names)}), got {len(args)}")
-        bound = dict(zip(names, args))
-        for key, value in kwargs.items():
-            if key not in names:
-                raise TypeError(f"unknown input {key!r}; the inputs are "
-                                f"{', '.join(names) or '(none)'}")
-            if key in bound:
-                raise TypeError(f"input {key!r} given twice")
-            bound[key] = value
-        missing = [n for n in names if n not in bound]
-        if missing:
-            raise TypeError(f"missing value for input{'s' if len(missing) > 1 else ''} "
-                            f"{', '.join(repr(m) for m in missing)}")
-        return bound
+        return bind(self.inputs, args, kwargs)
 
     def evaluate(self, values: dict[str, Any]) -> list[Any]:
         """The value of every node, in node order, given the inputs' values."""
@@ -750,6 +751,26 @@ class Graph:
                     vals.append(getattr(sp, prim.sympy)(*args, **params))
         outs = [vals[i] for i in self.outputs]
         return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+def bind(names: tuple[str, ...], args: tuple, kwargs: dict) -> dict[str, Any]:
+    """Map positional and keyword arguments to the input `names`, with clear errors."""
+    if len(args) > len(names):
+        raise TypeError(f"expected at most {len(names)} positional values "
+                        f"({', '.join(names)}), got {len(args)}")
+    bound = dict(zip(names, args))
+    for key, value in kwargs.items():
+        if key not in names:
+            raise TypeError(f"unknown input {key!r}; the inputs are "
+                            f"{', '.join(names) or '(none)'}")
+        if key in bound:
+            raise TypeError(f"input {key!r} given twice")
+        bound[key] = value
+    missing = [n for n in names if n not in bound]
+    if missing:
+        raise TypeError(f"missing value for input{'s' if len(missing) > 1 else ''} "
+                        f"{', '.join(repr(m) for m in missing)}")
+    return bound
 
 
 def _sympy_const(sp, value: float):

@@ -11,10 +11,10 @@ import keyword
 import re
 from typing import Any, Iterable
 
-from .graph import Graph, Store
+from .graph import Graph, Store, copy_nodes
 from .primitives import CONSTANTS, PREC_ADD, PREC_MUL, PREC_POW, PREC_UNARY, is_known, lookup
 
-__all__ = ["ParseError", "parse", "symbols", "tensor", "from_sympy"]
+__all__ = ["ParseError", "parse", "outputs", "symbols", "tensor", "from_sympy"]
 
 
 class ParseError(ValueError):
@@ -94,7 +94,8 @@ class _Frame:
 
 
 def parse(source: Any, inputs: Iterable[str] | None = None) -> Graph:
-    """Build a graph from text, a SymPy expression, or a graph (returned as is).
+    """Build a graph from text, a SymPy expression, or a graph (returned as is); text with
+    top-level commas ("a*b, a + b") or a list of expressions gives several outputs.
 
     `inputs` fixes the order of the inputs (default: order of first appearance).
 
@@ -106,6 +107,8 @@ def parse(source: Any, inputs: Iterable[str] | None = None) -> Graph:
         inputs = tuple(check_name(n, "declared input ") for n in inputs)
     if isinstance(source, Graph):
         return source if inputs is None else Graph(source._store, source._roots, inputs)
+    if isinstance(source, (list, tuple)):  # several outputs
+        return outputs(*source, inputs=inputs)
     if not isinstance(source, str):
         if type(source).__module__.split(".")[0] == "sympy":
             return from_sympy(source, inputs)
@@ -122,6 +125,7 @@ class _Parser:
         self.operands: list[Graph] = []
         # operator stack entries: (kind, token, payload); kind in {"bin", "un", "frame"}
         self.ops: list[tuple[str, _Tok, Any]] = []
+        self.outputs: list[Graph] = []  # outputs before a top-level comma
 
     def run(self) -> Graph:
         toks = self.toks
@@ -184,6 +188,9 @@ class _Parser:
                         open_tok = self.ops[-1][1]
                         raise ParseError("unclosed '('", open_tok.col, "(")
                     (g,) = self.operands
+                    if self.outputs:
+                        roots = [o._roots[0] for o in self.outputs + [g]]
+                        return Graph(self.store, roots)
                     return g
                 else:
                     raise ParseError(f"unexpected {tok.describe()}: expected an operator, "
@@ -240,6 +247,9 @@ class _Parser:
 
     def _argument(self, tok: _Tok) -> None:
         self._reduce(-1, False)
+        if not self.ops:  # "a*b, a+b": a graph with several outputs
+            self.outputs.append(self.operands.pop())
+            return
         if not self._in_call():
             raise ParseError("unexpected ',' outside a function call", tok.col, ",")
         self._collect(self.ops[-1][2])
@@ -323,6 +333,23 @@ def check_name(name: Any, what: str = "") -> str:
     if name in _PARSER_CONSTANTS or is_known(name):
         raise ValueError(f"{what}{name!r} names a constant or function; pick another name")
     return name
+
+
+def outputs(*exprs: Any, inputs: Iterable[str] | None = None) -> Graph:
+    """One graph whose outputs are the given expressions (text, SymPy or graphs), which
+    share their inputs and common subexpressions; the same as parsing "f1, f2".
+
+    >>> import graphdiff as gd
+    >>> gd.outputs("a*b", "a + b")(a=2.0, b=3.0)
+    (np.float64(6.0), np.float64(5.0))
+    """
+    if not exprs:
+        raise ValueError("outputs() needs at least one expression")
+    graphs = [parse(e) for e in exprs]
+    store = max((g._store for g in graphs), key=len)
+    roots = [r for g in graphs for r in (g._roots if g._store is store
+                                         else [copy_nodes(g, store)[i] for i in g.outputs])]
+    return parse(Graph(store, roots), inputs)
 
 
 def tensor(name: str, shape: tuple) -> Graph:

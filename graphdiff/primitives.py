@@ -187,6 +187,11 @@ def _step(x: Any) -> Any:
     return call("binary_step", x)
 
 
+def _is_zero(x: Any) -> Any:
+    """1 where x == 0, else 0: -|x| >= 0."""
+    return _step(-call("abs", x))
+
+
 def _binary_step(x: Any) -> np.ndarray:
     # x's own dtype: result_type(0.5, float16) is float16, since Python floats are weak
     x = np.asarray(x)
@@ -571,8 +576,11 @@ _PRIMITIVES = [
     _p("div", 2, np.true_divide, (lambda x, y, out: 1 / y, lambda x, y, out: -x * y**-2),
        numpy="{0} / {1}", latex="/", sympy=lambda sp, x, y: x / y,
        symbol="/", prec=PREC_MUL, doc="x / y"),
+    # JAX's conventions at x = 0: d/dx x**0 = 0 (not 0 * 0**-1) and d/dy 0**y = 0 (not
+    # 0 * log(0)), at every order: the rules select, so their own derivatives do too
     _p("pow", 2, np.power,
-       (lambda x, y, out: y * x ** (y - 1), lambda x, y, out: out * call("log", x)),
+       (lambda x, y, out: call("where", _is_zero(y), 0.0, y * x ** (y - 1)),
+        lambda x, y, out: out * call("log", call("where", _is_zero(x), 1.0, x))),
        numpy="{0} ** {1}", latex="^", sympy=lambda sp, x, y: x**y,
        symbol="**", prec=PREC_POW, doc="x ** y"),
     _p("neg", 1, np.negative, (lambda x, out: -1,),

@@ -126,8 +126,8 @@ def test_derivatives_are_graphs_that_evaluate_print_compile_and_differentiate_ag
         "value_and_grad": gd.value_and_grad_graph(g),
         "grad": gd.grad_graph(g),
         "jvp": gd.jvp_graph(g, {"x1": 1.0}),
-        "jacobian": gd.jacobian_graph(g),
-        "hessian": gd.hessian_graph(g),
+        "jacobian": gd.jacobian_graph(g, elementwise=True),
+        "hessian": gd.hessian_graph(g, elementwise=True),
     }
     for what, d in derived.items():
         assert isinstance(d, gd.Graph), what
@@ -157,8 +157,8 @@ def test_derivative_graph_is_the_symbolic_derivative():
 
 def test_derivative_graphs_keep_the_primal_inputs_and_can_be_simplified():
     g = gd.parse(LOGNORMAL)
-    for d in (gd.value_and_grad_graph(g), gd.grad_graph(g), gd.hessian_graph(g),
-              gd.jacobian_graph(g)):
+    for d in (gd.value_and_grad_graph(g), gd.grad_graph(g), gd.hessian_graph(g, elementwise=True),
+              gd.jacobian_graph(g, elementwise=True)):
         assert d.inputs == g.inputs
         s = gd.simplify(d)
         point = {"y": 1.5, "mu": 0.5, "sigma": 2.0}
@@ -267,7 +267,7 @@ def test_modes_agree(entry):
     """Forward sweep (Jacobian columns), reverse sweep, generated gradient code and central
     differences give the same gradient."""
     name, g, _, point = entry
-    forward = rows(gd.jacobian(g)(**point))[0] if g.inputs else []
+    forward = rows(gd.jacobian(g, elementwise=True)(**point))[0] if g.inputs else []
     reverse = _outputs(gd.grad_graph(g), point)
     generated = gd.value_and_grad(g)(**point)[1]
     fd = [_fd(name, g, point, n) for n in g.inputs]
@@ -281,8 +281,8 @@ def test_modes_agree(entry):
 @pytest.mark.parametrize("name", HESSIAN_SUBSET)
 def test_hessian_matches_sympy_and_differences_of_the_gradient(name):
     _, g, ref, point = _case(name)
-    hessian = rows(gd.hessian(g)(**point))
-    graph = _outputs(gd.hessian_graph(g), point)
+    hessian = rows(gd.hessian(g, elementwise=True)(**point))
+    graph = _outputs(gd.hessian_graph(g, elementwise=True), point)
     expected = ref.hessian(point)
     k = len(g.inputs)
     grad = gd.grad(g, wrt=list(g.inputs))
@@ -345,7 +345,7 @@ def test_random_expressions_value_gradient_jvp_hessian_match_sympy(text, seed):
     _, tangent = gd.jvp(g, direction)(**point)
     assert_close(tangent, ref.jvp(point, direction), rtol=1e-8, atol=1e-10, what=what)
     if g.inputs:
-        hessian = rows(gd.hessian(g)(**point))
+        hessian = rows(gd.hessian(g, elementwise=True)(**point))
         for got_row, expected_row in zip(hessian, ref.hessian(point)):
             for got, expected in zip(got_row, expected_row):
                 assert_close(got, expected, rtol=1e-7, atol=1e-9, what=what)

@@ -155,7 +155,7 @@ ERRORS = [
     ("x y", "y", 3, "expected an operator"),
     ("2x", "x", 2, "expected an operator"),
     ("1.2.3", ".3", 4, "expected an operator"),
-    ("x,y", ",", 2, "outside a function call"),
+    ("(x, y)", ",", 3, "outside a function call"),
     ("sin(x)(y)", "(", 7, "expected an operator"),
     # calls with the wrong arguments
     ("sin", "sin", 1, "parentheses"),
@@ -403,8 +403,10 @@ def test_parse_sympy_infinities():
 
 
 def test_parse_rejects_other_types():
-    with pytest.raises(TypeError, match="list"):
-        gd.parse([1, 2])
+    with pytest.raises(TypeError, match="dict"):
+        gd.parse({"x": 1})
+    with pytest.raises(TypeError, match="int"):
+        gd.parse([1, 2])  # a list is several outputs, each parsed
     g = gd.parse("x")
     assert gd.parse(g) is g
 
