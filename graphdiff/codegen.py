@@ -140,9 +140,12 @@ def _emit(g, name, returns, doc, marks, free, inplace, dtypes) -> tuple[str, lis
     order = _reductions_early(nodes, masks) if inplace else list(range(len(nodes)))
     fused = _fused_losses(nodes)  # a loss's value -> its gradient, computed on one line
     if fused:
-        grads = set(fused.values())
-        order = [j for i in order if i not in grads
-                 for j in ((i, fused[i]) if i in fused else (i,))]
+        # the pair is computed where the first of the two is needed (both read the same
+        # arguments, which exist by then)
+        pair = {k: (v, g_) for v, g_ in fused.items() for k in (v, g_)}
+        done: set[int] = set()
+        order = [j for i in order if i not in done
+                 for j in (pair[i] if i in pair else (i,)) if not done.add(j)]
     position = [0] * len(nodes)
     for k, i in enumerate(order):
         position[i] = k
@@ -251,8 +254,10 @@ def _returned(nodes, outputs: Sequence[int], texts: list[str], params: list[str]
               helpers: dict[str, Callable]) -> list[str]:
     """The expressions returned for the outputs: each a value the caller owns (no memory
     shared with an input or another output) and of NumPy's kind (0-d: a NumPy scalar)."""
-    # which computed arrays (or inputs) each node's memory may belong to
+    # which computed arrays (or inputs) each node's memory may belong to, and whether
+    # it depends on the inputs' values at all (size() reads a shape only)
     roots: list[frozenset] = []
+    values = _value_dependent(nodes)
     for n in nodes:
         if n.op == "const":
             roots.append(frozenset())
@@ -275,6 +280,10 @@ def _returned(nodes, outputs: Sequence[int], texts: list[str], params: list[str]
                 or REGISTRY[n.op].view == "broadcast":  # read-only, entries overlapping
             helpers["_owned"] = _owned
             text = f"_owned({text})"
+        elif not values[i] and params:
+            # made of constants and sizes only (the gradient of mean(x) - x): a Python
+            # number, which takes the inputs' floating type as the computation would
+            text = f"np.result_type({', '.join(params)}, 0.0).type({text})"
         elif n.shape in (None, ()) and REGISTRY[n.op].zero_d_array:
             helpers["_scalar"] = _scalar
             text = f"_scalar({text})"
@@ -285,6 +294,15 @@ def _returned(nodes, outputs: Sequence[int], texts: list[str], params: list[str]
 
 def _tuple(items: list[str]) -> str:
     return items[0] if len(items) == 1 else "(" + ", ".join(items) + ")"
+
+
+def _value_dependent(nodes) -> list[bool]:
+    """Whether each node depends on an input's values (not only on constants and sizes)."""
+    out: list[bool] = []
+    for n in nodes:
+        out.append(n.op == "input" or n.op not in ("const", "size")
+                   and any(out[a] for a in n.args))
+    return out
 
 
 def _shape_guard(name: str, nodes, params: list[str], dtypes: Sequence[str] | None) -> list[str]:

@@ -206,6 +206,10 @@ def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
         return _negate_scalar_factor(store, a) if store.simplify >= 2 else None
     if op == "identity" and store.simplify >= 2:
         return args[0]
+    if op == "where" and args[1] == args[2] and store.kept:
+        # in derivatives, where(c, t, t) is t: a tangent or adjoint may be smaller than
+        # its node (1 for ones), and np.where(c, 1.0, 1.0) would be float64 whatever c is
+        return args[1]
     if op == "where" and c(args[0]):
         # a constant condition selects one side, which keeps the shape if the other side
         # is a constant too (or if the shapes say so)

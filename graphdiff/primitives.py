@@ -180,7 +180,12 @@ def call(name: str, *args: Any, **params: Any) -> Any:
     for a in args:
         if hasattr(a, "apply") and not isinstance(a, np.ndarray):
             return a.apply(name, *args, **params)
-    return lookup(name).evaluate(*args, **params)
+    result = lookup(name).evaluate(*args, **params)
+    if all(type(a) in (int, float) for a in args) and np.ndim(result) == 0:
+        # numbers in, a Python number out: weakly typed, as a constant in generated code
+        # (a float64 scalar would widen the float32 arrays it meets)
+        return float(result)
+    return result
 
 
 def _step(x: Any) -> Any:
@@ -243,7 +248,9 @@ def _logsumexp(x, axis=-1, keepdims=False):
     m = np.max(x, axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0.0)
     out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
-    return out if keepdims else (np.squeeze(out, axis=axis) if axis is not None else out.reshape(()))
+    if not keepdims:
+        out = np.squeeze(out, axis=axis) if axis is not None else out.reshape(())
+    return out[()] if out.ndim == 0 else out  # a NumPy scalar, as NumPy's reductions give
 
 
 def _softmax(x, axis=-1):
@@ -315,6 +322,20 @@ def _matmul_vjp(bar, a, b, out):
     if na == 2:
         return call("outer", bar, b), call("transpose", a) @ bar
     return b @ bar, call("outer", a, bar)
+
+
+def _where_template(c: str, a: str, b: str, opts: str = "") -> str:
+    if _is_literal(a) and _is_literal(b):
+        # two numbers take the condition's float type: np.where(c, 1.0, 0.0) is float64
+        # whatever c is (an adjoint 1 selected by a float32 mask would widen the gradient)
+        kind = f"{c}.dtype.type"
+        return f"np.where({c}, {kind}({a}), {kind}({b}))"
+    return f"np.where({c}, {a}, {b})"
+
+
+def _is_literal(text: str) -> bool:
+    return text.lstrip("-(").rstrip(")").replace(".", "", 1).replace("e-", "", 1) \
+        .replace("e+", "", 1).isdigit()
 
 
 def _add_tangents(*terms):
@@ -395,7 +416,9 @@ def _bce_with_logits_and_grad(z, y):
     """_bce_with_logits and its gradient, sharing softplus(z): sigmoid(z) = exp(z - softplus(z))."""
     sp = np.logaddexp(0.0, z)
     value = (np.sum(sp) - np.vdot(y, z)) / np.size(z)
-    sig = np.exp(np.subtract(z, sp, out=sp), out=sp)
+    # sp is ours to overwrite (a NumPy scalar for 0-d z, which cannot take out=)
+    sig = np.exp(np.subtract(z, sp, out=sp), out=sp) if isinstance(sp, np.ndarray) \
+        else np.exp(z - sp)
     return value, (sig - y) / np.size(z)
 
 
@@ -658,7 +681,7 @@ _PRIMITIVES = [
        doc="matrix product of 1-D or 2-D operands"),
     _p("outer", 2, np.outer, (), sympy=lambda sp, a, b: a * b,
        shape=lambda a, b: _vector("outer", a) + _vector("outer", b),
-       vjp=lambda bar, a, b, out: (bar @ b, a @ bar),
+       vjp=lambda bar, a, b, out: (_exact(bar, out) @ b, a @ _exact(bar, out)),
        jvp=lambda dots, a, b, out: _add_tangents(
            None if dots[0] is None else call("outer", _exact(dots[0], a), b),
            None if dots[1] is None else call("outer", a, _exact(dots[1], b))),
@@ -667,6 +690,7 @@ _PRIMITIVES = [
        sympy=lambda sp, a: a, shape=lambda a: tuple(reversed(a)),
        vjp=lambda bar, a, out: (call("transpose", _exact(bar, out)),),
        jvp=lambda dots, a, out: call("transpose", _exact(dots[0], a)), view="same",
+       zero_d_array=True,
        doc="reversed axes (a.T)"),
     _p("sum", 1, np.sum, (), numpy=_reduce_template, latex=r"\sum",
        sympy=lambda sp, a, axis=None, keepdims=False: a,
@@ -744,7 +768,8 @@ _PRIMITIVES = [
                                       call("where", c, 0.0, bar)),
        jvp=lambda dots, c, a, b, out: call("where", c, 0.0 if dots[1] is None else dots[1],
                                            0.0 if dots[2] is None else dots[2]),
-       numpy="np.where({0}, {1}, {2})", zero_d_array=True,
+       numpy=_where_template,
+       zero_d_array=True,
        sympy=lambda sp, c, a, b: sp.Piecewise((a, sp.Ne(c, 0)), (b, True)),
        doc="a where c is nonzero, else b"),
     # --- losses (means, so a batch's size does not change the learning rate) --------------
@@ -789,7 +814,7 @@ _PRIMITIVES = [
        jvp=_no_second_derivative("softmax_xent"), helpers=(_softmax_xent_grad,),
        doc="(softmax(z) sum(y) - y) / rows: the gradient of softmax_xent"),
     # --- activation functions (the lecture's table) ---------------------------------------
-    _p("identity", 1, np.positive, (lambda x, out: 1,), numpy="{0}", view="same",
+    _p("identity", 1, np.positive, (lambda x, out: 1,), numpy="{0}", view="same", zero_d_array=True,
        latex=r"\operatorname{id}", sympy=lambda sp, x: x),
     # a comparison written straight into an array of the argument's type: one pass, and
     # ~50x faster than np.heaviside

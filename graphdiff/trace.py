@@ -288,7 +288,8 @@ class _Tracer:
         values = self.values = self.g.evaluate(self.point)
         for n in nodes:
             if n.op == "const":
-                values[n.index] = np.float64(n.value)
+                # a Python float, weakly typed as in the generated code: float32 stays float32
+                values[n.index] = n.value
         # local partials, one per edge from a variable (constants have no derivative);
         # a primitive with vector rules (vjp/jvp) has edges with partial None
         edges: list[list[tuple[int, int, Any]]] = [[] for _ in nodes]
