@@ -179,7 +179,8 @@ def _emit(g, name, returns, doc, marks, free, inplace, dtypes) -> tuple[str, lis
         prim = REGISTRY[n.op]
         if n.index in fused:
             helper = FUSED_LOSSES[n.op][1]
-            helpers[helper.__name__] = helper
+            for h in (*prim.helpers, helper):  # the fused helper calls the loss's own
+                helpers[h.__name__] = h
             rhs = f"{helper.__name__}({', '.join(expr[a][0] for a in n.args)})"
         elif n.index in fused.values():  # computed on its value's line, just before
             rhs = None

@@ -814,7 +814,10 @@ def as_array(v: Any) -> np.ndarray:
     a = np.asarray(v)
     if a.dtype.kind in "biu":
         a = a.astype(np.float64)
-    elif a.dtype.kind not in "fc":
+    elif a.dtype.kind == "c":
+        raise TypeError(f"cannot use a complex value (dtype {a.dtype}) as an input: "
+                        f"graphdiff differentiates real functions of real inputs")
+    elif a.dtype.kind != "f":
         raise TypeError(f"cannot use a value of dtype {a.dtype} as an input")
     return a
 

@@ -377,15 +377,25 @@ def _broadcast_like_vjp(bar, t, x, out, axis, keepdims, mean):
 
 # --- losses: means over the batch, stable for any logits ------------------------------------
 
+def _residual(p, t):
+    """p - t, refusing shapes that broadcast to a shape neither has ((3, 1) against (3,)
+    would silently compare every output with every target)."""
+    d = np.subtract(p, t)
+    if np.shape(d) != np.shape(p) and np.shape(d) != np.shape(t):
+        raise ValueError(f"mse: outputs of shape {np.shape(p)} and targets of shape "
+                         f"{np.shape(t)} broadcast to {np.shape(d)}; give them one shape")
+    return d
+
+
 def _mse(p, t):
     """mean((p - t)**2): mean squared error, summed with one dot product."""
-    d = np.subtract(p, t)
+    d = _residual(p, t)
     return np.vdot(d, d) / np.size(d)
 
 
 def _mse_grad(p, t):
     """d/dp of _mse: 2 (p - t) / size."""
-    d = np.subtract(p, t)
+    d = _residual(p, t)
     if isinstance(d, np.ndarray):
         d *= 2 / np.size(d)  # d is ours: scale it in place
         return d
@@ -394,7 +404,7 @@ def _mse_grad(p, t):
 
 def _mse_and_grad(p, t):
     """_mse and _mse_grad of the same arguments, from one difference."""
-    d = np.subtract(p, t)
+    d = _residual(p, t)
     value = np.vdot(d, d) / np.size(d)
     if isinstance(d, np.ndarray):
         d *= 2 / np.size(d)
@@ -422,12 +432,25 @@ def _bce_with_logits_and_grad(z, y):
     return value, (sig - y) / np.size(z)
 
 
+def _class_labels(y, k):
+    """Integer class labels as indices, refusing any label that is not an integer in
+    [0, k): a fractional or out-of-range label would pick a wrong score silently."""
+    y = np.asarray(y)
+    with np.errstate(invalid="ignore"):  # nan and inf are refused just below
+        idx = y.astype(np.intp)
+    bad = (idx != y) | (idx < 0) | (idx >= k)
+    if np.any(bad):
+        raise ValueError(f"softmax_xent: class label {float(y[bad].flat[0]):g} is not an integer "
+                         f"in [0, {k}) ({k} classes)")
+    return idx
+
+
 def _softmax_xent(z, y):
     """mean over rows of logsumexp(z) sum(y) - sum(y z); y one-hot rows or integer labels."""
     m = np.max(z, axis=-1, keepdims=True)
     lse = np.log(np.add.reduce(np.exp(z - m), axis=-1)) + m[..., 0]
     if np.ndim(y) == np.ndim(z) - 1:
-        idx = np.asarray(y).astype(np.intp)
+        idx = _class_labels(y, np.shape(z)[-1])
         if np.ndim(z) == 2:  # rows of scores: plain fancy indexing is the fastest pick
             picked = z[np.arange(len(idx)), idx]
         else:
@@ -442,7 +465,7 @@ def _softmax_xent_grad(z, y):
     e /= np.add.reduce(e, axis=-1, keepdims=True)
     rows = np.size(z) // np.shape(z)[-1]
     if np.ndim(y) == np.ndim(z) - 1:
-        idx = np.asarray(y).astype(np.intp)
+        idx = _class_labels(y, np.shape(z)[-1])
         if np.ndim(z) == 2:
             e[np.arange(len(idx)), idx] -= 1
         else:
@@ -464,7 +487,7 @@ def _softmax_xent_and_grad(z, y):
     e /= total
     rows = np.size(z) // np.shape(z)[-1]
     if np.ndim(y) == np.ndim(z) - 1:
-        idx = np.asarray(y).astype(np.intp)
+        idx = _class_labels(y, np.shape(z)[-1])
         if np.ndim(z) == 2:
             at = np.arange(len(idx))
             value = np.add.reduce(lse - z[at, idx], axis=None) / np.size(lse)
@@ -506,6 +529,14 @@ def _xent_target_vjp(bar, z, y):
 def _xent_target_jvp(dot, z, y):
     vjp = _xent_target_vjp(1.0, z, y)
     return None if vjp is None else call("sum", vjp * dot)
+
+
+def _residual_shape(p, t):
+    full = broadcast_shapes(p, t, op="mse")
+    if full != p and full != t:
+        raise ValueError(f"mse: outputs of shape {_dim_text(p)} and targets of shape "
+                         f"{_dim_text(t)} broadcast to {_dim_text(full)}; give them one shape")
+    return full
 
 
 def _loss_shape(op):
@@ -774,19 +805,19 @@ _PRIMITIVES = [
        doc="a where c is nonzero, else b"),
     # --- losses (means, so a batch's size does not change the learning rate) --------------
     _p("mse", 2, _mse, (), numpy="_mse({0}, {1})", latex=r"\operatorname{MSE}",
-       sympy=lambda sp, p, t: (p - t) ** 2, shape=lambda p, t: broadcast_shapes(p, t, op="mse") and (),
+       sympy=lambda sp, p, t: (p - t) ** 2, shape=lambda p, t: _residual_shape(p, t) and (),
        vjp=lambda bar, p, t, out: (bar * call("mse_grad", p, t), -(bar * call("mse_grad", p, t))),
        jvp=lambda dots, p, t, out: _add_tangents(
            None if dots[0] is None else call("sum", call("mse_grad", p, t) * dots[0]),
            None if dots[1] is None else -call("sum", call("mse_grad", p, t) * dots[1])),
-       helpers=(_mse,), doc="mean((p - t)**2): mean squared error"),
+       helpers=(_residual, _mse), doc="mean((p - t)**2): mean squared error"),
     _p("mse_grad", 2, _mse_grad, (), numpy="_mse_grad({0}, {1})", sympy=lambda sp, p, t: p - t,
-       shape=lambda p, t: broadcast_shapes(p, t, op="mse"), elementwise=False,
+       shape=_residual_shape, elementwise=False,
        # linear in p - t: the derivative is 2 / size, what the output's size says
        vjp=lambda bar, p, t, out: (bar * (2 / call("size", out)), -(bar * (2 / call("size", out)))),
        jvp=lambda dots, p, t, out: (2 / call("size", out)) * _add_tangents(
            dots[0], None if dots[1] is None else -dots[1]),
-       helpers=(_mse_grad,), doc="2 (p - t) / size: the gradient of mse"),
+       helpers=(_residual, _mse_grad), doc="2 (p - t) / size: the gradient of mse"),
     _p("bce_with_logits", 2, _bce_with_logits, (), numpy="_bce_with_logits({0}, {1})",
        latex=r"\operatorname{BCE}", sympy=lambda sp, z, y: sp.log(1 + sp.exp(z)) - y * z,
        shape=_loss_shape("bce_with_logits"),
@@ -807,11 +838,11 @@ _PRIMITIVES = [
        jvp=lambda dots, z, y, out: _add_tangents(
            None if dots[0] is None else call("sum", call("softmax_xent_grad", z, y) * dots[0]),
            None if dots[1] is None else _xent_target_jvp(dots[1], z, y)),
-       helpers=(_softmax_xent,),
+       helpers=(_class_labels, _softmax_xent),
        doc="mean over rows of -sum(y log softmax(z)); y one-hot rows or integer labels"),
     _p("softmax_xent_grad", 2, _softmax_xent_grad, (), numpy="_softmax_xent_grad({0}, {1})",
        sympy=lambda sp, z, y: z, shape=lambda z, y: z, vjp=_no_second_derivative("softmax_xent"),
-       jvp=_no_second_derivative("softmax_xent"), helpers=(_softmax_xent_grad,),
+       jvp=_no_second_derivative("softmax_xent"), helpers=(_class_labels, _softmax_xent_grad),
        doc="(softmax(z) sum(y) - y) / rows: the gradient of softmax_xent"),
     # --- activation functions (the lecture's table) ---------------------------------------
     _p("identity", 1, np.positive, (lambda x, out: 1,), numpy="{0}", view="same", zero_d_array=True,

@@ -536,3 +536,38 @@ def test_the_issue_reproductions_return_right_fresh_arrays():
     assert not np.shares_memory(gx, b) and not np.shares_memory(gy, a)
     gx *= 0.1
     np.testing.assert_array_equal(b, np.arange(3.))
+
+
+@pytest.mark.parametrize("labels, named", [([0, 3], "3"), ([0.5, 1], "0.5"), ([-1, 0], "-1"),
+                                           ([0, np.nan], "nan")])
+def test_softmax_xent_refuses_bad_labels_everywhere(labels, named):
+    z, y = np.zeros((2, 3)), np.array(labels, dtype=float)
+    zt, yt = gd.tensor("z", (2, 3)), gd.tensor("y", (2,))
+    calls = [lambda: gd.parse("softmax_xent(z, y)")(z=z, y=y),
+             lambda: gd.trace("softmax_xent(z, y)", z=z, y=y),
+             lambda: gd.compile("softmax_xent(z, y)")(z=z, y=y)]
+    vg = gd.value_and_grad(gd.softmax_xent(zt, yt), wrt="z")
+    calls += [lambda: vg(z=z, y=y), lambda: vg(z=z, y=y), lambda: vg(z=z, y=y)]  # + variant
+    for call in calls:
+        with pytest.raises(ValueError, match=rf"class label {named} is not an integer in "
+                                             rf"\[0, 3\) \(3 classes\)"):
+            call()
+
+
+def test_mse_refuses_shapes_that_broadcast_to_neither():
+    p, t = np.ones((3, 1)), np.ones(3)
+    for call in (lambda: gd.parse("mse(p, t)")(p=p, t=t),
+                 lambda: gd.value_and_grad("mse(p, t)")(p=p, t=t),
+                 lambda: gd.trace("mse(p, t)", p=p, t=t),
+                 lambda: gd.mse(gd.tensor("p", (3, 1)), gd.tensor("t", (3,)))):
+        with pytest.raises(ValueError, match=r"broadcast to \(3, 3\)"):
+            call()
+    assert gd.parse("mse(p, t)")(p=np.ones(3), t=2.0) == 1.0  # a scalar target is fine
+
+
+def test_complex_inputs_are_refused_with_a_clear_error():
+    for call in (lambda: gd.parse("x*2")(x=np.ones(2, complex)),
+                 lambda: gd.compile("x*2")(np.ones(2, complex)),
+                 lambda: gd.trace("x*2", x=1j)):
+        with pytest.raises(TypeError, match="complex"):
+            call()
