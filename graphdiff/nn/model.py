@@ -25,7 +25,7 @@ import graphdiff as gd
 from . import backprop
 from .checks import as_inputs, as_targets, check_pair
 from .compiled_step import GeneratedStep
-from .losses import LINKS, LOSSES, accuracy, link, loss_value
+from .losses import LINKS, LOSSES, REGRESSION, accuracy, link, loss_value
 from .optimizers import FullBatch, Optimizer, flatten, make_optimizer, unflatten_into
 
 __all__ = ["INITS", "MLP", "DivergenceWarning", "History", "unary_activations"]
@@ -84,8 +84,9 @@ class MLP:
 
     `layer_sizes` lists the widths from input to output, e.g. [1, 3, 1].  `activation` f is
     used by every hidden layer: any of `unary_activations()` (the lecture's table,
-    softplus, sin, ...).  The loss fixes what the output means: "mse" (regression,
-    output activation g chosen freely, identity by default), "bce" (logits; g = sigmoid
+    softplus, sin, ...).  The loss fixes what the output means: "mse" or the lecture's
+    "sse" E = ½ Σ (y − t)² (regression, output activation g chosen freely, identity by
+    default), "bce" (logits; g = sigmoid
     gives probabilities) or "softmax_xent" (logits; g = softmax).  Parameters are the list
     [W1, b1, W2, b2, ...] with W_l of shape (n_in, n_out) and b_l of shape (n_out,).
 
@@ -110,9 +111,9 @@ class MLP:
             raise ValueError(f"unknown loss {loss!r}; known: {', '.join(LOSSES)}")
         if output_activation is None:
             output_activation = LINKS[loss]
-        if loss == "mse":
+        if loss in REGRESSION:
             _check_activation(output_activation, "output activation")
-        if loss != "mse" and output_activation != LINKS[loss]:
+        if loss not in REGRESSION and output_activation != LINKS[loss]:
             raise ValueError(f"loss {loss!r} takes logits and its output activation is "
                              f"{LINKS[loss]!r}, got {output_activation!r}")
         if loss == "softmax_xent" and self.layer_sizes[-1] < 2:
@@ -138,13 +139,13 @@ class MLP:
     # --- structure -----------------------------------------------------------------------
     @property
     def is_classifier(self) -> bool:
-        return self.loss != "mse"
+        return self.loss not in REGRESSION
 
     @property
     def head(self) -> str:
         """The activation applied to the last layer inside the loss: mse's output
         activation, or identity when the loss takes logits."""
-        return self.output_activation if self.loss == "mse" else "identity"
+        return self.output_activation if self.loss in REGRESSION else "identity"
 
     @property
     def n_parameters(self) -> int:
@@ -189,7 +190,7 @@ class MLP:
           and dtype.  The step may reuse its gradient buffers between calls.
         The returned object may carry `.source` (generated code) and `.graph`.
         """
-        head = self.head if self.loss == "mse" else "identity"  # the others take logits
+        head = self.head if self.loss in REGRESSION else "identity"  # the others take logits
         return GeneratedStep(self.layer_sizes, self.activation, head, self.loss,
                              weight_decay, dropout, int_labels)
 
