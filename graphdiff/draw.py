@@ -26,8 +26,9 @@ COLORS = {"input": ("#cfe2f3", "#333333"), "const": ("#eeeeee", "#999999"),
 
 
 def layers(g: Graph) -> list[int]:
-    """The layer of each node: inputs 0, an operation one past its deepest variable
-    argument, a constant one before its first user."""
+    """The layer of each node: an operation one past its deepest variable argument
+    (inputs counted at 0), then an input or a constant one before its earliest user, so
+    a weight used deep in a network sits beside its use."""
     nodes = g.nodes
     layer = [0] * len(nodes)
     first_user: list[int | None] = [None] * len(nodes)
@@ -39,10 +40,21 @@ def layers(g: Graph) -> list[int]:
         for a in n.args:
             if first_user[a] is None:
                 first_user[a] = n.index
+    earliest = [min(layer[u] for u in users) if users else 1 for users in _users(g)]
     for n in nodes:
         if n.op == "const" and first_user[n.index] is not None:
             layer[n.index] = max(0, layer[first_user[n.index]] - 1)
+        elif n.op == "input":
+            layer[n.index] = max(0, earliest[n.index] - 1)
     return layer
+
+
+def _users(g: Graph) -> list[list[int]]:
+    users: list[list[int]] = [[] for _ in g.nodes]
+    for n in g.nodes:
+        for a in n.args:
+            users[a].append(n.index)
+    return users
 
 
 def _mean_height(args: tuple[int, ...], pos: dict, default: int) -> float:

@@ -41,13 +41,21 @@ def draw_graph(g: Graph, path: str | Path | None = None, fmt: str | None = None,
     """
     check_drawable(g)
     plt = _pyplot()
-    pos = {i: (col * 2.6, row) for i, (col, row) in layout(g).items()}
-    lines = labels(g, t, show)
-    columns = {col for col, _ in pos.values()}
-    rows = [row for _, row in pos.values()]
-    tallest = max(rows) - min(rows) + 1
-    fig, ax = plt.subplots(figsize=(2.2 + 2.0 * len(columns),
-                                    1.2 + (0.9 + 0.3 * bool(show)) * tallest))
+    grid, lines = layout(g), labels(g, t, show)
+    # positions in inches, columns as wide as their longest label (9 pt: ~0.075 in a letter)
+    widths: dict[int, float] = {}
+    for i, (col, _) in grid.items():
+        widths[col] = max(widths.get(col, 0.0), 0.075 * max(map(len, lines[i])) + 0.3)
+    left, x = {}, 0.2
+    for col in sorted(widths):
+        left[col], x = x, x + widths[col] + 0.45
+    step = 0.55 + 0.18 * max(map(len, lines))
+    rows = [row for _, row in grid.values()]
+    height = (max(rows) - min(rows)) * step + 0.8
+    pos = {i: (left[col] + widths[col] / 2, (row - min(rows)) * step + 0.4)
+           for i, (col, row) in grid.items()}
+    fig = plt.figure(figsize=(x - 0.25, height))
+    ax = fig.add_axes((0, 0, 1, 1))
     boxes = {}
     for n in g.nodes:
         face, edge = COLORS[kind(g, n.index)]
@@ -61,11 +69,9 @@ def draw_graph(g: Graph, path: str | Path | None = None, fmt: str | None = None,
                         textcoords=boxes[a],
                         arrowprops=dict(arrowstyle="-|>", color="0.45", lw=1.0,
                                         shrinkA=5, shrinkB=5))
-    xs = [p[0] for p in pos.values()]
-    ax.set_xlim(min(xs) - 1.3, max(xs) + 1.3)
-    ax.set_ylim(min(rows) - 0.7, max(rows) + 0.7)
+    ax.set_xlim(0, x - 0.25)
+    ax.set_ylim(0, height)
     ax.axis("off")
-    fig.tight_layout()
     if path is not None:
         fig.savefig(path, format=fmt, dpi=150)
         plt.close(fig)

@@ -42,6 +42,7 @@ def _written(paths):
     ("early_stopping_dropout", ["--epochs", "30"]),
     ("activations", []),
     ("computational_graphs", []),
+    ("backpropagation", []),
 ])
 def test_each_example_runs_as_a_script(name, argv, tmp_path, capsys):
     _load(name).main(["--out", str(tmp_path), *argv])
@@ -221,3 +222,27 @@ def test_the_documented_commands_draw_each_graph(tmp_path, capsys):
         _written([out])
         assert cli.main(args[1:3]) == 0  # DOT text on standard output
         assert capsys.readouterr().out.startswith("digraph")
+
+
+# --- back-propagation on a 2-3-3-1 net ----------------------------------------------------------
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_backpropagation_deltas_are_the_trace_adjoints(seed, tmp_path):
+    example = _load("backpropagation")
+    result = example.run(seed)
+    hand, rows, tr = result["hand"], result["rows"], result["trace"]
+    assert result["model"].loss == "sse"
+    assert float(tr.value) == pytest.approx(hand["E"], rel=1e-12)
+    # the lecture's first step: dE/dy_l = y_l - t_l, not the mean's 2 (y - t) / n
+    np.testing.assert_allclose(rows["y_l"].adjoint, hand["y_l"] - result["t"], rtol=1e-12)
+    for name, _, (row, field) in example.FORMULAS:
+        np.testing.assert_allclose(getattr(rows[row], field), hand[name], rtol=1e-10,
+                                   atol=1e-15, err_msg=name)
+    for name, param in (("dE/dw_ij", "W1"), ("dE/dw_jk", "W2"), ("dE/dw_kl", "W3")):
+        np.testing.assert_allclose(tr.gradient[param], hand[name], rtol=1e-10, atol=1e-15)
+        np.testing.assert_allclose(result["step_grads"][param], hand[name], rtol=1e-10,
+                                   atol=1e-15)
+    assert all(np.abs(hand[f"dE/dz_{i}"]).min() > 0 for i in "jkl")  # no vacuous zeros
+    text = example.report(result)
+    assert "y_l − t_l" in text and "v\u030416" in text
+    if seed == 0:
+        _written(example.plot(result, tmp_path))

@@ -172,6 +172,16 @@ class MLP:
         return (f"MLP({self.layer_sizes}, activation={self.activation!r}{extra}, "
                 f"loss={self.loss!r})")
 
+    def diagram(self, ax: Any = None, kept: list[np.ndarray] | None = None,
+                notes: dict[tuple[int, int], str] | None = None, title: str | None = None
+                ) -> Any:
+        """The network as circles and connections (matplotlib figure); `kept` (a boolean
+        array per hidden layer) draws the thinned network under dropout.  See
+        `nn.plots.network_diagram`."""
+        from .plots import network_diagram
+
+        return network_diagram(self, ax, kept, notes, title)
+
     # --- the loss-and-gradient function ----------------------------------------------------
     def _make_step(self, dropout: bool = False, weight_decay: float = 0.0,
                    int_labels: bool = False) -> Any:
