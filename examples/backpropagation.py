@@ -27,10 +27,10 @@ backpropagation_graph.png (the loss graph with every node's adjoint).
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+import _example
 import numpy as np
 
 import graphdiff as gd
@@ -152,15 +152,8 @@ def plot(result: dict, out: str | Path) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=Path(__file__).parent / "figures", type=Path)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    result = run(args.seed)
-    print(report(result))
-    for path in plot(result, args.out):
-        print(f"wrote {path}")
-    return result
+    return _example.main(__doc__, run, report, plot, argv,
+                         {"seed": (int, 0, "weights, biases and the pair (x, t)")})
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from graphdiff import cli, nn
 from graphdiff.nn import backprop
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+sys.path.insert(0, str(EXAMPLES))  # as when an example runs as a script: _example beside it
 
 
 def _load(name):
