@@ -44,6 +44,7 @@ def _written(paths):
     ("activations", []),
     ("computational_graphs", []),
     ("backpropagation", []),
+    ("dropout_uncertainty", ["--epochs", "30"]),
 ])
 def test_each_example_runs_as_a_script(name, argv, tmp_path, capsys):
     _load(name).main(["--out", str(tmp_path), *argv])
@@ -247,3 +248,17 @@ def test_backpropagation_deltas_are_the_trace_adjoints(seed, tmp_path):
     assert "y_l − t_l" in text and "v\u030416" in text
     if seed == 0:
         _written(example.plot(result, tmp_path))
+
+
+# --- dropout as uncertainty ---------------------------------------------------------------
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_dropout_band_widens_away_from_the_data(seed):
+    example = _load("dropout_uncertainty")
+    result = example.run(epochs=400, samples=50, seed=seed)
+    assert result["std_away"] > 2 * result["std_inside"]
+    x = result["grid"][:, 0]
+    inside = np.abs(x) <= example.INSIDE
+    truth = nn.datasets.regression_target(x[inside])
+    assert np.sqrt(np.mean((result["mean"][inside, 0] - truth) ** 2)) < 0.3  # it did learn
+    if seed == 0:
+        assert "away from them" in example.report(result)

@@ -132,6 +132,7 @@ class MLP:
         self.rng = np.random.default_rng(seed)
         self.params = self._initial_params()
         self.history: History | None = None
+        self.keep_prob = 1.0  # of the last fit: what Monte Carlo dropout uses
         self._steps: dict[tuple[bool, float, bool], Any] = {}
         self._step: Any = None
         self._mask_buffers: dict[int, list[np.ndarray]] = {}
@@ -236,15 +237,31 @@ class MLP:
         """The last layer's output through `head`: predictions for mse, logits otherwise."""
         return self._output(self._inputs(X))
 
-    def _output(self, X: np.ndarray) -> np.ndarray:  # X already validated
+    def _output(self, X: np.ndarray, masks: list[np.ndarray] | None = None
+                ) -> np.ndarray:  # X already validated
         if self.activation in backprop.ACTIVATIONS and self.head in backprop.ACTIVATIONS:
-            return backprop.forward(self.params, X, self.activation, self.head)
-        return _registry_forward(self.params, X, self.activation, self.head)
+            return backprop.forward(self.params, X, self.activation, self.head, masks)
+        return _registry_forward(self.params, X, self.activation, self.head, masks)
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Outputs for X, shape (n, n_out): values for mse, probabilities for bce (sigmoid)
-        and softmax_xent (softmax).  Dropout is never applied here."""
-        return link(self.loss, self.forward(X))
+    def predict(self, X: Any, dropout_samples: int | None = None,
+                keep_prob: float | None = None) -> Any:
+        """Outputs for X, shape (n, n_out): values for mse and sse, probabilities for bce
+        (sigmoid) and softmax_xent (softmax).  Dropout is off, unless `dropout_samples`:
+        then Monte Carlo dropout (Gal & Ghahramani, 2016), which returns the mean and the
+        standard deviation of that many outputs, each with fresh masks (keep_prob: the
+        last fit's, unless given), drawn from the model's random generator."""
+        if dropout_samples is None:
+            return link(self.loss, self.forward(X))
+        samples = _positive_int(dropout_samples, "dropout_samples")
+        keep = self.keep_prob if keep_prob is None else _keep_prob(0.0, keep_prob)
+        if keep == 1.0:
+            raise ValueError("Monte Carlo dropout needs a model trained with dropout (or "
+                             "keep_prob < 1): without it every sample is the same")
+        X = self._inputs(X)
+        # one mask row per sample, shared by every input: each sample is one thinned network
+        outs = np.stack([link(self.loss, self._output(X, self._masks(1, keep)))
+                         for _ in range(samples)])
+        return outs.mean(axis=0), outs.std(axis=0)
 
     def predict_classes(self, X: Any) -> np.ndarray:
         """Class labels: argmax for softmax_xent, probability >= 1/2 for bce (shape (n,)
@@ -327,7 +344,7 @@ class MLP:
                 self._fit_steps(run, step, opt, X, Y, epochs, batch_size, keep_prob, shuffle)
         finally:
             run.finish()
-        self.history = run.history
+        self.history, self.keep_prob = run.history, keep_prob
         return run.history
 
     def _fit_steps(self, run: _Run, step: Any, opt: Optimizer, X: np.ndarray,
@@ -490,15 +507,17 @@ def _check_activation(name: Any, what: str) -> None:
 
 
 def _registry_forward(params: Sequence[np.ndarray], X: np.ndarray, activation: str,
-                      head: str) -> np.ndarray:
+                      head: str, masks: Sequence[np.ndarray] | None = None) -> np.ndarray:
     """The network's output with activations evaluated by the registry (for those the
-    hand-written reference does not have)."""
+    hand-written reference does not have), hidden layers times the dropout masks if given."""
     last = len(params) // 2 - 1
     h = X
     for l in range(last + 1):
         z = h @ params[2 * l]
         z += params[2 * l + 1]
         h = np.asarray(gd.call(activation if l < last else head, z), dtype=X.dtype)
+        if masks is not None and l < last:
+            h *= masks[l]
     return h
 
 
