@@ -45,6 +45,7 @@ def _written(paths):
     ("computational_graphs", []),
     ("backpropagation", []),
     ("dropout_uncertainty", ["--epochs", "30"]),
+    ("intuition", ["--epochs", "20"]),
 ])
 def test_each_example_runs_as_a_script(name, argv, tmp_path, capsys):
     _load(name).main(["--out", str(tmp_path), *argv])
@@ -272,3 +273,23 @@ def test_dropout_band_widens_away_from_the_data(seed):
     assert np.sqrt(np.mean((result["mean"][inside, 0] - truth) ** 2)) < 0.3  # it did learn
     if seed == 0:
         assert "away from them" in example.report(result)
+
+
+# --- some intuition -------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_intuition_a_hidden_layer_separates_what_a_threshold_cannot(seed, tmp_path):
+    example = _load("intuition")
+    result = example.run(epochs=150, seed=seed)
+    X, y = result["X"], result["y"]
+    models = result["models"]
+    # without a hidden layer σ(wx + b) is monotonic: no better than the best threshold
+    assert result["threshold"] < 0.9
+    assert models["no hidden layer"]["accuracy"] <= result["threshold"] + 1e-12
+    assert models["one hidden layer"]["accuracy"] == 1.0
+    # in the hidden layer's plane the output unit's line separates the classes
+    model = models["one hidden layer"]["model"]
+    H = nn.plots.hidden_layers(model, X)[0]
+    assert H.shape == (len(X), 2)
+    np.testing.assert_array_equal((H @ model.params[2] + model.params[3] >= 0)[:, 0], y == 1)
+    if seed == 0:
+        _written(example.plot(result, tmp_path))
