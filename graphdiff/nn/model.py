@@ -22,6 +22,7 @@ import numpy as np
 
 import graphdiff as gd
 
+from ..display import in_notebook, progress_html
 from . import backprop
 from .checks import as_inputs, as_targets, check_pair
 from .compiled_step import GeneratedStep
@@ -71,6 +72,11 @@ class History:
                   f"best_epoch={self.best_epoch}"]
         fields += [flag for flag in ("stopped_early", "diverged") if getattr(self, flag)]
         return f"History({', '.join(fields)})"
+
+    def _repr_html_(self) -> str:  # Jupyter: the loss curves
+        from ..display import history_html
+
+        return history_html(self)
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -172,6 +178,11 @@ class MLP:
             f", output_activation={self.output_activation!r}"
         return (f"MLP({self.layer_sizes}, activation={self.activation!r}{extra}, "
                 f"loss={self.loss!r})")
+
+    def _repr_html_(self) -> str:  # Jupyter: layers, parameter count, training state
+        from ..display import mlp_html
+
+        return mlp_html(self)
 
     def diagram(self, ax: Any = None, kept: list[np.ndarray] | None = None,
                 notes: dict[tuple[int, int], str] | None = None, title: str | None = None
@@ -624,7 +635,10 @@ class _Progress:
     def __init__(self, verbose: bool | None, epochs: int, stream: Any = None):
         self.stream = stream if stream is not None else sys.stderr
         tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.enabled = tty if verbose is None else bool(verbose)
+        # in Jupyter stderr is no terminal, but one output area can be redrawn in place
+        self.notebook = stream is None and not tty and in_notebook()
+        self.handle: Any = None
+        self.enabled = (tty or self.notebook) if verbose is None else bool(verbose)
         self.patient = verbose is None
         self.tty, self.epochs = tty, epochs
         self.start = self.last = time.perf_counter()
@@ -639,10 +653,21 @@ class _Progress:
                                                          and self.shown):
             return
         self.last, self.shown = now, True
+        if self.notebook:
+            self._redraw(progress_html(epoch, self.epochs, logs, now - self.start))
+            return
         values = "  ".join(f"{k} {v:.4g}" for k, v in logs.items())
         line = f"epoch {epoch + 1}/{self.epochs}  {values}  ({now - self.start:.1f} s)"
         self.stream.write(f"\r{line}\x1b[K" if self.tty else line + "\n")
         self.stream.flush()
+
+    def _redraw(self, html: str) -> None:
+        from IPython.display import HTML, display
+
+        if self.handle is None:
+            self.handle = display(HTML(html), display_id=True)
+        else:
+            self.handle.update(HTML(html))
 
     def close(self) -> None:
         if self.shown and self.tty:
