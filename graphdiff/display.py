@@ -57,16 +57,20 @@ def _training_state(model: Any) -> str:
     return ", ".join(p for p in parts if p)
 
 
+def _units(n: int) -> str:
+    return f"{n} unit" if n == 1 else f"{n} units"
+
+
 def mlp_html(model: Any) -> str:
     """An MLP: one row per layer (width and activation), the parameter count, the loss and
     how far training has come, and the loss curves once it has been trained."""
     sizes = model.layer_sizes
-    layers = [("input", f"{sizes[0]} units")]
+    layers = [("input", _units(sizes[0]))]
     for l, width in enumerate(sizes[1:-1], start=1):
         shape = f"W{l} {sizes[l - 1]}×{width}, b{l} {width}"
-        layers.append((f"hidden {l}", f"{width} units, {model.activation}  ({shape})"))
+        layers.append((f"hidden {l}", f"{_units(width)}, {model.activation}  ({shape})"))
     last = len(sizes) - 1
-    layers.append(("output", f"{sizes[-1]} units, {model.head}  "
+    layers.append(("output", f"{_units(sizes[-1])}, {model.head}  "
                              f"(W{last} {sizes[-2]}×{sizes[-1]}, b{last} {sizes[-1]})"))
     rows = layers + [("parameters", f"{model.n_parameters:,}"), ("loss", model.loss),
                      ("training", _training_state(model))]
