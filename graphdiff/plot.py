@@ -87,7 +87,7 @@ def plot_activations(path: str | Path | None = None, fmt: str | None = None,
     x = np.linspace(-3.0, 3.0, 601) if x is None else np.asarray(x, dtype=float)
     cols = 5
     rows = -(-len(prims) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.9 * rows + 0.5), squeeze=False)
     for ax, p in zip(axes.flat, prims):
         extra = (np.full_like(x, prelu_alpha),) if p.arity == 2 else ()
         with np.errstate(all="ignore"):
@@ -98,15 +98,16 @@ def plot_activations(path: str | Path | None = None, fmt: str | None = None,
         ax.plot(x, dy, "--", lw=1.5, label="f'(x)")
         ax.axhline(0, color="0.8", lw=0.8)
         ax.axvline(0, color="0.8", lw=0.8)
-        title = p.activation.title.split(" (")[0]
-        ax.set_title(f"{title}" + (f" (α = {prelu_alpha})" if p.arity == 2 else ""),
-                     fontsize=10)
-        ax.text(0.02, 0.97, latex_to_text(p.activation.equation), transform=ax.transAxes,
-                fontsize=7, va="top")
+        # name and equation above the plot, never over the curves
+        equation = latex_to_text(p.activation.equation)
+        if p.arity == 2:
+            equation += f",  α = {prelu_alpha}"
+        ax.set_title(f"{p.activation.title.split(' (')[0]}\n{equation}", fontsize=9)
     for ax in list(axes.flat)[len(prims):]:
         ax.axis("off")
-    axes.flat[0].legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="upper center", ncol=2, fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
     if path is not None:
         fig.savefig(path, format=fmt, dpi=120)
         plt.close(fig)

@@ -116,3 +116,27 @@ def test_cli_draws_values_with_matplotlib(capsys, tmp_path):
 def test_cli_annotation_mistakes_are_one_line(capsys, argv, message):
     code, out, err = _run(capsys, "graph", "x1*x2 + sin(x1)", *argv)
     assert code == 2 and out == "" and message in err and err.count("\n") == 1
+
+
+def test_activation_figure_titles_fit_and_nothing_is_written_over_the_curves():
+    pytest.importorskip("matplotlib")
+    from graphdiff.plot import _pyplot, plot_activations
+
+    fig = plot_activations()
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    page = fig.bbox
+    drawn = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
+    assert len(drawn) == len(gd.activations())
+    titles = []
+    for ax in drawn:
+        assert len(ax.texts) == 0 and ax.get_legend() is None  # no label inside a plot
+        box = ax.title.get_window_extent(renderer)
+        assert page.x0 <= box.x0 and box.x1 <= page.x1 and box.y1 <= page.y1, \
+            ax.title.get_text()
+        titles.append(box)
+    for a, b in zip(titles, titles[1:]):  # neighbours' titles do not run into each other
+        if abs(a.y0 - b.y0) < 1:
+            assert a.x1 < b.x0
+    assert len(fig.legends) == 1  # one legend for the whole figure, above the plots
+    _pyplot().close(fig)
