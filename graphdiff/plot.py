@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .display import in_notebook
 from .draw import COLORS, MAX_DRAWN_NODES, check_drawable, kind, labels, layers, layout
 from .graph import Graph
 from .primitives import activations
@@ -22,7 +23,8 @@ def _pyplot():
     try:
         import matplotlib
 
-        matplotlib.use("Agg")
+        if not in_notebook():  # files only, no window; a notebook keeps its inline figures
+            matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         raise ImportError("drawing needs matplotlib: pip install 'graphdiff[plot]'") from None
