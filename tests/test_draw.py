@@ -140,3 +140,47 @@ def test_activation_figure_titles_fit_and_nothing_is_written_over_the_curves():
             assert a.x1 < b.x0
     assert len(fig.legends) == 1  # one legend for the whole figure, above the plots
     _pyplot().close(fig)
+
+
+def test_svg_boxes_neither_overlap_nor_leave_the_picture():
+    from graphdiff import nn
+
+    for g in (gd.parse(LOGNORMAL), nn.MLP([2, 3, 1]).graph):
+        root = ET.fromstring(draw.graph_svg(g))
+        width, height = float(root.get("width")), float(root.get("height"))
+        boxes = [tuple(float(r.get(k)) for k in ("x", "y", "width", "height"))
+                 for r in root.iter(f"{SVG}rect")]
+        for x, y, w, h in boxes:
+            assert 0 <= x and x + w <= width and 0 <= y and y + h <= height
+        for k, (x, y, w, h) in enumerate(boxes):
+            for (u, v, p, q) in boxes[k + 1:]:
+                assert x + w <= u or u + p <= x or y + h <= v or v + q <= y
+
+
+def _edges_and_crosses(ax):
+    edges = [ln for ln in ax.lines if ln.get_color() == "0.6"]
+    crosses = [ln for ln in ax.lines if ln.get_color() == "tab:red"]
+    return len(edges), len(crosses)
+
+
+def test_network_diagram_of_a_model_and_of_a_thinned_network():
+    pytest.importorskip("matplotlib")
+    import numpy as np
+
+    from graphdiff import nn
+    from graphdiff.nn import plots
+
+    model = nn.MLP([2, 5, 5, 1])
+    fig = model.diagram()
+    ax = fig.axes[0]
+    assert _edges_and_crosses(ax) == (2 * 5 + 5 * 5 + 5 * 1, 0)
+    names = [t.get_text() for t in ax.texts]
+    assert "$x_{i1}$" in names and "$y_{j5}$" in names and "$y_{l1}$" in names
+    kept = [np.array([1, 0, 1, 1, 0], bool), np.array([0, 1, 1, 1, 1], bool)]
+    fig2 = model.diagram(kept=kept, notes={(1, 0): "y = 0.5"})
+    ax2 = fig2.axes[0]
+    # only units kept on both ends stay connected; each dropped unit is crossed out
+    assert _edges_and_crosses(ax2) == (2 * 3 + 3 * 4 + 4 * 1, 2 * 3)
+    assert "y = 0.5" in [t.get_text() for t in ax2.texts]
+    for f in (fig, fig2):
+        plots.pyplot().close(f)
