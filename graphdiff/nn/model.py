@@ -321,7 +321,8 @@ class MLP:
         hidden unit (or give keep_prob = 1 - dropout).  validation: (X_val, Y_val), scored
         after every epoch.  early_stopping: patience in epochs without a better val_loss;
         the best weights are restored.  verbose: None shows progress only for runs longer
-        than a few seconds on a terminal.  callback(epoch, logs) may return True to stop.
+        than a few seconds, on a terminal or in a notebook (True: always, False: never).
+        callback(epoch, logs) may return True to stop.
         A diverging loss stops the run with a DivergenceWarning and restores the best weights.
         """
         X, Y = self._inputs(X), self._targets(Y)
@@ -629,8 +630,8 @@ class _Run:
 
 
 class _Progress:
-    """One status line on stderr, at most twice a second.  verbose=None: only on a
-    terminal, and only once the run has lasted two seconds."""
+    """One status line on stderr (in Jupyter: one output redrawn), at most twice a second.
+    verbose=None: only on a terminal or in a notebook, once the run has lasted two seconds."""
 
     def __init__(self, verbose: bool | None, epochs: int, stream: Any = None):
         self.stream = stream if stream is not None else sys.stderr
