@@ -9,7 +9,8 @@ from html import escape
 from typing import Any
 
 from .graph import Graph
-from .render import LATEX, TEXT, Notation, format_value, graph_html as table_html, node_labels
+from .render import LATEX, TEXT, Notation, format_value, node_labels
+from .render import graph_html as table_html
 
 __all__ = ["COLORS", "MAX_DRAWN_NODES", "SHOW", "annotations", "check_drawable", "graph_html",
            "graph_svg", "graph_tikz", "kind", "labels", "layers", "layout"]

@@ -16,7 +16,7 @@ from .graph import Graph
 from .primitives import activations
 from .render import latex_to_text
 
-__all__ = ["draw_graph", "plot_activations", "layers", "MAX_DRAWN_NODES"]
+__all__ = ["MAX_DRAWN_NODES", "draw_graph", "layers", "plot_activations"]
 
 
 def _pyplot():

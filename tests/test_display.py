@@ -49,7 +49,7 @@ def test_history_shows_its_loss_curves():
     X, Y = _data()
     h = model.fit(X[::2], Y[::2], epochs=40, lr=0.05, validation=(X[1::2], Y[1::2]),
                   verbose=False)
-    svg = re.search(r"<svg.*</svg>", h._repr_html_(), re.S).group(0)
+    svg = re.search(r"<svg.*</svg>", h._repr_html_(), re.DOTALL).group(0)
     root = ET.fromstring(svg)
     lines = root.findall("{http://www.w3.org/2000/svg}polyline")
     assert [len(p.get("points").split()) for p in lines] == [40, 40]  # training, validation

@@ -1,7 +1,7 @@
 """Drawings without Graphviz: SVG and TikZ of a graph, annotated with a point's numbers,
 the Jupyter hooks, and `graphdiff graph --show`."""
 
-import re
+import itertools
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -135,7 +135,7 @@ def test_activation_figure_titles_fit_and_nothing_is_written_over_the_curves():
         assert page.x0 <= box.x0 and box.x1 <= page.x1 and box.y1 <= page.y1, \
             ax.title.get_text()
         titles.append(box)
-    for a, b in zip(titles, titles[1:]):  # neighbours' titles do not run into each other
+    for a, b in itertools.pairwise(titles):  # neighbours' titles do not run into each other
         if abs(a.y0 - b.y0) < 1:
             assert a.x1 < b.x0
     assert len(fig.legends) == 1  # one legend for the whole figure, above the plots

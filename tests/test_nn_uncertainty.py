@@ -20,7 +20,7 @@ def test_mean_and_std_of_thinned_networks():
     assert model.keep_prob == 0.7
     mean, std = model.predict(X, dropout_samples=30)
     assert mean.shape == std.shape == (12, 1) and (std > 0).all()
-    one, zero = model.predict(X, dropout_samples=1)
+    _, zero = model.predict(X, dropout_samples=1)
     assert (zero == 0).all()
     # each sample is one thinned network: the same masks for every input row
     rng_state = model.rng.bit_generator.state
@@ -50,7 +50,7 @@ def test_a_model_without_dropout_needs_keep_prob():
     model, X = _trained(keep_prob=1.0)
     with pytest.raises(ValueError, match="trained with dropout"):
         model.predict(X, dropout_samples=10)
-    mean, std = model.predict(X, dropout_samples=10, keep_prob=0.5)
+    _, std = model.predict(X, dropout_samples=10, keep_prob=0.5)
     assert (std > 0).any()
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="dropout_samples"):
