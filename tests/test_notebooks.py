@@ -1,6 +1,9 @@
 """The notebooks in examples/notebooks/ are stored without outputs and run here, cell by
 cell in a real kernel, so they cannot rot."""
 
+import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,11 +32,33 @@ def test_stored_without_outputs(path):
             assert cell.outputs == [] and cell.execution_count is None, cell.source[:60]
 
 
+KERNEL = "graphdiff-tests"
+
+
 def _run(path):
     book = nbformat.read(path, as_version=4)
-    nbclient.NotebookClient(book, timeout=120, kernel_name="python3",
+    nbclient.NotebookClient(book, timeout=120, kernel_name=KERNEL,
                             resources={"metadata": {"path": str(path.parent)}}).execute()
     return [o for cell in book.cells if cell.cell_type == "code" for o in cell.outputs]
+
+
+@pytest.fixture(scope="module")
+def this_python(tmp_path_factory):
+    """A kernel that runs this interpreter, whatever other "python3" kernels the machine
+    has: found first on JUPYTER_PATH."""
+    root = tmp_path_factory.mktemp("jupyter")
+    spec = root / "kernels" / KERNEL
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps(
+        {"argv": argv, "display_name": KERNEL, "language": "python"}))
+    before = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join([str(root)] + ([before] if before else []))
+    yield
+    if before is None:
+        del os.environ["JUPYTER_PATH"]
+    else:
+        os.environ["JUPYTER_PATH"] = before
 
 
 def _mime(outputs, kind):
@@ -41,7 +66,7 @@ def _mime(outputs, kind):
 
 
 @pytest.fixture(scope="module")
-def outputs():
+def outputs(this_python):
     return {p.stem: _run(p) for p in NOTEBOOKS}
 
 
