@@ -95,22 +95,28 @@ def _point(g: Graph, pairs: Sequence[str] | None, what: str) -> dict[str, float]
     return values
 
 
-def _cmd_table(args: argparse.Namespace) -> int:
+def _traced(g: Graph, args: argparse.Namespace, forward: str | None):
+    """The trace at --at (every input needed) seeded by --direction; `forward` names the
+    option that needs the forward sweep, when it was asked for."""
     from .trace import trace
 
-    g = parse(args.expr)
     at = _point(g, args.at, "--at")
     missing = [n for n in g.inputs if n not in at]
     if missing:
         raise UsageError(f"--at: missing value for {', '.join(missing)} "
                          f"(e.g. --at {' '.join(n + '=1' for n in missing)})")
     direction = None if args.direction is None else _point(g, args.direction, "--direction")
-    if args.mode == "forward" and direction is None:
-        raise UsageError("--mode forward needs --direction, e.g. "
+    if forward and direction is None:
+        raise UsageError(f"{forward} needs --direction, e.g. "
                          f"--direction {g.inputs[0] if g.inputs else 'x'}=1")
+    return trace(g, direction, at=at)
+
+
+def _cmd_table(args: argparse.Namespace) -> int:
+    g = parse(args.expr)
     if args.digits < 1:
         raise UsageError("--digits must be at least 1")
-    t = trace(g, direction, at=at)
+    t = _traced(g, args, "--mode forward" if args.mode == "forward" else None)
     if args.format == "text":
         print(t.to_text(args.mode, args.digits))
     elif args.format == "markdown":
@@ -135,16 +141,31 @@ def _cmd_activations(args: argparse.Namespace) -> int:
     return 0
 
 
+def _annotation(g: Graph, args: argparse.Namespace):
+    """The trace whose numbers --show puts on the nodes (None without --show)."""
+    if args.show is None:
+        if args.at is not None or args.direction is not None:
+            raise UsageError("--at and --direction go with --show values|tangents|adjoints")
+        return None
+    return _traced(g, args, "--show tangents" if args.show == "tangents" else None)
+
+
 def _cmd_graph(args: argparse.Namespace) -> int:
+    from . import draw
     from .render import graph_to_dot
 
     g = parse(args.expr)
+    t = _annotation(g, args)
     fmt = args.format
     if fmt is None:
         suffix = (args.output or "").rpartition(".")[2].lower()
-        fmt = suffix if suffix in ("png", "svg", "pdf") else "dot"
-    if fmt == "dot":
-        text = graph_to_dot(g)
+        fmt = {"tex": "tikz"}.get(suffix, suffix if suffix in GRAPH_FORMATS else "dot")
+    if fmt == "dot" and t is not None:
+        raise UsageError("--show draws numbers on a picture: use --format svg, tikz, png or pdf")
+    texts = {"dot": lambda: graph_to_dot(g), "svg": lambda: draw.graph_svg(g, t, args.show),
+             "tikz": lambda: draw.graph_tikz(g, t, args.show, standalone=args.standalone)}
+    if fmt in texts:
+        text = texts[fmt]()
         if args.output:
             _drawing(lambda: _write(args.output, text), args.output)
         else:
@@ -154,7 +175,7 @@ def _cmd_graph(args: argparse.Namespace) -> int:
         raise UsageError(f"--format {fmt} needs an output file: -o FILE.{fmt}")
     from .plot import draw_graph
 
-    _drawing(lambda: draw_graph(g, args.output, fmt), args.output)
+    _drawing(lambda: draw_graph(g, args.output, fmt, t, args.show), args.output)
     return 0
 
 
@@ -192,12 +213,24 @@ def _args_activations(p: argparse.ArgumentParser) -> None:
                         "needs matplotlib)")
 
 
+GRAPH_FORMATS = ("dot", "svg", "tikz", "png", "pdf")
+
+
 def _args_graph(p: argparse.ArgumentParser) -> None:
     p.add_argument("expr", help="the expression, e.g. 'x1*x2 + sin(x1)'")
-    p.add_argument("--format", choices=("dot", "png", "svg", "pdf"),
-                   help="DOT text (default), or a drawing through matplotlib")
+    p.add_argument("--format", choices=GRAPH_FORMATS,
+                   help="DOT text (default), SVG or TikZ text (no extra dependency), or a "
+                        "PNG/PDF drawing through matplotlib; guessed from -o's suffix")
     p.add_argument("-o", "--output", metavar="FILE",
-                   help="write here (default for dot: standard output)")
+                   help="write here (default for dot, svg and tikz: standard output)")
+    p.add_argument("--show", choices=("values", "tangents", "adjoints"),
+                   help="put each node's value, tangent (needs --direction) or adjoint at "
+                        "the point --at on the drawing")
+    p.add_argument("--at", nargs="+", metavar="NAME=VALUE", help="the point, e.g. x1=2 x2=3")
+    p.add_argument("--direction", nargs="+", metavar="NAME=VALUE",
+                   help="seed of the forward sweep for --show tangents, e.g. x1=1")
+    p.add_argument("--standalone", action="store_true",
+                   help="tikz: a whole LaTeX document (standalone class), not only the picture")
 
 
 def _args_parse(p: argparse.ArgumentParser) -> None:
@@ -250,7 +283,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
               _args_table, _cmd_table),
     "activations": ("the lecture's activation-function table, from the registry",
                     _args_activations, _cmd_activations),
-    "graph": ("draw the graph with the table's v-numbers (DOT, PNG, SVG)", _args_graph,
+    "graph": ("draw the graph with the table's v-numbers (DOT, SVG, TikZ, PNG, PDF)",
+              _args_graph,
               _cmd_graph),
     "codegen": ("the generated NumPy module of an expression or of its gradient",
                 _args_codegen, _cmd_codegen),

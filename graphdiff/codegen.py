@@ -7,6 +7,7 @@ in the source is generated or validated here, so no input can inject code.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import itertools
 import keyword
@@ -570,6 +571,9 @@ class CompiledFunction:
 
     def __repr__(self) -> str:
         return f"<CompiledFunction {self.name}({', '.join(self.inputs)})>"
+
+    def _repr_html_(self) -> str:  # Jupyter; the printer is looked up by name
+        return importlib.import_module("graphdiff.display").compiled_html(self)
 
 
 def _signature(arrays: list[np.ndarray]) -> tuple:

@@ -7,6 +7,7 @@ plain-text (Python syntax) printer.  It knows nothing of parsing, differentiatio
 from __future__ import annotations
 
 import gc
+import importlib
 import math
 import numbers
 from contextlib import contextmanager
@@ -730,10 +731,14 @@ class Graph:
 
         return graph_to_dot(self)
 
-    def _repr_html_(self) -> str:  # Jupyter
-        from .render import graph_html
+    # Jupyter: the drawing and the table, from graphdiff.draw looked up by name, so the
+    # core imports no printer
+    def _repr_html_(self) -> str:
+        return importlib.import_module("graphdiff.draw").graph_html(self)
 
-        return graph_html(self)
+    def _repr_svg_(self) -> str | None:
+        draw = importlib.import_module("graphdiff.draw")
+        return draw.graph_svg(self) if len(self.nodes) <= draw.MAX_DRAWN_NODES else None
 
     def to_sympy(self):
         """The graph as a SymPy expression (a tuple of them for several outputs)."""

@@ -10,100 +10,70 @@ from typing import Any
 
 import numpy as np
 
+from .display import in_notebook
+from .draw import COLORS, MAX_DRAWN_NODES, check_drawable, kind, labels, layers, layout
 from .graph import Graph
 from .primitives import activations
-from .render import latex_to_text, node_labels
+from .render import latex_to_text
 
-__all__ = ["draw_graph", "plot_activations", "layers", "MAX_DRAWN_NODES"]
-
-MAX_DRAWN_NODES = 400  # beyond this a drawing is unreadable; DOT output still works
+__all__ = ["MAX_DRAWN_NODES", "draw_graph", "layers", "plot_activations"]
 
 
 def _pyplot():
     try:
         import matplotlib
 
-        matplotlib.use("Agg")
+        if not in_notebook():  # files only, no window; a notebook keeps its inline figures
+            matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         raise ImportError("drawing needs matplotlib: pip install 'graphdiff[plot]'") from None
     return plt
 
 
-def layers(g: Graph) -> list[int]:
-    """The layer of each node: inputs 0, an operation one past its deepest variable
-    argument, a constant one before its first user."""
-    nodes = g.nodes
-    layer = [0] * len(nodes)
-    first_user: list[int | None] = [None] * len(nodes)
-    for n in nodes:
-        if n.op in ("input", "const"):
-            continue
-        deep = [layer[a] for a in n.args if nodes[a].op != "const"]
-        layer[n.index] = 1 + max(deep, default=0)
-        for a in n.args:
-            if first_user[a] is None:
-                first_user[a] = n.index
-    for n in nodes:
-        if n.op == "const" and first_user[n.index] is not None:
-            layer[n.index] = max(0, layer[first_user[n.index]] - 1)
-    return layer
-
-
-def _mean_height(args: tuple[int, ...], pos: dict, default: int) -> float:
-    """Sort key that orders a layer by the mean height of each node's placed arguments,
-    which keeps edges from crossing."""
-    ys = [pos[a][1] for a in args if a in pos]
-    return -sum(ys) / len(ys) if ys else float(default)
-
-
-def draw_graph(g: Graph, path: str | Path | None = None, fmt: str | None = None) -> Any:
+def draw_graph(g: Graph, path: str | Path | None = None, fmt: str | None = None,
+               t: Any = None, show: str | None = None) -> Any:
     """Draw the DAG left to right in topological layers, each node labelled as the trace
-    table labels it (``v4 = v1 - v2``).  Saves to `path` (format from `fmt` or the suffix)
-    and returns the matplotlib figure.
+    table labels it (``v4 = v1 - v2``); with a trace `t` and `show` (values, tangents or
+    adjoints) each node also shows that number.  Saves to `path` (format from `fmt` or the
+    suffix) and returns the matplotlib figure.
 
     >>> from graphdiff import parse
     >>> fig = draw_graph(parse("x1*x2 + sin(x1)"))  # doctest: +SKIP
     """
-    nodes = g.nodes
-    if len(nodes) > MAX_DRAWN_NODES:
-        raise ValueError(f"the graph has {len(nodes)} nodes, too many to draw "
-                         f"(at most {MAX_DRAWN_NODES}); use the DOT output instead")
+    check_drawable(g)
     plt = _pyplot()
-    layer = layers(g)
-    labels = node_labels(g)
-    columns: dict[int, list[int]] = {}
-    for n in nodes:
-        columns.setdefault(layer[n.index], []).append(n.index)
-    pos: dict[int, tuple[float, float]] = {}
-    for x in sorted(columns):
-        members = sorted(columns[x], key=lambda i: _mean_height(nodes[i].args, pos, i))
-        for k, i in enumerate(members):
-            pos[i] = (x * 2.6, (len(members) - 1) / 2 - k)
-    tallest = max(len(c) for c in columns.values())
-    fig, ax = plt.subplots(figsize=(2.2 + 2.0 * len(columns), 1.2 + 0.9 * tallest))
-    outputs = set(g.outputs)
+    grid, lines = layout(g), labels(g, t, show)
+    # positions in inches, columns as wide as their longest label (9 pt: ~0.075 in a letter)
+    widths: dict[int, float] = {}
+    for i, (col, _) in grid.items():
+        widths[col] = max(widths.get(col, 0.0), 0.075 * max(map(len, lines[i])) + 0.3)
+    left, x = {}, 0.2
+    for col in sorted(widths):
+        left[col], x = x, x + widths[col] + 0.45
+    step = 0.55 + 0.18 * max(map(len, lines))
+    rows = [row for _, row in grid.values()]
+    height = (max(rows) - min(rows)) * step + 0.8
+    pos = {i: (left[col] + widths[col] / 2, (row - min(rows)) * step + 0.4)
+           for i, (col, row) in grid.items()}
+    fig = plt.figure(figsize=(x - 0.25, height))
+    ax = fig.add_axes((0, 0, 1, 1))
     boxes = {}
-    for n in nodes:
-        face = {"input": "#cfe2f3", "const": "#eeeeee"}.get(n.op, "white")
-        if n.index in outputs:
-            face = "#ffe599"
-        boxes[n.index] = ax.text(*pos[n.index], labels[n.index], ha="center", va="center",
-                                 fontsize=9, bbox=dict(boxstyle="round,pad=0.4", fc=face,
-                                                       ec="0.6" if n.op == "const" else "0.2"))
-    for n in nodes:
+    for n in g.nodes:
+        face, edge = COLORS[kind(g, n.index)]
+        boxes[n.index] = ax.text(*pos[n.index], "\n".join(lines[n.index]), ha="center",
+                                 va="center", fontsize=9,
+                                 bbox=dict(boxstyle="round,pad=0.4", fc=face, ec=edge))
+    for n in g.nodes:
         for a in dict.fromkeys(n.args):
             # from the right side of the argument's box to the left side of its user's
             ax.annotate("", xy=(0, 0.5), xycoords=boxes[n.index], xytext=(1, 0.5),
                         textcoords=boxes[a],
                         arrowprops=dict(arrowstyle="-|>", color="0.45", lw=1.0,
                                         shrinkA=5, shrinkB=5))
-    xs = [p[0] for p in pos.values()]
-    ys = [p[1] for p in pos.values()]
-    ax.set_xlim(min(xs) - 1.3, max(xs) + 1.3)
-    ax.set_ylim(min(ys) - 0.7, max(ys) + 0.7)
+    ax.set_xlim(0, x - 0.25)
+    ax.set_ylim(0, height)
     ax.axis("off")
-    fig.tight_layout()
     if path is not None:
         fig.savefig(path, format=fmt, dpi=150)
         plt.close(fig)
@@ -119,7 +89,7 @@ def plot_activations(path: str | Path | None = None, fmt: str | None = None,
     x = np.linspace(-3.0, 3.0, 601) if x is None else np.asarray(x, dtype=float)
     cols = 5
     rows = -(-len(prims) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.9 * rows + 0.5), squeeze=False)
     for ax, p in zip(axes.flat, prims):
         extra = (np.full_like(x, prelu_alpha),) if p.arity == 2 else ()
         with np.errstate(all="ignore"):
@@ -130,15 +100,16 @@ def plot_activations(path: str | Path | None = None, fmt: str | None = None,
         ax.plot(x, dy, "--", lw=1.5, label="f'(x)")
         ax.axhline(0, color="0.8", lw=0.8)
         ax.axvline(0, color="0.8", lw=0.8)
-        title = p.activation.title.split(" (")[0]
-        ax.set_title(f"{title}" + (f" (α = {prelu_alpha})" if p.arity == 2 else ""),
-                     fontsize=10)
-        ax.text(0.02, 0.97, latex_to_text(p.activation.equation), transform=ax.transAxes,
-                fontsize=7, va="top")
+        # name and equation above the plot, never over the curves
+        equation = latex_to_text(p.activation.equation)
+        if p.arity == 2:
+            equation += f",  α = {prelu_alpha}"
+        ax.set_title(f"{p.activation.title.split(' (')[0]}\n{equation}", fontsize=9)
     for ax in list(axes.flat)[len(prims):]:
         ax.axis("off")
-    axes.flat[0].legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="upper center", ncol=2, fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
     if path is not None:
         fig.savefig(path, format=fmt, dpi=120)
         plt.close(fig)

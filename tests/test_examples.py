@@ -18,6 +18,7 @@ from graphdiff import cli, nn
 from graphdiff.nn import backprop
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+sys.path.insert(0, str(EXAMPLES))  # as when an example runs as a script: _example beside it
 
 
 def _load(name):
@@ -36,12 +37,15 @@ def _written(paths):
 
 
 @pytest.mark.parametrize("name, argv", [
-    ("overfitting", ["--epochs", "30"]),
+    ("overfitting", ["--epochs", "30", "--seeds", "2"]),
     ("topology", ["--epochs", "20", "--seeds", "1"]),
     ("universal_approximation", ["--epochs", "10"]),
     ("early_stopping_dropout", ["--epochs", "30"]),
     ("activations", []),
     ("computational_graphs", []),
+    ("backpropagation", []),
+    ("dropout_uncertainty", ["--epochs", "30"]),
+    ("intuition", ["--epochs", "20"]),
 ])
 def test_each_example_runs_as_a_script(name, argv, tmp_path, capsys):
     _load(name).main(["--out", str(tmp_path), *argv])
@@ -53,15 +57,25 @@ def test_each_example_runs_as_a_script(name, argv, tmp_path, capsys):
 # --- overfitting ---------------------------------------------------------------------------
 def test_overfitting_more_hidden_units_fit_the_points_more_closely(tmp_path):
     example = _load("overfitting")
-    result = example.run(hidden=(1, 3, 10), epochs=400)
+    result = example.run(hidden=(1, 3, 10))
     fits = result["fits"]
     errors = [fits[m]["train_mse"] for m in (1, 3, 10)]
-    assert errors[0] > errors[1] > errors[2]
-    assert errors[0] > 0.05 and errors[2] < 1e-3  # M = 1 underfits, M = 10 interpolates
+    assert errors[0] > 0.05 and errors[2] < 0.01  # M = 1 underfits, M = 10 memorises noise
+    assert errors[0] > errors[1]
     for fit in fits.values():
         assert fit["history"].loss[-1] < fit["history"].loss[0]
+    assert example.overfits({m: fits[m]["truth_rms"] for m in (3, 10)})
     assert "RMS error vs sin(2πx)" in example.report(result)
     _written([example.plot(result, tmp_path)])
+
+
+def test_overfitting_holds_for_most_seeds_not_one():
+    example = _load("overfitting")
+    seeds = example.over_seeds(range(10))
+    assert sum(example.overfits(e) for e in seeds.values()) >= 6
+    # and M = 10 is on average clearly further from the truth than M = 3
+    assert np.median([e[10] / e[3] for e in seeds.values()]) > 1.5
+    assert "overfits for" in example.report(example.run(hidden=(3, 10), epochs=50), seeds)
 
 
 # --- topology ------------------------------------------------------------------------------
@@ -221,3 +235,61 @@ def test_the_documented_commands_draw_each_graph(tmp_path, capsys):
         _written([out])
         assert cli.main(args[1:3]) == 0  # DOT text on standard output
         assert capsys.readouterr().out.startswith("digraph")
+
+
+# --- back-propagation on a 2-3-3-1 net ----------------------------------------------------------
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_backpropagation_deltas_are_the_trace_adjoints(seed, tmp_path):
+    example = _load("backpropagation")
+    result = example.run(seed)
+    hand, rows, tr = result["hand"], result["rows"], result["trace"]
+    assert result["model"].loss == "sse"
+    assert float(tr.value) == pytest.approx(hand["E"], rel=1e-12)
+    # the lecture's first step: dE/dy_l = y_l - t_l, not the mean's 2 (y - t) / n
+    np.testing.assert_allclose(rows["y_l"].adjoint, hand["y_l"] - result["t"], rtol=1e-12)
+    for name, _, (row, field) in example.FORMULAS:
+        np.testing.assert_allclose(getattr(rows[row], field), hand[name], rtol=1e-10,
+                                   atol=1e-15, err_msg=name)
+    for name, param in (("dE/dw_ij", "W1"), ("dE/dw_jk", "W2"), ("dE/dw_kl", "W3")):
+        np.testing.assert_allclose(tr.gradient[param], hand[name], rtol=1e-10, atol=1e-15)
+        np.testing.assert_allclose(result["step_grads"][param], hand[name], rtol=1e-10,
+                                   atol=1e-15)
+    assert all(np.abs(hand[f"dE/dz_{i}"]).min() > 0 for i in "jkl")  # no vacuous zeros
+    text = example.report(result)
+    assert "y_l − t_l" in text and "v\u030416" in text
+    if seed == 0:
+        _written(example.plot(result, tmp_path))
+
+
+# --- dropout as uncertainty ---------------------------------------------------------------
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_dropout_band_widens_away_from_the_data(seed):
+    example = _load("dropout_uncertainty")
+    result = example.run(epochs=400, samples=50, seed=seed)
+    assert result["std_away"] > 2 * result["std_inside"]
+    x = result["grid"][:, 0]
+    inside = np.abs(x) <= example.INSIDE
+    truth = nn.datasets.regression_target(x[inside])
+    assert np.sqrt(np.mean((result["mean"][inside, 0] - truth) ** 2)) < 0.3  # it did learn
+    if seed == 0:
+        assert "away from them" in example.report(result)
+
+
+# --- some intuition -------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_intuition_a_hidden_layer_separates_what_a_threshold_cannot(seed, tmp_path):
+    example = _load("intuition")
+    result = example.run(epochs=150, seed=seed)
+    X, y = result["X"], result["y"]
+    models = result["models"]
+    # without a hidden layer σ(wx + b) is monotonic: no better than the best threshold
+    assert result["threshold"] < 0.9
+    assert models["no hidden layer"]["accuracy"] <= result["threshold"] + 1e-12
+    assert models["one hidden layer"]["accuracy"] == 1.0
+    # in the hidden layer's plane the output unit's line separates the classes
+    model = models["one hidden layer"]["model"]
+    H = nn.plots.hidden_layers(model, X)[0]
+    assert H.shape == (len(X), 2)
+    np.testing.assert_array_equal((H @ model.params[2] + model.params[3] >= 0)[:, 0], y == 1)
+    if seed == 0:
+        _written(example.plot(result, tmp_path))

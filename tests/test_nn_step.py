@@ -13,7 +13,7 @@ SIZES = [3, 4, 5, 3]
 
 def _data(loss, n, dtype, rng, one_hot=False):
     X = rng.standard_normal((n, SIZES[0])).astype(dtype)
-    if loss == "mse":
+    if loss in ("mse", "sse"):
         Y = rng.standard_normal((n, SIZES[-1])).astype(dtype)
     elif loss == "bce":
         Y = (rng.random((n, SIZES[-1])) < 0.5).astype(dtype)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .losses import loss_and_dlogits, loss_value
+from .losses import REGRESSION, loss_and_dlogits, loss_value
 
 __all__ = ["ACTIVATIONS", "ISRU_ALPHA", "LEAKY_SLOPE", "Backprop", "forward", "forward_loss",
            "loss_and_grads"]
@@ -196,7 +196,7 @@ def loss_and_grads(params: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray, *
     """
     hidden = _activation(activation)
     head = _activation(output_activation)
-    if loss != "mse" and output_activation != "identity":
+    if loss not in REGRESSION and output_activation != "identity":
         raise ValueError(f"{loss} takes logits; its output activation is part of the loss")
     n_layers = len(params) // 2
     inputs = [X]  # the input of each layer (after dropout)
@@ -212,11 +212,12 @@ def loss_and_grads(params: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray, *
     z = h @ params[-2]
     z += params[-1]
 
-    if loss == "mse":
+    if loss in REGRESSION:
         y_hat = head.apply(z)
         g = np.subtract(y_hat, Y)
-        value = float(np.vdot(g, g)) / g.size
-        g *= 2.0 / g.size
+        value = loss_value(loss, y_hat, Y)
+        if loss == "mse":  # d mean((y - t)²) / dy = 2 (y - t) / size; sse's is y - t
+            g *= 2.0 / g.size
         head.scale_by_derivative(g, y_hat)
     else:
         value, g = loss_and_dlogits(loss, z, Y)
@@ -273,7 +274,7 @@ def forward_loss(params: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray, *,
           activation: str = "tanh", output_activation: str = "identity", loss: str = "mse",
           weight_decay: float = 0.0, masks: Sequence[np.ndarray] | None = None) -> float:
     """The loss alone (one forward pass), for finite differences and validation."""
-    head = output_activation if loss == "mse" else "identity"
+    head = output_activation if loss in REGRESSION else "identity"
     out = forward(params, X, activation, head, masks)
     penalty = sum(float(np.vdot(W, W)) for W in params[0::2])
     return loss_value(loss, out, Y) + weight_decay * penalty

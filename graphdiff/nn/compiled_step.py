@@ -12,13 +12,17 @@ import numpy as np
 
 import graphdiff as gd
 
+from .losses import REGRESSION
+
 __all__ = ["GeneratedStep", "mlp_loss_graph"]
 
 
 def _loss(kind: str, out: gd.Graph, Y: gd.Graph) -> gd.Graph:
-    """The lecture's losses as means (see losses.py): mse on outputs, the others on logits."""
+    """The losses of losses.py: mse and sse on outputs, the others on logits."""
     if kind == "mse":
         return gd.mse(out, Y)
+    if kind == "sse":  # the lecture's E = ½ Σ (y - t)², whose adjoint at y is y - t
+        return 0.5 * gd.sum(gd.square(out - Y))
     if kind == "bce":
         return gd.bce_with_logits(out, Y)
     if kind == "softmax_xent":
@@ -58,7 +62,7 @@ def mlp_loss_graph(layer_sizes: Sequence[int], activation: str = "tanh",
                 masks.append(f"M{layer}")
                 h = h * M
         else:
-            h = z if loss != "mse" or output_activation == "identity" else \
+            h = z if loss not in REGRESSION or output_activation == "identity" else \
                 gd.call(output_activation, z)
     total = _loss(loss, h, gd.one_hot(Y, h) if int_labels and loss != "softmax_xent" else Y)
     if weight_decay:

@@ -1,9 +1,10 @@
 """The three training losses, their output links (identity, sigmoid, softmax) and accuracy.
 
 Plain NumPy, written once here: the reference backprop and the model's prediction and
-validation both use these definitions.  Every loss is a mean:
+validation both use these definitions.  Every loss but the lecture's E is a mean:
 
     mse           mean over all entries of (y_hat - y)²
+    sse           E = ½ Σ (y_hat - y)² over all entries, so ∂E/∂y_hat = y_hat - y (the lecture's)
     bce           mean over all entries of softplus(z) - y z   (logits z, targets y in [0, 1])
     softmax_xent  mean over samples of logsumexp(z) - Σ_k y_k z_k   (integer or one-hot y)
 """
@@ -12,12 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LINKS", "LOSSES", "accuracy", "link", "log_softmax", "loss_and_dlogits", "loss_value",
+__all__ = ["LINKS", "LOSSES", "REGRESSION", "accuracy", "link", "log_softmax", "loss_and_dlogits", "loss_value",
            "sigmoid", "softmax"]
 
-LOSSES = ("mse", "bce", "softmax_xent")
+LOSSES = ("mse", "sse", "bce", "softmax_xent")
+REGRESSION = ("mse", "sse")  # losses of the outputs themselves; the others take logits
 # what predict() applies to the last layer's output, by loss
-LINKS = {"mse": "identity", "bce": "sigmoid", "softmax_xent": "softmax"}
+LINKS = {"mse": "identity", "sse": "identity", "bce": "sigmoid", "softmax_xent": "softmax"}
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -52,6 +54,9 @@ def loss_value(loss: str, out: np.ndarray, Y: np.ndarray) -> float:
     if loss == "mse":
         diff = out - Y
         return float(np.vdot(diff, diff)) / diff.size
+    if loss == "sse":
+        diff = out - Y
+        return 0.5 * float(np.vdot(diff, diff))
     if loss == "bce":
         return float(np.logaddexp(0.0, out).sum() - np.vdot(Y, out)) / out.size
     logp = log_softmax(out)

@@ -22,10 +22,11 @@ import numpy as np
 
 import graphdiff as gd
 
+from ..display import in_notebook, progress_html
 from . import backprop
 from .checks import as_inputs, as_targets, check_pair
 from .compiled_step import GeneratedStep
-from .losses import LINKS, LOSSES, accuracy, link, loss_value
+from .losses import LINKS, LOSSES, REGRESSION, accuracy, link, loss_value
 from .optimizers import FullBatch, Optimizer, flatten, make_optimizer, unflatten_into
 
 __all__ = ["INITS", "MLP", "DivergenceWarning", "History", "unary_activations"]
@@ -72,6 +73,11 @@ class History:
         fields += [flag for flag in ("stopped_early", "diverged") if getattr(self, flag)]
         return f"History({', '.join(fields)})"
 
+    def _repr_html_(self) -> str:  # Jupyter: the loss curves
+        from ..display import history_html
+
+        return history_html(self)
+
 
 def _positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -84,8 +90,9 @@ class MLP:
 
     `layer_sizes` lists the widths from input to output, e.g. [1, 3, 1].  `activation` f is
     used by every hidden layer: any of `unary_activations()` (the lecture's table,
-    softplus, sin, ...).  The loss fixes what the output means: "mse" (regression,
-    output activation g chosen freely, identity by default), "bce" (logits; g = sigmoid
+    softplus, sin, ...).  The loss fixes what the output means: "mse" or the lecture's
+    "sse" E = ½ Σ (y − t)² (regression, output activation g chosen freely, identity by
+    default), "bce" (logits; g = sigmoid
     gives probabilities) or "softmax_xent" (logits; g = softmax).  Parameters are the list
     [W1, b1, W2, b2, ...] with W_l of shape (n_in, n_out) and b_l of shape (n_out,).
 
@@ -110,9 +117,9 @@ class MLP:
             raise ValueError(f"unknown loss {loss!r}; known: {', '.join(LOSSES)}")
         if output_activation is None:
             output_activation = LINKS[loss]
-        if loss == "mse":
+        if loss in REGRESSION:
             _check_activation(output_activation, "output activation")
-        if loss != "mse" and output_activation != LINKS[loss]:
+        if loss not in REGRESSION and output_activation != LINKS[loss]:
             raise ValueError(f"loss {loss!r} takes logits and its output activation is "
                              f"{LINKS[loss]!r}, got {output_activation!r}")
         if loss == "softmax_xent" and self.layer_sizes[-1] < 2:
@@ -131,6 +138,7 @@ class MLP:
         self.rng = np.random.default_rng(seed)
         self.params = self._initial_params()
         self.history: History | None = None
+        self.keep_prob = 1.0  # of the last fit: what Monte Carlo dropout uses
         self._steps: dict[tuple[bool, float, bool], Any] = {}
         self._step: Any = None
         self._mask_buffers: dict[int, list[np.ndarray]] = {}
@@ -138,13 +146,13 @@ class MLP:
     # --- structure -----------------------------------------------------------------------
     @property
     def is_classifier(self) -> bool:
-        return self.loss != "mse"
+        return self.loss not in REGRESSION
 
     @property
     def head(self) -> str:
         """The activation applied to the last layer inside the loss: mse's output
         activation, or identity when the loss takes logits."""
-        return self.output_activation if self.loss == "mse" else "identity"
+        return self.output_activation if self.loss in REGRESSION else "identity"
 
     @property
     def n_parameters(self) -> int:
@@ -171,6 +179,21 @@ class MLP:
         return (f"MLP({self.layer_sizes}, activation={self.activation!r}{extra}, "
                 f"loss={self.loss!r})")
 
+    def _repr_html_(self) -> str:  # Jupyter: layers, parameter count, training state
+        from ..display import mlp_html
+
+        return mlp_html(self)
+
+    def diagram(self, ax: Any = None, kept: list[np.ndarray] | None = None,
+                notes: dict[tuple[int, int], str] | None = None, title: str | None = None
+                ) -> Any:
+        """The network as circles and connections (matplotlib figure); `kept` (a boolean
+        array per hidden layer) draws the thinned network under dropout.  See
+        `nn.plots.network_diagram`."""
+        from .plots import network_diagram
+
+        return network_diagram(self, ax, kept, notes, title)
+
     # --- the loss-and-gradient function ----------------------------------------------------
     def _make_step(self, dropout: bool = False, weight_decay: float = 0.0,
                    int_labels: bool = False) -> Any:
@@ -189,7 +212,7 @@ class MLP:
           and dtype.  The step may reuse its gradient buffers between calls.
         The returned object may carry `.source` (generated code) and `.graph`.
         """
-        head = self.head if self.loss == "mse" else "identity"  # the others take logits
+        head = self.head if self.loss in REGRESSION else "identity"  # the others take logits
         return GeneratedStep(self.layer_sizes, self.activation, head, self.loss,
                              weight_decay, dropout, int_labels)
 
@@ -225,15 +248,31 @@ class MLP:
         """The last layer's output through `head`: predictions for mse, logits otherwise."""
         return self._output(self._inputs(X))
 
-    def _output(self, X: np.ndarray) -> np.ndarray:  # X already validated
+    def _output(self, X: np.ndarray, masks: list[np.ndarray] | None = None
+                ) -> np.ndarray:  # X already validated
         if self.activation in backprop.ACTIVATIONS and self.head in backprop.ACTIVATIONS:
-            return backprop.forward(self.params, X, self.activation, self.head)
-        return _registry_forward(self.params, X, self.activation, self.head)
+            return backprop.forward(self.params, X, self.activation, self.head, masks)
+        return _registry_forward(self.params, X, self.activation, self.head, masks)
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Outputs for X, shape (n, n_out): values for mse, probabilities for bce (sigmoid)
-        and softmax_xent (softmax).  Dropout is never applied here."""
-        return link(self.loss, self.forward(X))
+    def predict(self, X: Any, dropout_samples: int | None = None,
+                keep_prob: float | None = None) -> Any:
+        """Outputs for X, shape (n, n_out): values for mse and sse, probabilities for bce
+        (sigmoid) and softmax_xent (softmax).  Dropout is off, unless `dropout_samples`:
+        then Monte Carlo dropout (Gal & Ghahramani, 2016), which returns the mean and the
+        standard deviation of that many outputs, each with fresh masks (keep_prob: the
+        last fit's, unless given), drawn from the model's random generator."""
+        if dropout_samples is None:
+            return link(self.loss, self.forward(X))
+        samples = _positive_int(dropout_samples, "dropout_samples")
+        keep = self.keep_prob if keep_prob is None else _keep_prob(0.0, keep_prob)
+        if keep == 1.0:
+            raise ValueError("Monte Carlo dropout needs a model trained with dropout (or "
+                             "keep_prob < 1): without it every sample is the same")
+        X = self._inputs(X)
+        # one mask row per sample, shared by every input: each sample is one thinned network
+        outs = np.stack([link(self.loss, self._output(X, self._masks(1, keep)))
+                         for _ in range(samples)])
+        return outs.mean(axis=0), outs.std(axis=0)
 
     def predict_classes(self, X: Any) -> np.ndarray:
         """Class labels: argmax for softmax_xent, probability >= 1/2 for bce (shape (n,)
@@ -282,7 +321,8 @@ class MLP:
         hidden unit (or give keep_prob = 1 - dropout).  validation: (X_val, Y_val), scored
         after every epoch.  early_stopping: patience in epochs without a better val_loss;
         the best weights are restored.  verbose: None shows progress only for runs longer
-        than a few seconds on a terminal.  callback(epoch, logs) may return True to stop.
+        than a few seconds, on a terminal or in a notebook (True: always, False: never).
+        callback(epoch, logs) may return True to stop.
         A diverging loss stops the run with a DivergenceWarning and restores the best weights.
         """
         X, Y = self._inputs(X), self._targets(Y)
@@ -316,7 +356,7 @@ class MLP:
                 self._fit_steps(run, step, opt, X, Y, epochs, batch_size, keep_prob, shuffle)
         finally:
             run.finish()
-        self.history = run.history
+        self.history, self.keep_prob = run.history, keep_prob
         return run.history
 
     def _fit_steps(self, run: _Run, step: Any, opt: Optimizer, X: np.ndarray,
@@ -479,15 +519,17 @@ def _check_activation(name: Any, what: str) -> None:
 
 
 def _registry_forward(params: Sequence[np.ndarray], X: np.ndarray, activation: str,
-                      head: str) -> np.ndarray:
+                      head: str, masks: Sequence[np.ndarray] | None = None) -> np.ndarray:
     """The network's output with activations evaluated by the registry (for those the
-    hand-written reference does not have)."""
+    hand-written reference does not have), hidden layers times the dropout masks if given."""
     last = len(params) // 2 - 1
     h = X
     for l in range(last + 1):
         z = h @ params[2 * l]
         z += params[2 * l + 1]
         h = np.asarray(gd.call(activation if l < last else head, z), dtype=X.dtype)
+        if masks is not None and l < last:
+            h *= masks[l]
     return h
 
 
@@ -588,13 +630,16 @@ class _Run:
 
 
 class _Progress:
-    """One status line on stderr, at most twice a second.  verbose=None: only on a
-    terminal, and only once the run has lasted two seconds."""
+    """One status line on stderr (in Jupyter: one output redrawn), at most twice a second.
+    verbose=None: only on a terminal or in a notebook, once the run has lasted two seconds."""
 
     def __init__(self, verbose: bool | None, epochs: int, stream: Any = None):
         self.stream = stream if stream is not None else sys.stderr
         tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.enabled = tty if verbose is None else bool(verbose)
+        # in Jupyter stderr is no terminal, but one output area can be redrawn in place
+        self.notebook = stream is None and not tty and in_notebook()
+        self.handle: Any = None
+        self.enabled = (tty or self.notebook) if verbose is None else bool(verbose)
         self.patient = verbose is None
         self.tty, self.epochs = tty, epochs
         self.start = self.last = time.perf_counter()
@@ -609,10 +654,21 @@ class _Progress:
                                                          and self.shown):
             return
         self.last, self.shown = now, True
+        if self.notebook:
+            self._redraw(progress_html(epoch, self.epochs, logs, now - self.start))
+            return
         values = "  ".join(f"{k} {v:.4g}" for k, v in logs.items())
         line = f"epoch {epoch + 1}/{self.epochs}  {values}  ({now - self.start:.1f} s)"
         self.stream.write(f"\r{line}\x1b[K" if self.tty else line + "\n")
         self.stream.flush()
+
+    def _redraw(self, html: str) -> None:
+        from IPython.display import HTML, display
+
+        if self.handle is None:
+            self.handle = display(HTML(html), display_id=True)
+        else:
+            self.handle.update(HTML(html))
 
     def close(self) -> None:
         if self.shown and self.tty:
