@@ -122,9 +122,60 @@ def _cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_modules(names: Sequence[str] | None) -> None:
+    """Import the user's modules that define primitives (graphdiff.primitive), by name,
+    as `python -m` would; a module that cannot be imported is a usage error."""
+    import importlib
+
+    for name in names or ():
+        if not all(part.isidentifier() for part in name.split(".")):
+            raise UsageError(f"--import: {name!r} is not a module name")
+        if "" not in sys.path:
+            sys.path.insert(0, "")  # the current folder, as `python -m` has it
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise UsageError(f"--import: cannot import {name}: {exc}") from None
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .check import check
+
+    _import_modules(args.imports)
+    g = parse(args.expr)
+    at = _point(g, args.at, "--at")
+    missing = [n for n in g.inputs if n not in at]
+    if missing:
+        raise UsageError(f"--at: missing value for {', '.join(missing)} "
+                         f"(e.g. --at {' '.join(n + '=1' for n in missing)})")
+    direction = None if args.direction is None else _point(g, args.direction, "--direction")
+    if not args.tol > 0:
+        raise UsageError("--tol must be a positive number")
+    c = check(g, at, direction, tol=args.tol, stable=not args.no_stable)
+    text = {"text": c.to_text, "markdown": c.to_markdown, "html": c.to_html}[args.format]()
+    print(text, end="" if text.endswith("\n") else "\n")
+    return 0 if c.ok else 1
+
+
+def _args_check(p: argparse.ArgumentParser) -> None:
+    p.add_argument("expr", help="the expression, e.g. 'x1*x2 + sin(x1)'")
+    p.add_argument("--at", nargs="+", metavar="NAME=VALUE", required=True,
+                   help="the point, e.g. x1=2 x2=3")
+    p.add_argument("--direction", nargs="+", metavar="NAME=VALUE",
+                   help="check tangents along this direction (default: each input in turn)")
+    p.add_argument("--tol", type=float, default=1e-6,
+                   help="largest relative error that counts as agreement (default 1e-6)")
+    p.add_argument("--no-stable", action="store_true",
+                   help="check the expression as written, without the stability rewrites")
+    p.add_argument("--format", choices=("text", "markdown", "html"), default="text")
+    p.add_argument("--import", dest="imports", action="append", metavar="MODULE",
+                   help="import this module first (one that defines primitives)")
+
+
 def _cmd_activations(args: argparse.Namespace) -> int:
     from .render import activations_table
 
+    _import_modules(args.imports)
     print(activations_table(args.format), end="")
     if args.plot:
         from .plot import plot_activations
@@ -187,6 +238,9 @@ def _args_table(p: argparse.ArgumentParser) -> None:
 
 def _args_activations(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("text", "markdown", "latex", "html"), default="text")
+    p.add_argument("--import", dest="imports", action="append", metavar="MODULE",
+                   help="import this module first (one that defines primitives with "
+                        "activation metadata)")
     p.add_argument("--plot", metavar="FILE",
                    help="also plot each activation with its derivative (png, svg or pdf; "
                         "needs matplotlib)")
@@ -254,6 +308,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
               _cmd_graph),
     "codegen": ("the generated NumPy module of an expression or of its gradient",
                 _args_codegen, _cmd_codegen),
+    "check": ("check every derivative node by node against central differences "
+              "(exit 1 on disagreement)", _args_check, _cmd_check),
 }
 
 

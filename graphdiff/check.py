@@ -1,0 +1,313 @@
+"""A derivative checked node by node: every local partial, forward tangent and reverse
+adjoint of a trace against central finite differences, in one table.
+
+It computes with `trace` and the registry's implementations and prints with `render`'s
+table helpers; it adds no derivative rule of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .graph import Graph, as_arrays
+from .parse import parse
+from .primitives import REGISTRY
+from .simplify import stabilized
+from .trace import Trace, trace
+
+__all__ = ["check", "Check", "Comparison"]
+
+_EPS = float(np.finfo(np.float64).eps)
+# central differences: truncation ~h², rounding ~eps/h, balanced at h ~ eps**(1/3)
+_STEP = _EPS ** (1 / 3)
+# entries of an array node whose adjoint is checked one by one (beyond: along a direction)
+_MOST_ENTRIES = 64
+
+
+class Comparison(NamedTuple):
+    """One derivative of one node, as graphdiff computes it and by central differences.
+
+    `error` is |computed - reference| / max(|computed|, |reference|, noise), the largest
+    over an array's entries, where `noise` is the rounding error the difference quotient
+    can carry (eps·|values|/h): a node whose value is large next to its derivative (badly
+    conditioned) is allowed a larger absolute error.  `where` names an array's worst entry."""
+
+    node: str  # "v3"
+    kind: str  # "partial", "tangent" or "adjoint"
+    label: str  # "∂v3/∂v1", "v̇3 along x", "v̄3"
+    computed: Any
+    reference: Any
+    error: float
+    agrees: bool
+    where: tuple | None = None
+
+
+class CheckRow(NamedTuple):
+    name: str
+    definition: str
+    value: Any
+    comparisons: tuple[Comparison, ...]
+
+
+class Check:
+    """The result of `check`: `rows` (one per variable of the trace), `comparisons` (all of
+    them), `ok`, and `worst` (the comparison with the largest error).  Prints as a table:
+    `str(c)`, `to_markdown()`, `to_html()`."""
+
+    def __init__(self, expr: str, point: dict[str, Any], rows: tuple[CheckRow, ...],
+                 tol: float, rewrites: tuple):
+        self.expr, self.point, self.rows, self.tol = expr, point, rows, tol
+        self.rewrites = rewrites
+        self.comparisons = tuple(c for r in rows for c in r.comparisons)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.agrees for c in self.comparisons)
+
+    @property
+    def worst(self) -> Comparison | None:
+        return max(self.comparisons, key=lambda c: (np.nan_to_num(c.error, nan=np.inf), not c.agrees),
+                   default=None)
+
+    def summary(self) -> str:
+        worst = self.worst
+        if worst is None:
+            return "nothing to check: the expression has no variables"
+        bad = sum(not c.agrees for c in self.comparisons)
+        where = f" at {worst.node} ({worst.label}" + \
+            (f", entry {list(worst.where)}" if worst.where else "") + ")"
+        head = (f"all {len(self.comparisons)} checks agree within {self.tol:g}" if not bad else
+                f"DISAGREE: {bad} of {len(self.comparisons)} checks beyond {self.tol:g}")
+        return f"{head}; worst relative error {worst.error:.2g}{where}"
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def to_text(self, digits: int = 6) -> str:
+        from .render import text_grid
+
+        header, rows = self._cells(digits)
+        return "\n".join([self._title(), ""] + text_grid(header, rows) + ["", self.summary()]
+                         + self._notes())
+
+    def to_markdown(self, digits: int = 6) -> str:
+        from .render import _md_escape, markdown_table
+
+        header, rows = self._cells(digits)
+        body = [["<br>".join(_md_escape(x) for x in cell) for cell in row] for row in rows]
+        lines = [_md_escape(self._title()), ""] + markdown_table(header, body) + \
+            ["", _md_escape(self.summary())] + [_md_escape(n) + "  " for n in self._notes()]
+        return "\n".join(lines) + "\n"
+
+    def to_html(self, digits: int = 6) -> str:
+        import html
+
+        from .render import html_table
+
+        header, rows = self._cells(digits)
+        body = [["<br>".join(html.escape(x) for x in cell) for cell in row] for row in rows]
+        notes = "".join(f"<br>{html.escape(n)}" for n in self._notes())
+        return (html_table(header, body, caption=html.escape(self._title()))
+                + f"\n<p>{html.escape(self.summary())}{notes}</p>\n")
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def __repr__(self) -> str:
+        return f"<Check of {self.expr}: {self.summary()}>"
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def _title(self) -> str:
+        at = ", ".join(f"{k} = {_short(v)}" for k, v in self.point.items())
+        return f"Derivative check of {self.expr} at {at or '()'}"
+
+    def _notes(self) -> list[str]:
+        if not self.rewrites:
+            return []
+        return ["Rewritten for numerical stability before checking (stable=False keeps the "
+                "expression as written):"] + [f"  {r.before} -> {r.after}  ({r.rule})"
+                                               for r in self.rewrites]
+
+    def _cells(self, digits: int) -> tuple[list[str], list[list[list[str]]]]:
+        from .render import format_value
+
+        header = ["var", "definition", "value", "derivative", "graphdiff", "central diff.",
+                  "rel. error", ""]
+        rows = []
+        for r in self.rows:
+            cs = r.comparisons
+            rows.append([[r.name], [r.definition], [format_value(r.value, digits)],
+                         [c.label for c in cs], [format_value(c.computed, digits) for c in cs],
+                         [format_value(c.reference, digits) for c in cs],
+                         [f"{c.error:.1e}" + (f" at {list(c.where)}" if c.where else "")
+                          for c in cs],
+                         ["" if c.agrees else "✗ DISAGREE" for c in cs]])
+        return header, rows
+
+
+def check(expr: Any, at: Mapping[str, Any] | None = None,
+          direction: Mapping[str, Any] | None = None, *, tol: float = 1e-6,
+          stable: bool = True, **values: Any) -> Check:
+    """Check every derivative of `expr` at a point, node by node, against central finite
+    differences: each local partial (the primitive alone, its argument moved), the forward
+    tangent (the node's value with the inputs moved along `direction`; without one, along
+    each input in turn) and the reverse adjoint (the output with the node's value moved,
+    entry by entry for small arrays).  This is how a user checks the partials of their
+    own primitives (see `graphdiff.primitive`).
+
+    >>> import graphdiff as gd
+    >>> c = gd.check("x1*x2 + sin(x1)", at={"x1": 2.0, "x2": 3.0})
+    >>> c.ok, len(c.comparisons)
+    (True, 16)
+    >>> c.worst.error < 1e-9
+    True
+    """
+    g = parse(expr)
+    if len(g.outputs) != 1:
+        raise ValueError(f"check() needs a graph with one output, not {len(g.outputs)}")
+    rewrites: tuple = ()
+    if stable:
+        g, rewrites = stabilized(g)
+    given = dict(at or {})
+    twice = sorted(set(given) & set(values))
+    if twice:
+        raise TypeError(f"input {twice[0]!r} given twice (in at= and as a keyword)")
+    given.update(values)
+    bound = g.bind((), given)
+    point = dict(zip(bound, as_arrays([np.asarray(v, dtype=np.float64) for v in bound.values()])))
+    if not isinstance(tol, (int, float)) or not tol > 0:
+        raise ValueError(f"tol must be a positive number, not {tol!r}")
+    directions = _directions(g, direction)
+    with np.errstate(all="ignore"):
+        traces = {label: trace(g, d, at=point, stable=False) for label, d in directions}
+        base = g.evaluate(point)
+        rows = _rows(g, traces, directions, base, point, tol)
+    text = expr if isinstance(expr, str) else str(g)
+    return Check(text, {k: v[()] if v.ndim == 0 else v for k, v in point.items()}, rows, tol,
+                 rewrites)
+
+
+def _directions(g: Graph, direction: Mapping[str, Any] | None) -> list[tuple[str, dict]]:
+    if direction is not None:
+        if not isinstance(direction, Mapping):
+            raise TypeError("direction must map input names to tangents, e.g. {'x': 1.0}")
+        return [("direction", dict(direction))]
+    return [(name, {name: 1.0}) for name in g.inputs] or [("none", {})]
+
+
+def _rows(g: Graph, traces: dict[str, Trace], directions, base: list, point: dict,
+          tol: float) -> tuple[CheckRow, ...]:
+    first = next(iter(traces.values()))
+    shifted = {label: _shifted_values(g, point, d) for label, d in directions}
+    out = []
+    for r in first.rows:
+        comps: list[Comparison] = []
+        n = g.nodes[r.index]
+        if n.op != "input":
+            comps += _partials(g, n, r, base, tol)
+        for label, d in directions if n.op != "input" else ():  # an input's tangent is its seed
+            t = traces[label][r.name].tangent
+            plus, minus, h = shifted[label]
+            fd = (plus[r.index] - minus[r.index]) / (2 * h)
+            what = "direction" if label == "direction" else label
+            comps.append(_compare(r.name, "tangent", f"v̇{r.name[1:]} along {what}", t, fd,
+                                  plus[r.index], minus[r.index], h, tol))
+        comps.append(_adjoint(g, r, base, tol))
+        out.append(CheckRow(r.name, r.expr, r.value, tuple(comps)))
+    return tuple(out)
+
+
+def _shifted_values(g: Graph, point: dict, d: Mapping[str, Any]) -> tuple[list, list, float]:
+    """Every node's value at point ± h·direction, and h."""
+    scale = max([1.0] + [float(np.max(np.abs(v))) for v in point.values() if np.size(v)])
+    h = _STEP * scale
+    plus = {k: v + h * np.asarray(d.get(k, 0.0), dtype=np.float64) for k, v in point.items()}
+    minus = {k: v - h * np.asarray(d.get(k, 0.0), dtype=np.float64) for k, v in point.items()}
+    return g.evaluate(plus), g.evaluate(minus), h
+
+
+def _partials(g: Graph, n, r, base: list, tol: float) -> list[Comparison]:
+    """Each symbolic partial against the primitive alone, its argument moved (an argument
+    used twice, as in x*x, is moved in every place: the partial is their sum)."""
+    prim = REGISTRY[n.op]
+    if not r.partials:
+        return []
+    args = [np.asarray(base[a], dtype=np.float64) for a in n.args]
+    params = dict(n.params)
+    comps = []
+    for wrt, partial in r.partials.items():
+        where = [j for j, a in enumerate(n.args) if g.nodes[a].var == wrt]
+        h = _STEP * np.maximum(1.0, np.abs(args[where[0]]))
+        up, down = list(args), list(args)
+        for j in where:
+            up[j], down[j] = args[j] + h, args[j] - h
+        plus, minus = prim.impl(*up, **params), prim.impl(*down, **params)
+        fd = (np.asarray(plus) - np.asarray(minus)) / (up[where[0]] - down[where[0]])
+        comps.append(_compare(r.name, "partial", f"∂{r.name}/∂{wrt}", partial.value, fd,
+                              plus, minus, h, tol))
+    return comps
+
+
+def _adjoint(g: Graph, r, base: list, tol: float) -> Comparison:
+    """The adjoint ∂f/∂v (f the sum of the output's entries) against f with v moved:
+    entry by entry for arrays of up to _MOST_ENTRIES entries, else along a fixed ±1
+    direction (then the adjoint shown is its inner product with that direction)."""
+    v = np.asarray(base[r.index], dtype=np.float64)
+    adj = np.asarray(r.adjoint, dtype=np.float64)
+    h = _STEP * max(1.0, float(np.max(np.abs(v))) if v.size else 1.0)
+    if v.size <= _MOST_ENTRIES:
+        fd = np.empty(v.shape)
+        plus_all, minus_all = np.empty(v.shape), np.empty(v.shape)
+        for k in np.ndindex(v.shape):
+            e = np.zeros(v.shape)
+            e[k] = h
+            plus_all[k], minus_all[k] = (_output_sum(g, base, r.index, v + e),
+                                         _output_sum(g, base, r.index, v - e))
+            fd[k] = (plus_all[k] - minus_all[k]) / (2 * h)
+        return _compare(r.name, "adjoint", f"v̄{r.name[1:]}", adj, fd, plus_all, minus_all,
+                        h, tol)
+    u = np.where(np.random.default_rng(0).random(v.shape) < 0.5, -1.0, 1.0)
+    plus, minus = _output_sum(g, base, r.index, v + h * u), _output_sum(g, base, r.index, v - h * u)
+    return _compare(r.name, "adjoint", f"Σ v̄{r.name[1:]}·u (u = ±1)", float(np.sum(adj * u)),
+                    (plus - minus) / (2 * h), plus, minus, h, tol)
+
+
+def _output_sum(g: Graph, base: list, index: int, value: np.ndarray) -> float:
+    """Σ output with node `index` set to `value` (the nodes after it computed again)."""
+    vals = list(base)
+    vals[index] = value
+    for n in g.nodes[index + 1:]:
+        if n.op not in ("input", "const"):
+            vals[n.index] = REGISTRY[n.op].impl(*[vals[a] for a in n.args], **dict(n.params))
+    return float(np.sum(vals[g.outputs[0]]))
+
+
+def _compare(node: str, kind: str, label: str, computed: Any, reference: Any, plus: Any,
+             minus: Any, h: Any, tol: float) -> Comparison:
+    a = np.asarray(computed, dtype=np.float64)
+    b = np.asarray(reference, dtype=np.float64)
+    a, b = np.broadcast_arrays(a, b)
+    noise = 100 * _EPS * (np.abs(np.asarray(plus, float)) + np.abs(np.asarray(minus, float))) \
+        / (2 * np.asarray(h, float))
+    scale = np.maximum(np.maximum(np.abs(a), np.abs(b)), np.broadcast_to(noise, a.shape))
+    with np.errstate(all="ignore"):
+        err = np.where(a == b, 0.0, np.abs(a - b) / np.where(scale > 0, scale, 1.0))
+    err = np.where(np.isnan(a) & np.isnan(b), 0.0, err)
+    err = np.where(np.isnan(err), np.inf, err)
+    worst = None
+    if err.ndim and err.size:
+        k = np.unravel_index(int(np.argmax(err)), err.shape)
+        worst = tuple(int(i) for i in k) if err[k] > 0 else None
+    e = float(np.max(err)) if err.size else 0.0
+    return Comparison(node, kind, label, computed, reference if b.ndim else float(b), e,
+                      e <= tol, worst)
+
+
+def _short(v: Any) -> str:
+    a = np.asarray(v)
+    return f"array{a.shape}" if a.ndim else f"{float(a):g}"
