@@ -30,10 +30,12 @@ _MOST_ENTRIES = 64
 class Comparison(NamedTuple):
     """One derivative of one node, as graphdiff computes it and by central differences.
 
-    `error` is |computed - reference| / max(|computed|, |reference|, noise), the largest
-    over an array's entries, where `noise` is the rounding error the difference quotient
-    can carry (eps·|values|/h): a node whose value is large next to its derivative (badly
-    conditioned) is allowed a larger absolute error.  `where` names an array's worst entry."""
+    `error` is the relative disagreement beyond what the difference quotient can resolve:
+    (|computed - reference| - u) / max(|computed|, |reference|), at least 0, the largest over
+    an array's entries.  `u`, the quotient's own uncertainty, is its rounding error
+    (eps·|value|/h: large where the node's value is large next to its derivative, a badly
+    conditioned node) plus its truncation error (the change between steps h and 2h).
+    `where` names an array's worst entry."""
 
     node: str  # "v3"
     kind: str  # "partial", "tangent" or "adjoint"
@@ -212,23 +214,25 @@ def _rows(g: Graph, traces: dict[str, Trace], directions, base: list, point: dic
             comps += _partials(g, n, r, base, tol)
         for label, d in directions if n.op != "input" else ():  # an input's tangent is its seed
             t = traces[label][r.name].tangent
-            plus, minus, h = shifted[label]
-            fd = (plus[r.index] - minus[r.index]) / (2 * h)
+            steps = [(p[r.index], m[r.index]) for p, m in shifted[label][0]]
             what = "direction" if label == "direction" else label
-            comps.append(_compare(r.name, "tangent", f"v̇{r.name[1:]} along {what}", t, fd,
-                                  plus[r.index], minus[r.index], h, tol))
+            comps.append(_compare(r.name, "tangent", f"v̇{r.name[1:]} along {what}", t,
+                                  steps, shifted[label][1], tol))
         comps.append(_adjoint(g, r, base, tol))
         out.append(CheckRow(r.name, r.expr, r.value, tuple(comps)))
     return tuple(out)
 
 
-def _shifted_values(g: Graph, point: dict, d: Mapping[str, Any]) -> tuple[list, list, float]:
-    """Every node's value at point ± h·direction, and h."""
+def _shifted_values(g: Graph, point: dict, d: Mapping[str, Any]) -> tuple[list, float]:
+    """Every node's value at point ± h·direction and point ± 2h·direction, and h."""
     scale = max([1.0] + [float(np.max(np.abs(v))) for v in point.values() if np.size(v)])
     h = _STEP * scale
-    plus = {k: v + h * np.asarray(d.get(k, 0.0), dtype=np.float64) for k, v in point.items()}
-    minus = {k: v - h * np.asarray(d.get(k, 0.0), dtype=np.float64) for k, v in point.items()}
-    return g.evaluate(plus), g.evaluate(minus), h
+    pairs = []
+    for step in (h, 2 * h):
+        moved = [{k: v + sign * step * np.asarray(d.get(k, 0.0), dtype=np.float64)
+                  for k, v in point.items()} for sign in (1, -1)]
+        pairs.append((g.evaluate(moved[0]), g.evaluate(moved[1])))
+    return pairs, h
 
 
 def _partials(g: Graph, n, r, base: list, tol: float) -> list[Comparison]:
@@ -243,13 +247,14 @@ def _partials(g: Graph, n, r, base: list, tol: float) -> list[Comparison]:
     for wrt, partial in r.partials.items():
         where = [j for j, a in enumerate(n.args) if g.nodes[a].var == wrt]
         h = _STEP * np.maximum(1.0, np.abs(args[where[0]]))
-        up, down = list(args), list(args)
-        for j in where:
-            up[j], down[j] = args[j] + h, args[j] - h
-        plus, minus = prim.impl(*up, **params), prim.impl(*down, **params)
-        fd = (np.asarray(plus) - np.asarray(minus)) / (up[where[0]] - down[where[0]])
-        comps.append(_compare(r.name, "partial", f"∂{r.name}/∂{wrt}", partial.value, fd,
-                              plus, minus, h, tol))
+        steps = []
+        for step in (h, 2 * h):
+            up, down = list(args), list(args)
+            for j in where:
+                up[j], down[j] = args[j] + step, args[j] - step
+            steps.append((prim.impl(*up, **params), prim.impl(*down, **params)))
+        comps.append(_compare(r.name, "partial", f"∂{r.name}/∂{wrt}", partial.value, steps,
+                              h, tol))
     return comps
 
 
@@ -261,20 +266,21 @@ def _adjoint(g: Graph, r, base: list, tol: float) -> Comparison:
     adj = np.asarray(r.adjoint, dtype=np.float64)
     h = _STEP * max(1.0, float(np.max(np.abs(v))) if v.size else 1.0)
     if v.size <= _MOST_ENTRIES:
-        fd = np.empty(v.shape)
-        plus_all, minus_all = np.empty(v.shape), np.empty(v.shape)
-        for k in np.ndindex(v.shape):
-            e = np.zeros(v.shape)
-            e[k] = h
-            plus_all[k], minus_all[k] = (_output_sum(g, base, r.index, v + e),
-                                         _output_sum(g, base, r.index, v - e))
-            fd[k] = (plus_all[k] - minus_all[k]) / (2 * h)
-        return _compare(r.name, "adjoint", f"v̄{r.name[1:]}", adj, fd, plus_all, minus_all,
-                        h, tol)
+        steps = []
+        for step in (h, 2 * h):
+            plus, minus = np.empty(v.shape), np.empty(v.shape)
+            for k in np.ndindex(v.shape):
+                e = np.zeros(v.shape)
+                e[k] = step
+                plus[k] = _output_sum(g, base, r.index, v + e)
+                minus[k] = _output_sum(g, base, r.index, v - e)
+            steps.append((plus, minus))
+        return _compare(r.name, "adjoint", f"v̄{r.name[1:]}", adj, steps, h, tol)
     u = np.where(np.random.default_rng(0).random(v.shape) < 0.5, -1.0, 1.0)
-    plus, minus = _output_sum(g, base, r.index, v + h * u), _output_sum(g, base, r.index, v - h * u)
+    steps = [(_output_sum(g, base, r.index, v + step * u),
+              _output_sum(g, base, r.index, v - step * u)) for step in (h, 2 * h)]
     return _compare(r.name, "adjoint", f"Σ v̄{r.name[1:]}·u (u = ±1)", float(np.sum(adj * u)),
-                    (plus - minus) / (2 * h), plus, minus, h, tol)
+                    steps, h, tol)
 
 
 def _output_sum(g: Graph, base: list, index: int, value: np.ndarray) -> float:
@@ -287,16 +293,20 @@ def _output_sum(g: Graph, base: list, index: int, value: np.ndarray) -> float:
     return float(np.sum(vals[g.outputs[0]]))
 
 
-def _compare(node: str, kind: str, label: str, computed: Any, reference: Any, plus: Any,
-             minus: Any, h: Any, tol: float) -> Comparison:
-    a = np.asarray(computed, dtype=np.float64)
-    b = np.asarray(reference, dtype=np.float64)
-    a, b = np.broadcast_arrays(a, b)
-    noise = 100 * _EPS * (np.abs(np.asarray(plus, float)) + np.abs(np.asarray(minus, float))) \
-        / (2 * np.asarray(h, float))
-    scale = np.maximum(np.maximum(np.abs(a), np.abs(b)), np.broadcast_to(noise, a.shape))
+def _compare(node: str, kind: str, label: str, computed: Any, steps: list, h: Any,
+             tol: float) -> Comparison:
+    """computed against the central difference of steps [(f(+h), f(-h)), (f(+2h), f(-2h))]."""
+    h = np.asarray(h, dtype=np.float64)
+    (p1, m1), (p2, m2) = [(np.asarray(p, np.float64), np.asarray(m, np.float64))
+                          for p, m in steps]
     with np.errstate(all="ignore"):
-        err = np.where(a == b, 0.0, np.abs(a - b) / np.where(scale > 0, scale, 1.0))
+        b = (p1 - m1) / (2 * h)
+        # rounding (a few ulps of the values, over 2h) and truncation (h² against 4h²)
+        u = 4 * _EPS * (np.abs(p1) + np.abs(m1)) / (2 * h) + np.abs((p2 - m2) / (4 * h) - b)
+        a, b = np.broadcast_arrays(np.asarray(computed, dtype=np.float64), b)
+        scale = np.maximum(np.abs(a), np.abs(b))
+        excess = np.maximum(np.abs(a - b) - np.nan_to_num(u, nan=0.0), 0.0)
+        err = np.where(a == b, 0.0, excess / np.where(scale > 0, scale, 1.0))
     err = np.where(np.isnan(a) & np.isnan(b), 0.0, err)
     err = np.where(np.isnan(err), np.inf, err)
     worst = None
@@ -304,8 +314,7 @@ def _compare(node: str, kind: str, label: str, computed: Any, reference: Any, pl
         k = np.unravel_index(int(np.argmax(err)), err.shape)
         worst = tuple(int(i) for i in k) if err[k] > 0 else None
     e = float(np.max(err)) if err.size else 0.0
-    return Comparison(node, kind, label, computed, reference if b.ndim else float(b), e,
-                      e <= tol, worst)
+    return Comparison(node, kind, label, computed, b if b.ndim else float(b), e, e <= tol, worst)
 
 
 def _short(v: Any) -> str:
