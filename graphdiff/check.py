@@ -83,6 +83,8 @@ class Check:
             (f", entry {list(worst.where)}" if worst.where else "") + ")"
         head = (f"all {len(self.comparisons)} checks agree within {self.tol:g}" if not bad else
                 f"DISAGREE: {bad} of {len(self.comparisons)} checks beyond {self.tol:g}")
+        if worst.error == 0:
+            return f"{head}; every difference is within the central differences' own uncertainty"
         return f"{head}; worst relative error {worst.error:.2g}{where}"
 
     def __bool__(self) -> bool:
@@ -139,7 +141,7 @@ class Check:
         from .render import format_value
 
         header = ["var", "definition", "value", "derivative", "graphdiff", "central diff.",
-                  "rel. error", ""]
+                  "rel. error", "mark"]
         rows = []
         for r in self.rows:
             cs = r.comparisons

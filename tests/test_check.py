@@ -29,7 +29,7 @@ def test_a_right_derivative_agrees_everywhere():
     assert sum(cmp.kind == "tangent" for cmp in c.comparisons) == 6  # 3 operations x 2 inputs
     assert sum(cmp.kind == "adjoint" for cmp in c.comparisons) == 5
     assert c.worst.error < 1e-9
-    assert c.summary().startswith("all 16 checks agree within 1e-06; worst relative error")
+    assert c.summary().startswith("all 16 checks agree within 1e-06;")
 
 
 @pytest.mark.parametrize("entry", [e for e in CORPUS if e.name in (

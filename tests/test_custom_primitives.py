@@ -5,11 +5,15 @@ activation table — with the partials the user wrote checked against central di
 from __future__ import annotations
 
 import ast
+import doctest
 import importlib
 import math
+import re
+import shlex
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +22,7 @@ import sympy as sp
 import graphdiff as gd
 from graphdiff import cli
 from graphdiff.primitives import REGISTRY, is_known
+from graphdiff.stable import CATALOGUE
 
 from gradcheck import SympyReference, central_difference
 from user_primitives import forget_user_primitives  # noqa: F401 (autouse)
@@ -304,3 +309,28 @@ def test_primitive_needs_partials_and_reads_arguments():
     with pytest.raises(ValueError, match="'out' names the primitive's value"):
         gd.primitive("uses_out", lambda out: out, "1")
     importlib.import_module("graphdiff.custom")  # the module documented in the docs page
+
+
+# --- the docs page -------------------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "your-own-primitives.md"
+
+
+def test_docs_page_python_examples():
+    failures, tried = doctest.testfile(str(DOCS), module_relative=False,
+                                       optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert tried >= 40 and failures == 0
+
+
+def test_docs_page_shows_what_the_command_prints(capsys):
+    blocks = re.findall(r"```\n\$ (graphdiff .*?)\n(.*?)```", DOCS.read_text("utf-8"), re.S)
+    assert blocks
+    for command, shown in blocks:
+        code = cli.main(shlex.split(command)[1:])
+        assert code == 0 and capsys.readouterr().out == shown, command
+
+
+def test_docs_page_lists_the_whole_catalogue():
+    text = DOCS.read_text("utf-8")
+    for rule in CATALOGUE:
+        assert f"| `{rule.name}` |" in text and rule.fails in text, rule.name
