@@ -354,7 +354,10 @@ def _register(name: str, fn: Callable, names: tuple[str, ...], rules: tuple, *,
         sympy=_sympy_spelling(sympy, name, names, rules, impl),
         aliases=tuple(aliases), activation=_activation(activation, name),
         doc=doc or (fn.__doc__ or "").strip().split("\n")[0], vjp=vjp, jvp=jvp,
-        helpers=helpers, elementwise=True)
+        helpers=helpers, elementwise=True,
+        # the user's function may return its argument (lambda x: x) or a 0-d array: the
+        # generated code then copies or unwraps the result rather than assume otherwise
+        view="same", zero_d_array=True)
     register(prim, replace=replace)
     return _Handle(prim)
 
