@@ -16,7 +16,7 @@ from .graph import Graph, as_arrays
 from .parse import parse
 from .primitives import REGISTRY
 from .simplify import stabilized
-from .trace import Trace, trace
+from .trace import Trace, bind_point, trace
 
 __all__ = ["check", "Check", "Comparison"]
 
@@ -177,12 +177,7 @@ def check(expr: Any, at: Mapping[str, Any] | None = None,
     rewrites: tuple = ()
     if stable:
         g, rewrites = stabilized(g)
-    given = dict(at or {})
-    twice = sorted(set(given) & set(values))
-    if twice:
-        raise TypeError(f"input {twice[0]!r} given twice (in at= and as a keyword)")
-    given.update(values)
-    bound = g.bind((), given)
+    bound = bind_point(g, at, values)
     point = dict(zip(bound, as_arrays([np.asarray(v, dtype=np.float64) for v in bound.values()])))
     if not isinstance(tol, (int, float)) or not tol > 0:
         raise ValueError(f"tol must be a positive number, not {tol!r}")

@@ -95,15 +95,21 @@ def _point(g: Graph, pairs: Sequence[str] | None, what: str) -> dict[str, float]
     return values
 
 
-def _cmd_table(args: argparse.Namespace) -> int:
-    from .trace import trace
-
-    g = parse(args.expr)
-    at = _point(g, args.at, "--at")
+def _whole_point(g: Graph, pairs: Sequence[str] | None) -> dict[str, float]:
+    """--at with a value for every input."""
+    at = _point(g, pairs, "--at")
     missing = [n for n in g.inputs if n not in at]
     if missing:
         raise UsageError(f"--at: missing value for {', '.join(missing)} "
                          f"(e.g. --at {' '.join(n + '=1' for n in missing)})")
+    return at
+
+
+def _cmd_table(args: argparse.Namespace) -> int:
+    from .trace import trace
+
+    g = parse(args.expr)
+    at = _whole_point(g, args.at)
     direction = None if args.direction is None else _point(g, args.direction, "--direction")
     if args.mode == "forward" and direction is None:
         raise UsageError("--mode forward needs --direction, e.g. "
@@ -143,11 +149,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     _import_modules(args.imports)
     g = parse(args.expr)
-    at = _point(g, args.at, "--at")
-    missing = [n for n in g.inputs if n not in at]
-    if missing:
-        raise UsageError(f"--at: missing value for {', '.join(missing)} "
-                         f"(e.g. --at {' '.join(n + '=1' for n in missing)})")
+    at = _whole_point(g, args.at)
     direction = None if args.direction is None else _point(g, args.direction, "--direction")
     if not args.tol > 0:
         raise UsageError("--tol must be a positive number")

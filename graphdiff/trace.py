@@ -237,18 +237,23 @@ def trace(source: Any, /, direction: Mapping[str, Any] | None = None, *,
     if len(g.outputs) != 1:
         raise ValueError(f"trace() needs a graph with one output, not {len(g.outputs)}")
     g, rewrites = stabilized(g) if stable else (g, ())
-    given = dict(at or {})
-    twice = sorted(set(given) & set(values))
-    if twice:
-        raise TypeError(f"input {twice[0]!r} given twice (in at= and as a keyword)")
-    given.update(values)
-    point = g.bind((), given)
+    point = bind_point(g, at, values)
     seeds = None if direction is None else _seeds(g, direction, point)
     expr = source if isinstance(source, str) else str(g)
     with paused_gc(), np.errstate(all="ignore"):
         t = _Tracer(g, point, seeds).run(expr)
     t.rewrites = rewrites
     return t
+
+
+def bind_point(g: Graph, at: Mapping[str, Any] | None, values: Mapping[str, Any]) -> dict:
+    """The inputs' values from `at` and keywords together (a name in both is an error)."""
+    given = dict(at or {})
+    twice = sorted(set(given) & set(values))
+    if twice:
+        raise TypeError(f"input {twice[0]!r} given twice (in at= and as a keyword)")
+    given.update(values)
+    return g.bind((), given)
 
 
 def _seeds(g: Graph, direction: Mapping[str, Any], point: dict[str, Any]) -> dict[str, Any]:
