@@ -108,6 +108,7 @@ def _whole_point(g: Graph, pairs: Sequence[str] | None) -> dict[str, float]:
 def _cmd_table(args: argparse.Namespace) -> int:
     from .trace import trace
 
+    _import_modules(args.imports)
     g = parse(args.expr)
     at = _whole_point(g, args.at)
     direction = None if args.direction is None else _point(g, args.direction, "--direction")
@@ -144,6 +145,12 @@ def _import_modules(names: Sequence[str] | None) -> None:
             raise UsageError(f"--import: cannot import {name}: {exc}") from None
 
 
+def _add_import(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--import", dest="imports", action="append", metavar="MODULE",
+                   help="import this module first: one of yours that defines primitives "
+                        "(graphdiff.primitive), e.g. my_primitives for ./my_primitives.py")
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from .check import check
 
@@ -170,8 +177,7 @@ def _args_check(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-stable", action="store_true",
                    help="check the expression as written, without the stability rewrites")
     p.add_argument("--format", choices=("text", "markdown", "html"), default="text")
-    p.add_argument("--import", dest="imports", action="append", metavar="MODULE",
-                   help="import this module first (one that defines primitives)")
+    _add_import(p)
 
 
 def _cmd_activations(args: argparse.Namespace) -> int:
@@ -236,13 +242,12 @@ def _args_table(p: argparse.ArgumentParser) -> None:
                         "sweep, or all of them (default; forward only with --direction)")
     p.add_argument("--format", choices=("text", "markdown", "latex", "html"), default="text")
     p.add_argument("--digits", type=int, default=6, help="significant digits (default 6)")
+    _add_import(p)
 
 
 def _args_activations(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("text", "markdown", "latex", "html"), default="text")
-    p.add_argument("--import", dest="imports", action="append", metavar="MODULE",
-                   help="import this module first (one that defines primitives with "
-                        "activation metadata)")
+    _add_import(p)
     p.add_argument("--plot", metavar="FILE",
                    help="also plot each activation with its derivative (png, svg or pdf; "
                         "needs matplotlib)")
@@ -268,6 +273,7 @@ def _args_none(p: argparse.ArgumentParser) -> None:
 def _cmd_codegen(args: argparse.Namespace) -> int:
     from .compiled import compile, value_and_grad
 
+    _import_modules(args.imports)
     g = parse(args.expr)
     wrt = None
     if args.wrt is not None:
@@ -294,6 +300,7 @@ def _args_codegen(p: argparse.ArgumentParser) -> None:
                    help="differentiate with respect to these inputs only (implies --grad)")
     p.add_argument("-o", "--output", metavar="FILE",
                    help="write the module here (default: standard output)")
+    _add_import(p)
 
 
 # name -> (help, add_arguments(parser), run(args) -> exit code); one row per subcommand

@@ -347,6 +347,12 @@ def _register(name: str, fn: Callable, names: tuple[str, ...], rules: tuple, *,
     from .primitives import _check_name
 
     _check_name(name)  # before any source is read or compiled under that name
+    import graphdiff
+
+    if name in graphdiff.__all__ or name in ("render", "stable", "custom"):
+        # gd.<name> would stay the function of the package, not the primitive
+        raise ValueError(f"{name!r} is a function of graphdiff (gd.{name}); choose another "
+                         f"name")
     impl, template, helpers = _implementation(name, fn, len(names))
     prim = Primitive(
         name=name, arity=len(names), impl=impl, partials=rules, numpy=template,

@@ -217,9 +217,14 @@ def test_activation_metadata_puts_it_in_the_activation_table(tmp_path, monkeypat
     monkeypatch.setattr(sys, "path", list(sys.path))
     try:
         assert cli.main(["activations", "--import", "my_activations"]) == 0
+        out = capsys.readouterr().out
+        # the module is imported once per process: the other commands find it there
+        for argv in (["table", "swish(x)", "--at", "x=1", "--mode", "values"],
+                     ["codegen", "swish(x)"], ["check", "swish(x)", "--at", "x=1"]):
+            assert cli.main(argv + ["--import", "my_activations"]) == 0, argv
+            assert "swish" in capsys.readouterr().out
     finally:
         sys.modules.pop("my_activations", None)
-    out = capsys.readouterr().out
     assert out.rstrip().endswith("monotonic: No; derivative monotonic: No; "
                                  "≈ identity near 0: No")
     assert "Swish  [swish]\n    f(x) = x/(1 + e⁻ˣ)" in out
@@ -235,6 +240,8 @@ def test_names_are_validated_and_built_ins_refused():
             gd.primitive(name, np.sin, "cos(x)")
     with pytest.raises(ValueError, match="built-in constant"):
         gd.primitive("pi", np.sin, "cos(x)")
+    with pytest.raises(ValueError, match=r"is a function of graphdiff \(gd.grad\)"):
+        gd.primitive("grad", np.sin, "cos(x)")
     for bad in ("1x", "a b", "class", "_private", "x;import os", "", "é"):
         with pytest.raises(ValueError, match="plain identifier"):
             gd.primitive(bad, np.sin, "cos(x)")
