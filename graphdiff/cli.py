@@ -160,7 +160,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     direction = None if args.direction is None else _point(g, args.direction, "--direction")
     if not args.tol > 0:
         raise UsageError("--tol must be a positive number")
-    c = check(g, at, direction, tol=args.tol, stable=not args.no_stable)
+    wrt = None if args.wrt is None else [w.strip() for w in args.wrt.split(",") if w.strip()]
+    c = check(g, at, direction, tol=args.tol, wrt=wrt, stable=not args.no_stable)
     text = {"text": c.to_text, "markdown": c.to_markdown, "html": c.to_html}[args.format]()
     print(text, end="" if text.endswith("\n") else "\n")
     return 0 if c.ok else 1
@@ -172,6 +173,8 @@ def _args_check(p: argparse.ArgumentParser) -> None:
                    help="the point, e.g. x1=2 x2=3")
     p.add_argument("--direction", nargs="+", metavar="NAME=VALUE",
                    help="check tangents along this direction (default: each input in turn)")
+    p.add_argument("--wrt", metavar="A,B",
+                   help="move only these inputs (leave out integer labels and the like)")
     p.add_argument("--tol", type=float, default=1e-6,
                    help="largest relative error that counts as agreement (default 1e-6)")
     p.add_argument("--no-stable", action="store_true",

@@ -131,3 +131,22 @@ def test_cli_exit_codes(capsys):
     assert capsys.readouterr().out.startswith("Derivative check of x\\*y")
     assert cli.main(["check", "log(1 + x)", "--at", "x=1e-20", "--no-stable"]) == 0
     assert "Rewritten" not in capsys.readouterr().out
+
+
+def test_inputs_without_a_derivative_are_left_out_with_wrt():
+    z = np.array([[1.0, 2.0, 0.5], [0.1, -1.0, 2.0]])
+    labels = np.array([0.0, 2.0])
+    # moving integer labels by a small step makes no sense: the check says so ...
+    assert not gd.check("softmax_xent(z, y)", z=z, y=labels).ok
+    # ... and leaving them out checks what has a derivative
+    c = gd.check("softmax_xent(z, y)", z=z, y=labels, wrt="z")
+    assert c.ok and all(cmp.node != "v2" for cmp in c.comparisons)
+    assert [cmp.label for cmp in c.comparisons if cmp.kind == "tangent"] == ["v̇3 along z"]
+    with pytest.raises(ValueError, match="cannot differentiate with respect to 'q'"):
+        gd.check("x*y", x=1.0, y=2.0, wrt="q")
+
+
+def test_cli_wrt(capsys):
+    argv = ["check", "x*floor_like", "--at", "x=2", "floor_like=3", "--wrt", "x"]
+    assert cli.main(argv) == 0
+    assert "v̇3 along x" in capsys.readouterr().out
