@@ -117,7 +117,7 @@ def _cmd_table(args: argparse.Namespace) -> int:
                          f"--direction {g.inputs[0] if g.inputs else 'x'}=1")
     if args.digits < 1:
         raise UsageError("--digits must be at least 1")
-    t = trace(g, direction, at=at)
+    t = trace(g, direction, at=at, stable=not args.no_stable)
     if args.format == "text":
         print(t.to_text(args.mode, args.digits))
     elif args.format == "markdown":
@@ -143,6 +143,12 @@ def _import_modules(names: Sequence[str] | None) -> None:
             importlib.import_module(name)
         except ImportError as exc:
             raise UsageError(f"--import: cannot import {name}: {exc}") from None
+
+
+def _add_no_stable(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-stable", action="store_true",
+                   help="keep the expression as written: no stability rewrites "
+                        "(log(sigmoid(x)) stays log of sigmoid)")
 
 
 def _add_import(p: argparse.ArgumentParser) -> None:
@@ -177,8 +183,7 @@ def _args_check(p: argparse.ArgumentParser) -> None:
                    help="move only these inputs (leave out integer labels and the like)")
     p.add_argument("--tol", type=float, default=1e-6,
                    help="largest relative error that counts as agreement (default 1e-6)")
-    p.add_argument("--no-stable", action="store_true",
-                   help="check the expression as written, without the stability rewrites")
+    _add_no_stable(p)
     p.add_argument("--format", choices=("text", "markdown", "html"), default="text")
     _add_import(p)
 
@@ -246,6 +251,7 @@ def _args_table(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("text", "markdown", "latex", "html"), default="text")
     p.add_argument("--digits", type=int, default=6, help="significant digits (default 6)")
     _add_import(p)
+    _add_no_stable(p)
 
 
 def _args_activations(p: argparse.ArgumentParser) -> None:
@@ -283,7 +289,8 @@ def _cmd_codegen(args: argparse.Namespace) -> int:
         wrt = [w.strip() for w in args.wrt.split(",") if w.strip()]
         if not wrt:
             raise UsageError(f"--wrt: expected input names such as a,b, got {args.wrt!r}")
-    f = value_and_grad(g, wrt) if args.grad or wrt else compile(g)
+    stable = not args.no_stable
+    f = value_and_grad(g, wrt, stable=stable) if args.grad or wrt else compile(g, stable=stable)
     if not args.output:
         print(f.source, end="")
         return 0
@@ -304,6 +311,7 @@ def _args_codegen(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="FILE",
                    help="write the module here (default: standard output)")
     _add_import(p)
+    _add_no_stable(p)
 
 
 # name -> (help, add_arguments(parser), run(args) -> exit code); one row per subcommand

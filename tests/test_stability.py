@@ -166,3 +166,17 @@ def test_evaluate_computes_every_node_as_written():
     with np.errstate(all="ignore"):
         values = g.evaluate({"x": np.float64(-800.0)})
     assert values[-1] == -np.inf  # the per-node values a table of the written form shows
+
+
+def test_the_command_line_notes_the_rewrites_and_can_turn_them_off(capsys):
+    from graphdiff import cli
+
+    assert cli.main(["table", "log(1 + x)", "--at", "x=1e-20", "--mode", "values"]) == 0
+    out = capsys.readouterr().out
+    assert "v2   log1p(v1)   1e-20" in out and out.rstrip().endswith("(log1p)")
+    assert cli.main(["table", "log(1 + x)", "--at", "x=1e-20", "--no-stable"]) == 0
+    assert "Rewritten" not in capsys.readouterr().out
+    assert cli.main(["codegen", "log(sigmoid(x))"]) == 0
+    assert capsys.readouterr().out.startswith("# Rewritten for numerical stability")
+    assert cli.main(["codegen", "log(sigmoid(x))", "--grad", "--no-stable"]) == 0
+    assert capsys.readouterr().out.startswith("import numpy as np")
