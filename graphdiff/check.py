@@ -165,7 +165,8 @@ def check(expr: Any, at: Mapping[str, Any] | None = None,
     each input in turn) and the reverse adjoint (the output with the node's value moved,
     entry by entry for small arrays).  This is how a user checks the partials of their
     own primitives (see `graphdiff.primitive`).  `wrt` names the inputs to move (default:
-    all); leave out those with no derivative, such as integer class labels.
+    all); leave out those with no derivative, such as integer class labels.  Everything is
+    computed in float64, whatever the inputs' type.
 
     >>> import graphdiff as gd
     >>> c = gd.check("x1*x2 + sin(x1)", at={"x1": 2.0, "x2": 3.0})
