@@ -16,20 +16,24 @@ from typing import Any
 
 from .autodiff import (grad_graph, hessian_graph, jacobian_graph, jvp_graph, tangent_graph,
                        value_and_grad_graph)
+from .check import Check, check
 from .codegen import CompiledFunction
 from .compiled import compile, grad, hessian, jacobian, jvp, value_and_grad
+from .custom import custom_vjp, primitive
 from .graph import Graph, Node
 from .parse import ParseError, from_sympy, outputs, parse, symbols, tensor
-from .primitives import CONSTANTS, REGISTRY, Primitive, activations, call, is_known
+from .primitives import (CONSTANTS, REGISTRY, Activation, Primitive, activations, call, is_known,
+                         unregister)
 from .simplify import simplify
 from .trace import Trace, trace
 
 __version__ = "0.1.0"
 
-__all__ = ["CompiledFunction", "Graph", "Node", "ParseError", "Primitive", "REGISTRY",
-           "activations", "call", "compile", "e", "from_sympy", "grad", "grad_graph",
-           "hessian", "hessian_graph", "jacobian", "jacobian_graph", "jvp", "jvp_graph",
-           "outputs", "parse", "pi", "simplify", "symbols", "tangent_graph", "tensor", "Trace", "trace",
+__all__ = ["Activation", "Check", "CompiledFunction", "Graph", "Node", "ParseError",
+           "Primitive", "REGISTRY", "activations", "call", "check", "compile", "custom_vjp",
+           "e", "from_sympy", "grad", "grad_graph", "hessian", "hessian_graph", "jacobian",
+           "jacobian_graph", "jvp", "jvp_graph", "outputs", "parse", "pi", "primitive",
+           "simplify", "symbols", "tangent_graph", "tensor", "Trace", "trace", "unregister",
            "value_and_grad", "value_and_grad_graph"]
 
 pi = CONSTANTS["pi"]

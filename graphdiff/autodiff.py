@@ -6,6 +6,9 @@ evaluates numbers or prints code.
 
 A non-scalar output is differentiated as the sum of its entries, so each gradient has the
 shape of its input: a scalar parameter's gradient is summed over the points.
+
+Every entry point first applies the stability rewrites (`graphdiff.stable`), as evaluation
+and code generation do; `stable=False` differentiates the expression as written.
 """
 
 from __future__ import annotations
@@ -29,9 +32,9 @@ class _Builder:
     move outwards, and only what the outputs need is ever part of the result.
     """
 
-    def __init__(self, g: Graph):
+    def __init__(self, g: Graph, stable: bool = True):
         self.g = g  # already in stable form (see the entry points)
-        self.store = Store(simplify=2)
+        self.store = Store(simplify=2, stable=stable)
         self.ids = copy_nodes(g, self.store)
         self.store.kept = len(self.store)
         self.hints: dict[int, str] = {}
@@ -189,7 +192,8 @@ def _gradients(b: _Builder, out: int, wrt: list[int]) -> list[Graph]:
     return grads
 
 
-def value_and_grad_graph(g: Graph, wrt: Iterable[str] | str | None = None) -> Graph:
+def value_and_grad_graph(g: Graph, wrt: Iterable[str] | str | None = None,
+                         stable: bool = True) -> Graph:
     """A graph with outputs (f, ∂f/∂w1, ∂f/∂w2, ...) by reverse accumulation.
 
     >>> import graphdiff as gd
@@ -197,22 +201,25 @@ def value_and_grad_graph(g: Graph, wrt: Iterable[str] | str | None = None) -> Gr
     >>> [round(float(v), 6) for v in vg(x1=2.0, x2=3.0)]
     [6.909297, 2.583853, 2.0]
     """
-    g = stabilize(g)  # differentiate log(sigmoid(x)) through softplus, not 1/sigmoid
+    # differentiate log(sigmoid(x)) through softplus, not 1/sigmoid (stable=False: as written)
+    g = stabilize(g) if stable else g
     out = _single_output(g, "reverse mode")
     idx = _wrt_indices(g, wrt)
     with paused_gc():
-        b = _Builder(g)
+        b = _Builder(g, stable)
         grads = _gradients(b, out, idx)
         return b.finish([b.handle(out)] + grads, g.inputs)
 
 
-def grad_graph(g: Graph, wrt: Iterable[str] | str | None = None) -> Graph:
+def grad_graph(g: Graph, wrt: Iterable[str] | str | None = None,
+               stable: bool = True) -> Graph:
     """A graph whose outputs are the gradient ∂f/∂w for each input w (default: all inputs)."""
-    g = stabilize(g)  # differentiate log(sigmoid(x)) through softplus, not 1/sigmoid
+    # differentiate log(sigmoid(x)) through softplus, not 1/sigmoid (stable=False: as written)
+    g = stabilize(g) if stable else g
     out = _single_output(g, "reverse mode")
     idx = _wrt_indices(g, wrt)
     with paused_gc():
-        b = _Builder(g)
+        b = _Builder(g, stable)
         return b.finish(_gradients(b, out, idx), g.inputs)
 
 
@@ -266,16 +273,18 @@ def _unique_name(base: str, taken: set[str]) -> str:
     return name
 
 
-def jvp_graph(g: Graph, direction: Mapping[str, float] | None = None) -> Graph:
+def jvp_graph(g: Graph, direction: Mapping[str, float] | None = None,
+              stable: bool = True) -> Graph:
     """Forward accumulation: a graph with outputs (f, ḟ) along `direction`.
 
     `direction` maps inputs to numbers (missing inputs get 0); without it the graph takes
     one tangent input `dot_<name>` per input, so the direction is chosen at call time.
     """
-    g = stabilize(g)  # differentiate log(sigmoid(x)) through softplus, not 1/sigmoid
+    # differentiate log(sigmoid(x)) through softplus, not 1/sigmoid (stable=False: as written)
+    g = stabilize(g) if stable else g
     out = _single_output(g, "jvp_graph")
     with paused_gc():
-        b = _Builder(g)
+        b = _Builder(g, stable)
         inputs = list(g.inputs)
         index = {n.name: n.index for n in g.nodes if n.op == "input"}
         seeds: dict[int, Any] = {}
@@ -298,17 +307,19 @@ def jvp_graph(g: Graph, direction: Mapping[str, float] | None = None) -> Graph:
         return b.finish([b.handle(out)] + _output_tangents(b, dot, [out]), inputs)
 
 
-def tangent_graph(g: Graph, wrt: Iterable[str] | str | None = None) -> Graph:
+def tangent_graph(g: Graph, wrt: Iterable[str] | str | None = None,
+                  stable: bool = True) -> Graph:
     """Forward accumulation with the direction as inputs: a graph from (inputs..., dot_w1,
     dot_w2, ...) to the tangent of every output, each of its output's exact shape.
 
     The full Jacobian is this graph evaluated along each basis direction in turn (see
     `gd.jacobian`); a direction `dot_w` has the shape of its input `w`.
     """
-    g = stabilize(g)  # differentiate log(sigmoid(x)) through softplus, not 1/sigmoid
+    # differentiate log(sigmoid(x)) through softplus, not 1/sigmoid (stable=False: as written)
+    g = stabilize(g) if stable else g
     idx = _wrt_indices(g, wrt)
     with paused_gc():
-        b = _Builder(g)
+        b = _Builder(g, stable)
         inputs = list(g.inputs)
         taken = set(inputs)
         seeds: dict[int, Any] = {}
@@ -329,7 +340,7 @@ def _require_elementwise(b: _Builder, what: str) -> None:
 
 
 def jacobian_graph(g: Graph, wrt: Iterable[str] | str | None = None, *,
-                   elementwise: bool = False) -> Graph:
+                   elementwise: bool = False, stable: bool = True) -> Graph:
     """Per point derivatives ∂f_i/∂w_j of an elementwise graph, row by row (outputs i,
     inputs j), by forward accumulation along each input in turn: each entry has the shape
     of its output, the diagonal of the full Jacobian.  Only with `elementwise=True`, and
@@ -340,10 +351,11 @@ def jacobian_graph(g: Graph, wrt: Iterable[str] | str | None = None, *,
         raise ValueError("jacobian_graph gives per point derivatives of an elementwise "
                          "graph: pass elementwise=True; gd.jacobian gives the full Jacobian "
                          "(output shape + input shape)")
-    g = stabilize(g)  # differentiate log(sigmoid(x)) through softplus, not 1/sigmoid
+    # differentiate log(sigmoid(x)) through softplus, not 1/sigmoid (stable=False: as written)
+    g = stabilize(g) if stable else g
     idx = _wrt_indices(g, wrt)
     with paused_gc():
-        b = _Builder(g)
+        b = _Builder(g, stable)
         _require_elementwise(b, "Jacobian")
         columns = []
         for j in idx:
@@ -354,7 +366,7 @@ def jacobian_graph(g: Graph, wrt: Iterable[str] | str | None = None, *,
 
 
 def hessian_graph(g: Graph, wrt: Iterable[str] | str | None = None, *,
-                  elementwise: bool = False) -> Graph:
+                  elementwise: bool = False, stable: bool = True) -> Graph:
     """Per point second derivatives ∂²f/∂w_i∂w_j of an elementwise graph, row by row, each
     of the output's shape: forward mode over a reverse sweep that is not summed over the
     points.  Only with `elementwise=True`; `gd.hessian` gives the full Hessian (blocks of
@@ -365,14 +377,14 @@ def hessian_graph(g: Graph, wrt: Iterable[str] | str | None = None, *,
                          "graph: pass elementwise=True; gd.hessian gives the full Hessian "
                          "(input shape + input shape)")
     names = [g.nodes[i].name for i in _wrt_indices(g, wrt)]
-    g = stabilize(g)
+    g = stabilize(g) if stable else g
     out = _single_output(g, "hessian_graph")
     with paused_gc():
-        b = _Builder(g)
+        b = _Builder(g, stable)
         _require_elementwise(b, "Hessian")
         bar = _reverse_sweep(b, out)
         like = b.handle(out)
         per_point = [call("sum_to", b.as_graph(bar.get(i, 0.0)), like, like)
                      for i in _wrt_indices(g, names)]
         grads = b.finish(per_point, g.inputs)
-    return jacobian_graph(grads, names, elementwise=True)
+    return jacobian_graph(grads, names, elementwise=True, stable=stable)

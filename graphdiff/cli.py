@@ -95,24 +95,31 @@ def _point(g: Graph, pairs: Sequence[str] | None, what: str) -> dict[str, float]
     return values
 
 
+def _whole_point(g: Graph, pairs: Sequence[str] | None) -> dict[str, float]:
+    """--at with a value for every input."""
+    at = _point(g, pairs, "--at")
+    missing = [n for n in g.inputs if n not in at]
+    if missing:
+        raise UsageError(f"--at: missing value for {', '.join(missing)} "
+                         f"(e.g. --at {' '.join(n + '=1' for n in missing)})")
+    return at
+
+
 def _traced(g: Graph, args: argparse.Namespace, forward: str | None):
     """The trace at --at (every input needed) seeded by --direction; `forward` names the
     option that needs the forward sweep, when it was asked for."""
     from .trace import trace
 
-    at = _point(g, args.at, "--at")
-    missing = [n for n in g.inputs if n not in at]
-    if missing:
-        raise UsageError(f"--at: missing value for {', '.join(missing)} "
-                         f"(e.g. --at {' '.join(n + '=1' for n in missing)})")
+    at = _whole_point(g, args.at)
     direction = None if args.direction is None else _point(g, args.direction, "--direction")
     if forward and direction is None:
         raise UsageError(f"{forward} needs --direction, e.g. "
                          f"--direction {g.inputs[0] if g.inputs else 'x'}=1")
-    return trace(g, direction, at=at)
+    return trace(g, direction, at=at, stable=not getattr(args, "no_stable", False))
 
 
 def _cmd_table(args: argparse.Namespace) -> int:
+    _import_modules(args.imports)
     g = parse(args.expr)
     if args.digits < 1:
         raise UsageError("--digits must be at least 1")
@@ -128,9 +135,69 @@ def _cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_modules(names: Sequence[str] | None) -> None:
+    """Import the user's modules that define primitives (graphdiff.primitive), by name,
+    as `python -m` would; a module that cannot be imported is a usage error."""
+    import importlib
+
+    for name in names or ():
+        if not all(part.isidentifier() for part in name.split(".")):
+            raise UsageError(f"--import: {name!r} is not a module name")
+        if "" not in sys.path:
+            sys.path.insert(0, "")  # the current folder, as `python -m` has it
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise UsageError(f"--import: cannot import {name}: {exc}") from None
+
+
+def _add_no_stable(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-stable", action="store_true",
+                   help="keep the expression as written: no stability rewrites "
+                        "(log(sigmoid(x)) stays log of sigmoid)")
+
+
+def _add_import(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--import", dest="imports", action="append", metavar="MODULE",
+                   help="import this module first: one of yours that defines primitives "
+                        "(graphdiff.primitive), e.g. my_primitives for ./my_primitives.py")
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .check import check
+
+    _import_modules(args.imports)
+    g = parse(args.expr)
+    at = _whole_point(g, args.at)
+    direction = None if args.direction is None else _point(g, args.direction, "--direction")
+    if not args.tol > 0:
+        raise UsageError("--tol must be a positive number")
+    wrt = None if args.wrt is None else [w.strip() for w in args.wrt.split(",") if w.strip()]
+    c = check(g, at, direction, tol=args.tol, wrt=wrt, stable=not args.no_stable)
+    text = {"text": c.to_text, "markdown": c.to_markdown, "html": c.to_html}[args.format]()
+    print(text, end="" if text.endswith("\n") else "\n")
+    return 0 if c.ok else 1
+
+
+def _args_check(p: argparse.ArgumentParser) -> None:
+    p.add_argument("expr", help="the expression, e.g. 'x1*x2 + sin(x1)'")
+    p.add_argument("--at", nargs="+", metavar="NAME=VALUE", required=True,
+                   help="the point, e.g. x1=2 x2=3")
+    p.add_argument("--direction", nargs="+", metavar="NAME=VALUE",
+                   help="check tangents along this direction (default: each input in turn)")
+    p.add_argument("--wrt", metavar="A,B",
+                   help="move only these inputs (leave out integer labels and the like)")
+    p.add_argument("--tol", type=float, default=1e-6,
+                   help="largest relative error that counts as agreement (default 1e-6)")
+    _add_no_stable(p)
+    p.add_argument("--format", choices=("text", "markdown", "html"), default="text")
+    _add_import(p)
+
+
 def _cmd_activations(args: argparse.Namespace) -> int:
     from .render import activations_table
 
+    _import_modules(args.imports)
     print(activations_table(args.format), end="")
     if args.plot:
         from .plot import plot_activations
@@ -204,10 +271,13 @@ def _args_table(p: argparse.ArgumentParser) -> None:
                         "sweep, or all of them (default; forward only with --direction)")
     p.add_argument("--format", choices=("text", "markdown", "latex", "html"), default="text")
     p.add_argument("--digits", type=int, default=6, help="significant digits (default 6)")
+    _add_import(p)
+    _add_no_stable(p)
 
 
 def _args_activations(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("text", "markdown", "latex", "html"), default="text")
+    _add_import(p)
     p.add_argument("--plot", metavar="FILE",
                    help="also plot each activation with its derivative (png, svg or pdf; "
                         "needs matplotlib)")
@@ -245,13 +315,15 @@ def _args_none(p: argparse.ArgumentParser) -> None:
 def _cmd_codegen(args: argparse.Namespace) -> int:
     from .compiled import compile, value_and_grad
 
+    _import_modules(args.imports)
     g = parse(args.expr)
     wrt = None
     if args.wrt is not None:
         wrt = [w.strip() for w in args.wrt.split(",") if w.strip()]
         if not wrt:
             raise UsageError(f"--wrt: expected input names such as a,b, got {args.wrt!r}")
-    f = value_and_grad(g, wrt) if args.grad or wrt else compile(g)
+    stable = not args.no_stable
+    f = value_and_grad(g, wrt, stable=stable) if args.grad or wrt else compile(g, stable=stable)
     if not args.output:
         print(f.source, end="")
         return 0
@@ -271,6 +343,8 @@ def _args_codegen(p: argparse.ArgumentParser) -> None:
                    help="differentiate with respect to these inputs only (implies --grad)")
     p.add_argument("-o", "--output", metavar="FILE",
                    help="write the module here (default: standard output)")
+    _add_import(p)
+    _add_no_stable(p)
 
 
 # name -> (help, add_arguments(parser), run(args) -> exit code); one row per subcommand
@@ -288,6 +362,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
               _cmd_graph),
     "codegen": ("the generated NumPy module of an expression or of its gradient",
                 _args_codegen, _cmd_codegen),
+    "check": ("check every derivative node by node against central differences "
+              "(exit 1 on disagreement)", _args_check, _cmd_check),
 }
 
 

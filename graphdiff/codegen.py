@@ -232,7 +232,7 @@ def _emit(g, name, returns, doc, marks, free, inplace, dtypes) -> tuple[str, lis
     ret = returns(outs) if returns else (outs[0] if len(outs) == 1 else ", ".join(outs))
     head = ["import numpy as np", ""]
     for h in helpers.values():
-        head += ["", inspect.getsource(h).rstrip(), ""]
+        head += ["", _helper_source(h), ""]
     doc_line = f'    """{_clean(doc)}"""' if doc else None
     body = [f"def {name}({', '.join(params)}):"] + ([doc_line] if doc_line else [])
     body += _shape_guard(name, nodes, params, dtypes) + lines
@@ -346,6 +346,30 @@ def _shape_guard(name: str, nodes, params: list[str], dtypes: Sequence[str] | No
               f"        raise ValueError(f\"{name}() was compiled for {what}; got \"",
               f"                         f\"{{{_tuple(got)}}}\")"]
     return lines
+
+
+def _helper_source(h: Callable) -> str:
+    """A helper's source; a user primitive's implementation that cannot stand alone (see
+    graphdiff.custom) is a comment, and the function is lent by the compiling session."""
+    reason = getattr(h, "graphdiff_not_standalone", None)
+    if reason:
+        return f"# {h.__name__}: lent by the session that compiled this ({_clean(reason)})"
+    return inspect.getsource(h).rstrip()
+
+
+def _external_helpers(g: Graph) -> dict[str, Callable]:
+    """The helpers of g's primitives whose source is not emitted (see _helper_source)."""
+    return {h.__name__: h for n in g.nodes if n.op not in ("input", "const")
+            for h in REGISTRY[n.op].helpers if getattr(h, "graphdiff_not_standalone", None)}
+
+
+def _rewrites_comment(rewrites: Sequence[Any]) -> str:
+    """The stability rewrites as a comment block for the top of a generated module."""
+    if not rewrites:
+        return ""
+    lines = ["# Rewritten for numerical stability (stable=False keeps the expression as written):"]
+    lines += [f"#   {_clean(str(r))}" for r in rewrites]
+    return "\n".join(lines) + "\n"
 
 
 def _written_into(n, prim, rhs: str, dying: list[int], nodes, expr) -> str:
@@ -486,8 +510,11 @@ class CompiledFunction:
     MAX_VARIANTS = 8
 
     def __init__(self, source: str, name: str, inputs: Sequence[str], params: Sequence[str],
-                 graph: Graph, specialize: Callable[[dict[str, tuple]], Any] | None = None):
+                 graph: Graph, specialize: Callable[[dict[str, tuple]], Any] | None = None,
+                 rewrites: Sequence[Any] = ()):
         self.source = source
+        # the stability rewrites made to the expression (graphdiff.simplify.Rewrite)
+        self.rewrites = tuple(rewrites)
         self.name = name
         self.inputs = tuple(inputs)
         self.params = tuple(params)
@@ -496,6 +523,8 @@ class CompiledFunction:
         # registered so tracebacks and inspect.getsource show the generated lines
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         namespace: dict[str, Any] = {"__name__": f"graphdiff_generated_{name}"}
+        self._external = _external_helpers(graph)
+        namespace.update(self._external)
         exec(compile(source, filename, "exec"), namespace)  # graphdiff's own source only
         self.fn = namespace[name]
         self.__doc__ = self.fn.__doc__
@@ -556,7 +585,13 @@ class CompiledFunction:
         return variant
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the source as a standalone module (atomically: a temporary file, renamed)."""
+        """Write the source as a standalone module (atomically: a temporary file, renamed).
+        A user primitive whose implementation cannot stand alone makes this a ValueError."""
+        if self._external:
+            reasons = "; ".join(getattr(h, "graphdiff_not_standalone") for h in
+                                self._external.values())
+            raise ValueError(f"cannot save {self.name}: the module would not stand alone "
+                             f"({reasons})")
         path = os.fspath(path)
         folder = os.path.dirname(os.path.abspath(path))
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".py.tmp")
@@ -615,11 +650,13 @@ def _block(column, shape):
 def compile_jacobian(d: Graph, inputs: Sequence[str], wrt: Sequence[int], name: str,
                      doc: str, single_out: bool, single_wrt: bool, inplace: bool = False,
                      specialize: Callable[[dict[str, tuple]], Any] | None = None,
-                     dtypes: Sequence[str] | None = None) -> CompiledFunction:
+                     dtypes: Sequence[str] | None = None,
+                     rewrites: Sequence[Any] = ()) -> CompiledFunction:
     """The full Jacobian from `d`, a tangent graph (see `autodiff.tangent_graph`) whose
     inputs are `inputs` and then one direction per differentiated input (`wrt`, positions
     in `inputs`): a module with the tangent function `_tangents` and `name`, which
-    evaluates it along every basis direction (see `_jacobian`)."""
+    evaluates it along every basis direction (see `_jacobian`); `rewrites` as in
+    `compile_graph`."""
     if dtypes is not None:
         dtypes = list(dtypes) + [dtypes[w] for w in wrt]
     returns = lambda outs: "(" + ", ".join(outs) + ("," if len(outs) == 1 else "") + ")"
@@ -635,16 +672,20 @@ def compile_jacobian(d: Graph, inputs: Sequence[str], wrt: Sequence[int], name: 
              f"{single_wrt})"]
     source = "\n\n\n".join([head.rstrip()] + helpers + ["def _tangents(" + tail.rstrip(),
                                                        "\n".join(entry)]) + "\n"
-    return CompiledFunction(source, name, inputs, primal, d, specialize)
+    source = _rewrites_comment(rewrites) + source
+    return CompiledFunction(source, name, inputs, primal, d, specialize, rewrites)
 
 
 def compile_graph(g: Graph, name: str = "f", returns: Callable[[list[str]], str] | None = None,
                   doc: str = "", marks: dict[int, str] | None = None,
                   inplace: bool = False,
                   specialize: Callable[[dict[str, tuple]], Any] | None = None,
-                  dtypes: Sequence[str] | None = None) -> CompiledFunction:
+                  dtypes: Sequence[str] | None = None,
+                  rewrites: Sequence[Any] = ()) -> CompiledFunction:
     """Generate and compile the NumPy function of `g` (see `emit_numpy`); `specialize`
-    maps declared input shapes and dtypes to a variant (see `CompiledFunction`)."""
+    maps declared input shapes and dtypes to a variant (see `CompiledFunction`);
+    `rewrites`, the stability rewrites made before, are listed atop the source."""
     source, params = emit_numpy(g, name, returns, doc, marks, inplace=inplace, dtypes=dtypes)
-    return CompiledFunction(source, name, g.inputs, params, g, specialize)
+    source = _rewrites_comment(rewrites) + source
+    return CompiledFunction(source, name, g.inputs, params, g, specialize, rewrites)
 

@@ -13,7 +13,7 @@ from .autodiff import (_wrt_indices, grad_graph, hessian_graph, jacobian_graph, 
 from .codegen import RECYCLE_ABOVE, CompiledFunction, compile_graph, compile_jacobian
 from .graph import Graph
 from .parse import parse
-from .simplify import stabilize
+from .simplify import Rewrite, stabilize, stabilized
 
 __all__ = ["compile", "value_and_grad", "grad", "jvp", "jacobian", "hessian"]
 
@@ -37,27 +37,36 @@ def _sweep_marks(g: Graph, primal_out: int) -> dict[int, str]:
 def _compiled(g: Graph, transform: Callable[[Graph], Graph], name: str,
               returns: Callable[[list[str]], str] | None = None, doc: str = "",
               marks: Callable[[Graph], dict[int, str]] | None = None,
-              inplace: bool = False, build: Callable[..., CompiledFunction] | None = None
-              ) -> CompiledFunction:
+              inplace: bool = False, build: Callable[..., CompiledFunction] | None = None,
+              stable: bool = True) -> CompiledFunction:
     """transform(g) compiled, with variants for the shapes it is called with (see
     `CompiledFunction`) unless it is too large to compile twice cheaply.  `build(d,
-    inplace, specialize, dtypes)` compiles a transformed graph (default: compile_graph
-    with `returns`, `doc` and `marks`)."""
+    inplace, specialize, dtypes, rewrites)` compiles a transformed graph (default:
+    compile_graph with `returns`, `doc` and `marks`).  The stability rewrites made to g
+    (`stable`) are listed in `.rewrites` and atop the source."""
     if build is None:
-        def build(d, inplace, specialize, dtypes):
+        def build(d, inplace, specialize, dtypes, rewrites):
             return compile_graph(d, name, returns, doc, marks(d) if marks else None,
-                                 inplace=inplace, specialize=specialize, dtypes=dtypes)
+                                 inplace=inplace, specialize=specialize, dtypes=dtypes,
+                                 rewrites=rewrites)
     d = transform(g)
+    rewrites = _rewrites(g) if stable else ()
 
     def specialize(shapes: dict[str, tuple], dtypes: list[str]) -> CompiledFunction:
-        return build(transform(g.with_shapes(shapes)), True, None, dtypes)
+        return build(transform(g.with_shapes(shapes)), True, None, dtypes, rewrites)
 
     small = sum(n.op not in ("input", "const") for n in d.nodes) <= RECYCLE_ABOVE
-    return build(d, inplace, specialize if small else None, None)
+    return build(d, inplace, specialize if small else None, None, rewrites)
 
 
-def compile(expr: Any, name: str = "f") -> CompiledFunction:  # noqa: A001 (like jax.jit)
-    """The expression as one flat NumPy function.
+def _rewrites(g: Graph) -> tuple[Rewrite, ...]:
+    return stabilized(g)[1]
+
+
+def compile(expr: Any, name: str = "f", stable: bool = True) -> CompiledFunction:  # noqa: A001
+    """The expression as one flat NumPy function (like jax.jit).  `stable=False` keeps
+    compositions that overflow as written (see graphdiff.stable; `.rewrites` lists what
+    was rewritten).
 
     >>> import graphdiff as gd
     >>> f = gd.compile("x1*x2 + sin(x1)")
@@ -67,7 +76,8 @@ def compile(expr: Any, name: str = "f") -> CompiledFunction:  # noqa: A001 (like
     g = _graph(expr)
     # not simplified, so the lines keep the table's numbering; only compositions that
     # would overflow are rewritten (log(sigmoid(x)) -> -softplus(-x), ...)
-    return _compiled(g, stabilize, name, doc=f"{', '.join(g.inputs)} -> the expression's value")
+    return _compiled(g, stabilize if stable else (lambda h: h), name,
+                     doc=f"{', '.join(g.inputs)} -> the expression's value", stable=stable)
 
 
 def _wrt_names(g: Graph, wrt: Iterable[str] | str | None) -> list[str]:
@@ -75,7 +85,8 @@ def _wrt_names(g: Graph, wrt: Iterable[str] | str | None) -> list[str]:
 
 
 def value_and_grad(expr: Any, wrt: Iterable[str] | str | None = None,
-                   name: str = "value_and_grad", inplace: bool = False) -> CompiledFunction:
+                   name: str = "value_and_grad", inplace: bool = False,
+                   stable: bool = True) -> CompiledFunction:
     """f and its gradient by reverse accumulation, as one generated function returning
     `(value, (grad_w1, grad_w2, ...))`, each gradient shaped like its input.  `inplace`
     lets elementwise operations reuse dead buffers, for graphs whose arrays share one
@@ -91,9 +102,9 @@ def value_and_grad(expr: Any, wrt: Iterable[str] | str | None = None,
     names = _wrt_names(g, wrt)
     doc = f"value and gradient with respect to ({', '.join(names)}), by reverse mode"
     # built simplified (see autodiff._Builder)
-    return _compiled(g, lambda h: value_and_grad_graph(h, names), name,
+    return _compiled(g, lambda h: value_and_grad_graph(h, names, stable), name,
                      returns=lambda outs: f"{outs[0]}, {_tuple_of(outs[1:])}", doc=doc,
-                     marks=_reverse_marks, inplace=inplace)
+                     marks=_reverse_marks, inplace=inplace, stable=stable)
 
 
 def _reverse_marks(d: Graph) -> dict[int, str]:
@@ -101,18 +112,20 @@ def _reverse_marks(d: Graph) -> dict[int, str]:
     return {i: "reverse sweep: bar_v = df/dv, seeded with 1 at the output" for i in marks}
 
 
-def grad(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "grad") -> CompiledFunction:
+def grad(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "grad",
+         stable: bool = True) -> CompiledFunction:
     """The gradient only, like `jax.grad`: one array when differentiating with respect to
     one input (named alone, or the only input), else a tuple in `wrt` order."""
     g = _graph(expr)
     names = _wrt_names(g, wrt)
     returns = (lambda outs: outs[0]) if _single(names, wrt) else _tuple_of
-    return _compiled(g, lambda h: grad_graph(h, names), name, returns=returns,
-                     doc=f"gradient with respect to ({', '.join(names)}), by reverse mode")
+    return _compiled(g, lambda h: grad_graph(h, names, stable), name, returns=returns,
+                     doc=f"gradient with respect to ({', '.join(names)}), by reverse mode",
+                     stable=stable)
 
 
 def jvp(expr: Any, direction: Mapping[str, float] | None = None,
-        name: str = "jvp") -> CompiledFunction:
+        name: str = "jvp", stable: bool = True) -> CompiledFunction:
     """Forward mode: returns `(value, directional derivative)`.
 
     With `direction` (input -> number) the direction is fixed in the code; without it the
@@ -122,13 +135,14 @@ def jvp(expr: Any, direction: Mapping[str, float] | None = None,
     def marks(d: Graph) -> dict[int, str]:
         return {i: "forward sweep: tangents dot_v = dv/dt" for i in _sweep_marks(d, d.outputs[0])}
 
-    return _compiled(g, lambda h: jvp_graph(h, direction), name,
+    return _compiled(g, lambda h: jvp_graph(h, direction, stable), name,
                      returns=lambda outs: f"{outs[0]}, {outs[1]}",
-                     doc="value and directional derivative, by forward mode", marks=marks)
+                     doc="value and directional derivative, by forward mode", marks=marks,
+                     stable=stable)
 
 
 def jacobian(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "jacobian",
-             elementwise: bool = False) -> CompiledFunction:
+             elementwise: bool = False, stable: bool = True) -> CompiledFunction:
     """The Jacobian, with JAX's shapes: d out / d w has shape out.shape + w.shape.
 
     One array for one output and one input (named alone, or the only input), else a
@@ -145,16 +159,18 @@ def jacobian(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "jac
     g = _graph(expr)
     names = _wrt_names(g, wrt)
     if elementwise:
-        return _compiled(g, lambda h: jacobian_graph(h, names, elementwise=True), name,
-                         returns=_rows(len(names)),
+        return _compiled(g, lambda h: jacobian_graph(h, names, elementwise=True,
+                                                     stable=stable), name,
+                         returns=_rows(len(names)), stable=stable,
                          doc=f"per point Jacobian with respect to ({', '.join(names)})")
-    return _full_matrix(g, lambda h: tangent_graph(h, names), names, name,
+    return _full_matrix(g, lambda h: tangent_graph(h, names, stable), names, name,
                         f"Jacobian with respect to ({', '.join(names)}): shapes output + input",
-                        single_out=len(g.outputs) == 1, single_wrt=_single(names, wrt))
+                        single_out=len(g.outputs) == 1, single_wrt=_single(names, wrt),
+                        stable=stable)
 
 
 def hessian(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "hessian",
-            elementwise: bool = False) -> CompiledFunction:
+            elementwise: bool = False, stable: bool = True) -> CompiledFunction:
     """The Hessian of a scalar (of the sum of a non-scalar output's entries, as `grad`
     differentiates it): block (i, j) = d²f / dw_i dw_j has shape w_i.shape + w_j.shape.
     One array for one input (named alone, or the only input), else a tuple of rows.  Built
@@ -169,16 +185,18 @@ def hessian(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "hess
     g = _graph(expr)
     names = _wrt_names(g, wrt)
     if elementwise:
-        return _compiled(g, lambda h: hessian_graph(h, names, elementwise=True), name,
-                         returns=_rows(len(names)),
+        return _compiled(g, lambda h: hessian_graph(h, names, elementwise=True,
+                                                    stable=stable), name,
+                         returns=_rows(len(names)), stable=stable,
                          doc=f"per point Hessian with respect to ({', '.join(names)})")
     if len(g.outputs) != 1:
         raise ValueError(f"hessian needs an expression with one output, this one has "
                          f"{len(g.outputs)}")
     single = _single(names, wrt)
-    return _full_matrix(g, lambda h: tangent_graph(grad_graph(h, names), names), names, name,
+    return _full_matrix(g, lambda h: tangent_graph(grad_graph(h, names, stable), names, stable),
+                        names, name,
                         f"Hessian with respect to ({', '.join(names)}): blocks input + input",
-                        single_out=single, single_wrt=single)
+                        single_out=single, single_wrt=single, stable=stable)
 
 
 def _single(names: list[str], wrt: Iterable[str] | str | None) -> bool:
@@ -187,15 +205,17 @@ def _single(names: list[str], wrt: Iterable[str] | str | None) -> bool:
 
 
 def _full_matrix(g: Graph, transform: Callable[[Graph], Graph], names: list[str], name: str,
-                 doc: str, single_out: bool, single_wrt: bool) -> CompiledFunction:
+                 doc: str, single_out: bool, single_wrt: bool,
+                 stable: bool = True) -> CompiledFunction:
     """A Jacobian-shaped result assembled from a tangent graph (see `compile_jacobian`)."""
     wrt = [g.inputs.index(n) for n in names]
 
-    def build(d, inplace, specialize, dtypes):
+    def build(d, inplace, specialize, dtypes, rewrites):
         return compile_jacobian(d, g.inputs, wrt, name, doc, single_out, single_wrt,
-                                inplace=inplace, specialize=specialize, dtypes=dtypes)
+                                inplace=inplace, specialize=specialize, dtypes=dtypes,
+                                rewrites=rewrites)
 
-    return _compiled(g, transform, name, build=build)
+    return _compiled(g, transform, name, build=build, stable=stable)
 
 
 def _rows(width: int):

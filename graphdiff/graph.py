@@ -17,6 +17,8 @@ import numpy as np
 
 from .primitives import (PREC_ADD, PREC_ATOM, PREC_POW, PREC_UNARY, REGISTRY, broadcast_shapes,
                          lookup)
+from .stable import ROOTS as _STABLE_ROOTS
+from .stable import rewrite as _stable_rewrite
 
 __all__ = ["Graph", "Node", "Store", "format_call", "paused_gc"]
 
@@ -50,9 +52,9 @@ class Store:
     """
 
     __slots__ = ("op", "args", "params", "value", "origin", "shape", "_ids", "simplify",
-                 "stable", "kept")
+                 "stable", "kept", "rewrites")
 
-    def __init__(self, simplify: bool | int = False, stable: bool = False):
+    def __init__(self, simplify: bool | int = False, stable: bool | None = None):
         self.op: list[str] = []
         self.args: list[tuple[int, ...]] = []
         self.params: list[tuple[tuple[str, Any], ...]] = []
@@ -62,8 +64,9 @@ class Store:
         self._ids: dict[tuple, int] = {}
         self.simplify = simplify
         # rewrite compositions that overflow (log(sigmoid(x)), log(1 + exp(x)), ...) into
-        # their stable forms; implied by simplify
-        self.stable = stable or bool(simplify)
+        # their stable forms (the catalogue in graphdiff.stable); implied by simplify
+        self.stable = bool(simplify) if stable is None else stable
+        self.rewrites: list[tuple] = []  # (rule, op, args, params, result), as applied
         # nodes below this id are computed anyway (a derivative's primal): rewrites that
         # would rebuild one of them in another form leave it as it is
         self.kept = 0
@@ -121,9 +124,10 @@ class Store:
             found = _identity(self, op, args)
             if found is not None:
                 return found
-        if self.stable and op in ("log", "log1p"):
-            found = _stable_log(self, op, args[0])
+        if self.stable and op in _STABLE_ROOTS:
+            found = _stable_rewrite(self, op, args, params)
             if found is not None:
+                self._ids[key] = found  # the written form, met again, is the same node
                 return found
         commuted = None
         if prim.commutative and self.simplify >= 2:
@@ -287,26 +291,6 @@ def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
     return None
 
 
-def _stable_log(store: Store, op: str, a: int) -> int | None:
-    """log(sigmoid(x)) -> -softplus(-x);  log(1 - sigmoid(x)) -> -softplus(x);
-    log(1 + exp(x)), log1p(exp(x)) -> softplus(x): the same values without overflow."""
-    sop, sargs, c = store.op, store.args, store.is_const
-    if op == "log1p":
-        return store.apply("softplus", sargs[a]) if sop[a] == "exp" else None
-    if sop[a] == "sigmoid":
-        (x,) = sargs[a]
-        return store.apply("neg", (store.apply("softplus", (store.apply("neg", (x,)),)),))
-    if sop[a] in ("add", "sub") and c(sargs[a][0], 1.0):
-        other = sargs[a][1]
-        if sop[a] == "sub" and sop[other] == "sigmoid":
-            return store.apply("neg", (store.apply("softplus", sargs[other]),))
-        if sop[a] == "add" and sop[other] == "exp":
-            return store.apply("softplus", sargs[other])
-    if sop[a] == "add" and c(sargs[a][1], 1.0) and sop[sargs[a][0]] == "exp":
-        return store.apply("softplus", sargs[sargs[a][0]])
-    return None
-
-
 def _move_negation(store: Store, op: str, x: int, y: int) -> int | None:
     """(-a)*b, a*(-b), (-a)/b, a/(-b) -> -(a*b) or -(a/b);  a + -b -> a - b;
     -a + b -> b - a;  a - -b -> a + b;  (-a)*s, (-a)/s -> a*(-s), a/(-s) for a known
@@ -442,7 +426,7 @@ class Graph:
     """
 
     __slots__ = ("_store", "_roots", "_declared", "_nodes", "_nx", "_key", "_ids", "_hints",
-                 "_outputs")
+                 "_outputs", "_stable")
     __array_ufunc__ = None  # numpy arrays defer to Graph's reflected operators
 
     def __init__(self, store: Store, roots: Iterable[int], inputs: Iterable[str] | None = None,
@@ -457,6 +441,7 @@ class Graph:
         self._ids: list[int] | None = None  # store id of each node
         self._nx = None
         self._key = None
+        self._stable: Graph | None = None
 
     def with_shapes(self, shapes: Mapping[str, Any]) -> Graph:
         """The same expression with the named inputs' shapes declared, as if they had been
@@ -647,12 +632,17 @@ class Graph:
 
     # --- evaluation ----------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Evaluate with NumPy; inputs by keyword or by position in `inputs` order."""
-        values = self.evaluate(self.bind(args, kwargs))
+        """Evaluate with NumPy; inputs by keyword or by position in `inputs` order.
+
+        Compositions that overflow are computed in their stable forms, as `trace` and
+        `compile` compute them (log(sigmoid(x)) as -softplus(-x): see graphdiff.stable);
+        `evaluate` computes every node as written."""
+        g = self.stable_form()
+        values = g.evaluate(g.bind(args, kwargs))
         # the caller owns every result: none shares memory with an input or another result
-        held = [values[n.index] for n in self.nodes if n.op == "input"]
+        held = [values[n.index] for n in g.nodes if n.op == "input"]
         outs = []
-        for i in self.outputs:
+        for i in g.outputs:
             v = values[i]
             if isinstance(v, np.ndarray) and v.ndim and (not v.flags.writeable or any(
                     np.may_share_memory(v, h) for h in held if isinstance(h, np.ndarray))):
@@ -660,6 +650,19 @@ class Graph:
             held.append(v)
             outs.append(_unwrap(v))
         return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def stable_form(self) -> Graph:
+        """This graph with the stability rewrites applied (itself when none applies)."""
+        if self._stable is None:
+            self._stable = self
+            if any(n.op in _STABLE_ROOTS for n in self.nodes):
+                store = Store(stable=True)
+                with paused_gc():
+                    ids = copy_nodes(self, store)
+                if store.rewrites:
+                    self._stable = Graph(store, [ids[i] for i in self.outputs],
+                                         inputs=self.inputs)
+        return self._stable
 
     def bind(self, args: tuple, kwargs: dict) -> dict[str, Any]:
         """Map positional and keyword arguments to input names, with clear errors."""

@@ -7,13 +7,17 @@ arguments and output and builds its result with their operators and `call`.
 
 from __future__ import annotations
 
+import keyword
 import math
+import re
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Activation", "Primitive", "REGISTRY", "CONSTANTS", "call", "lookup", "activations"]
+__all__ = ["Activation", "Primitive", "REGISTRY", "CONSTANTS", "call", "lookup", "activations",
+           "register", "unregister"]
 
 
 @dataclass(frozen=True)
@@ -897,12 +901,68 @@ def lookup(name: str) -> Primitive:
 
 
 def activations() -> list[Primitive]:
-    """The primitives of the lecture's activation table, in the lecture's order."""
-    return [REGISTRY[name] for name in _ACTIVATIONS]
+    """The primitives of the lecture's activation table, in the lecture's order, then the
+    user-defined primitives that carry activation metadata, in the order defined."""
+    return [REGISTRY[name] for name in _ACTIVATIONS] + [
+        p for name, p in list(REGISTRY.items())
+        if p.activation is not None and name not in _ACTIVATIONS]
 
 
 def is_known(name: str) -> bool:
     return name in _NAMES
+
+
+# --- user-defined primitives ---------------------------------------------------------------
+
+_BUILT_IN = frozenset(_NAMES)
+_LOCK = threading.Lock()  # one registration at a time: the checks and the update are one step
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not _IDENTIFIER.match(name) or keyword.iskeyword(name):
+        raise ValueError(f"a primitive's name must be a plain identifier (a letter, then "
+                         f"letters, digits or _), not {name!r}")
+    if name in _BUILT_IN or name in CONSTANTS:
+        raise ValueError(f"{name!r} is a built-in {'constant' if name in CONSTANTS else 'primitive'}"
+                         f" of graphdiff and cannot be redefined; choose another name")
+
+
+def register(prim: Primitive, replace: bool = False) -> Primitive:
+    """Add a user-defined primitive (see `graphdiff.primitive`, which builds the record).
+
+    Built-in names are refused; an earlier user primitive of the same name is replaced only
+    with `replace=True`, since graphs built with it would change meaning.  Thread-safe."""
+    names = (prim.name, *prim.aliases)
+    for name in names:
+        _check_name(name)
+    if len(prim.partials) != prim.arity and (prim.vjp is None or prim.jvp is None):
+        raise ValueError(f"{prim.name}: give one partial per argument ({prim.arity}), or "
+                         f"both vjp and jvp rules")
+    with _LOCK:
+        old = REGISTRY.get(prim.name)
+        for name in names:
+            other = _NAMES.get(name)
+            if other is not None and not (replace and other is old):
+                hint = "; pass replace=True to redefine it" if other is old else ""
+                raise ValueError(f"a primitive called {name!r} is already defined{hint}")
+        if old is not None:
+            for name in (old.name, *old.aliases):
+                _NAMES.pop(name, None)
+        REGISTRY[prim.name] = prim
+        _NAMES.update((name, prim) for name in names)
+    return prim
+
+
+def unregister(name: str) -> None:
+    """Remove a user-defined primitive (built-in ones stay)."""
+    with _LOCK:
+        prim = REGISTRY.get(name)
+        if prim is None or name in _BUILT_IN:
+            raise ValueError(f"{name!r} is not a user-defined primitive")
+        for alias in (prim.name, *prim.aliases):
+            _NAMES.pop(alias, None)
+        del REGISTRY[name]
 
 
 def _check_registry() -> None:

@@ -522,7 +522,21 @@ def _sections(t: Trace, mode: str, digits: int, nota: Notation) -> list[_Section
         out.append(_forward_section(t, pr, digits))
     if mode in ("reverse", "all"):
         out.append(_reverse_section(t, pr, digits))
+    notes = _rewrite_notes(t, nota)
+    if notes:
+        last = out[-1]
+        out[-1] = last._replace(footer=list(last.footer) + notes)
     return out
+
+
+def _rewrite_notes(t: Trace, nota: Notation) -> list[str]:
+    """The note under the table: what was rewritten for stability before tracing."""
+    rewrites = getattr(t, "rewrites", ())
+    if not rewrites:
+        return []
+    return [nota.text("Rewritten for numerical stability before tracing "
+                      "(stable=False keeps the expression as written):")] + \
+        [nota.text(f"  {r.before} -> {r.after}  ({r.rule})") for r in rewrites]
 
 
 def _point(values: dict[str, Any], digits: int, nota: Notation) -> str:

@@ -6,13 +6,15 @@ code disappears as a side effect of rebuilding only what the outputs need.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
-from .graph import Graph, Store, paused_gc
-from .primitives import REGISTRY
+from .graph import Graph, Store, format_call, format_number, paused_gc
+from .primitives import PREC_ATOM, PREC_UNARY, REGISTRY
+from .stable import CATALOGUE, ROOTS
 
 __all__ = ["fold_constants", "eliminate_common_subexpressions", "apply_identities",
-           "remove_dead_code", "stabilize", "simplify", "PASSES"]
+           "remove_dead_code", "stabilize", "stabilized", "simplify", "PASSES", "Rewrite",
+           "CATALOGUE"]
 
 
 def _rebuild(g: Graph, store: Store, merge_commutative: bool = False) -> Graph:
@@ -64,13 +66,68 @@ def apply_identities(g: Graph) -> Graph:
     return _rebuild(g, Store(simplify=2))
 
 
+class Rewrite(NamedTuple):
+    """One stability rewrite applied to a graph: the catalogue's rule (see
+    `graphdiff.stable.CATALOGUE`), the subexpression as written and what computes it."""
+
+    rule: str
+    before: str
+    after: str
+
+    def __str__(self) -> str:
+        return f"{self.before} -> {self.after}  ({self.rule})"
+
+
 def stabilize(g: Graph) -> Graph:
-    """Rewrite compositions that overflow into stable forms: log(sigmoid(x)) ->
-    -softplus(-x), log(1 - sigmoid(x)) -> -softplus(x), log(1 + exp(x)) -> softplus(x).
-    Returns g itself when there is nothing to rewrite."""
-    if not any(n.op in ("log", "log1p") for n in g.nodes):
-        return g
-    return _rebuild(g, Store(stable=True))
+    """Rewrite compositions that overflow or cancel into their stable forms, following the
+    catalogue `graphdiff.stable.CATALOGUE`: log(sigmoid(x)) -> -softplus(-x),
+    log(1 - sigmoid(x)) -> -softplus(x), log(1 + exp(x)) -> softplus(x), log(softmax(x)) ->
+    log_softmax(x), log(sum(exp(x))) -> logsumexp(x), log(exp(a) + exp(b)) ->
+    logaddexp(a, b), log(1 + x) -> log1p(x), exp(x) - 1 -> expm1(x), sqrt(x**2 + y**2) ->
+    hypot(x, y).  Returns g itself when there is nothing to rewrite."""
+    return stabilized(g)[0]
+
+
+def stabilized(g: Graph) -> tuple[Graph, tuple[Rewrite, ...]]:
+    """`stabilize(g)` and the rewrites it made, in the order they were made.
+
+    >>> import graphdiff as gd
+    >>> g, done = stabilized(gd.parse("log(sigmoid(w*x + b))"))
+    >>> str(g), [str(r) for r in done]
+    ('-softplus(-(w*x + b))', ['log(sigmoid(w*x + b)) -> -softplus(-(w*x + b))  (log_sigmoid)'])
+    """
+    if not any(n.op in ROOTS for n in g.nodes):
+        return g, ()
+    store = Store(stable=True)
+    out = _rebuild(g, store)
+    if not store.rewrites:
+        return g, ()
+    return out, tuple(_describe(store, r) for r in store.rewrites)
+
+
+_TEXT_LIMIT = 60
+
+
+def _text(store: Store, i: int) -> tuple[str, int]:
+    """A store node as Python text with its precedence, shortened past _TEXT_LIMIT."""
+    op = store.op[i]
+    if op == "const":
+        return format_number(store.value[i])
+    text = Graph(store, (i,)).to_string(limit=_TEXT_LIMIT)
+    if text is None:
+        return "…", PREC_ATOM
+    if op == "input":
+        return text, PREC_ATOM
+    prim = REGISTRY[op]
+    if prim.symbol is None:
+        return text, PREC_ATOM
+    return text, PREC_UNARY if prim.arity == 1 else prim.prec
+
+
+def _describe(store: Store, applied: tuple) -> Rewrite:
+    rule, op, args, params, result = applied
+    before = format_call(op, [_text(store, a) for a in args], params)[0]
+    return Rewrite(rule, before, _text(store, result)[0])
 
 
 def remove_dead_code(g: Graph) -> Graph:

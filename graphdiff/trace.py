@@ -12,6 +12,7 @@ import numpy as np
 
 from .graph import Graph, Node, Store, as_array, format_call, format_number, paused_gc
 from .parse import parse
+from .simplify import stabilized
 from .primitives import PREC_ATOM, REGISTRY
 
 __all__ = ["Formula", "Partial", "Term", "Trace", "TraceRow", "trace", "MODES"]
@@ -134,8 +135,11 @@ class Trace:
 
     def __init__(self, graph: Graph, expr: str, point: dict[str, Any],
                  direction: dict[str, Any] | None, rows: tuple[TraceRow, ...], value: Any,
-                 output: TraceRow | None):
+                 output: TraceRow | None, rewrites: tuple = ()):
         self.graph = graph
+        # the stability rewrites made before tracing (graphdiff.simplify.Rewrite), shown
+        # in a note under the table
+        self.rewrites = tuple(rewrites)
         self.expr = expr
         self.point = point
         self.direction = direction
@@ -209,13 +213,17 @@ class Trace:
 
 
 def trace(source: Any, /, direction: Mapping[str, Any] | None = None, *,
-          at: Mapping[str, Any] | None = None, **values: Any) -> Trace:
+          at: Mapping[str, Any] | None = None, stable: bool = True, **values: Any) -> Trace:
     """Evaluate `source` (text, SymPy or Graph) at a point and record the lecture's table.
 
     Input values come as keywords (or in `at`, for inputs named like this function's
     parameters); they may be NumPy arrays.  `direction` seeds the forward sweep (inputs not
     named get tangent 0).  The reverse sweep always runs, seeded with 1 at the output (ones for
     an array output, so the adjoints are the gradient of the sum of its entries).
+
+    Compositions that overflow are traced in their stable forms, as `compile` computes
+    them (log(sigmoid(x)) as -softplus(-x)); the table says so in a note and `.rewrites`
+    lists them.  `stable=False` traces the expression as written.
 
     >>> t = trace("x1*x2 + sin(x1)", x1=2.0, x2=3.0, direction={"x1": 1.0})
     >>> t.value, t.directional_derivative
@@ -228,16 +236,24 @@ def trace(source: Any, /, direction: Mapping[str, Any] | None = None, *,
     g = parse(source)
     if len(g.outputs) != 1:
         raise ValueError(f"trace() needs a graph with one output, not {len(g.outputs)}")
+    g, rewrites = stabilized(g) if stable else (g, ())
+    point = bind_point(g, at, values)
+    seeds = None if direction is None else _seeds(g, direction, point)
+    expr = source if isinstance(source, str) else str(g)
+    with paused_gc(), np.errstate(all="ignore"):
+        t = _Tracer(g, point, seeds).run(expr)
+    t.rewrites = rewrites
+    return t
+
+
+def bind_point(g: Graph, at: Mapping[str, Any] | None, values: Mapping[str, Any]) -> dict:
+    """The inputs' values from `at` and keywords together (a name in both is an error)."""
     given = dict(at or {})
     twice = sorted(set(given) & set(values))
     if twice:
         raise TypeError(f"input {twice[0]!r} given twice (in at= and as a keyword)")
     given.update(values)
-    point = g.bind((), given)
-    seeds = None if direction is None else _seeds(g, direction, point)
-    expr = source if isinstance(source, str) else str(g)
-    with paused_gc(), np.errstate(all="ignore"):
-        return _Tracer(g, point, seeds).run(expr)
+    return g.bind((), given)
 
 
 def _seeds(g: Graph, direction: Mapping[str, Any], point: dict[str, Any]) -> dict[str, Any]:
