@@ -136,8 +136,9 @@ def test_cli_exit_codes(capsys):
 def test_inputs_without_a_derivative_are_left_out_with_wrt():
     z = np.array([[1.0, 2.0, 0.5], [0.1, -1.0, 2.0]])
     labels = np.array([0.0, 2.0])
-    # moving integer labels by a small step makes no sense: the check says so ...
-    assert not gd.check("softmax_xent(z, y)", z=z, y=labels).ok
+    # moving integer labels by a small step makes no sense: the loss refuses the step ...
+    with pytest.raises(ValueError, match="class label .* is not an integer"):
+        gd.check("softmax_xent(z, y)", z=z, y=labels)
     # ... and leaving them out checks what has a derivative
     c = gd.check("softmax_xent(z, y)", z=z, y=labels, wrt="z")
     assert c.ok and all(cmp.node != "v2" for cmp in c.comparisons)
