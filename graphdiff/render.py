@@ -494,7 +494,8 @@ class _Section(NamedTuple):
 
 
 def expression(g: Graph, nota: Notation = TEXT, limit: int = 400) -> str | None:
-    """A single-output graph written out in a notation, or None past `limit` characters."""
+    """A graph written out in a notation (several outputs in parentheses), or None past
+    `limit` characters."""
     pieces: list[Piece] = []
     for n in g.nodes:
         if n.op == "input":
@@ -505,6 +506,8 @@ def expression(g: Graph, nota: Notation = TEXT, limit: int = 400) -> str | None:
             pieces.append(piece(nota, n.op, [pieces[a] for a in n.args], n.params))
             if len(pieces[-1].text) > limit:
                 return None
+    if len(g.outputs) > 1:
+        return "(" + ", ".join(pieces[o].text for o in g.outputs) + ")"
     return pieces[g.outputs[0]].text
 
 
@@ -559,8 +562,13 @@ def _values_section(t: Trace, pr: _Printer, digits: int) -> _Section:
         definition = nota.input(r.input) if r.definition is None else pr.formula(r.definition)
         rows.append([[nota.var(r.name)], [definition], [format_value(r.value, digits, nota)],
                      _partials(r, pr, digits)])
-    value = format_value(t.value, digits, nota)
-    footer = [f"f = {nota.var(t.output.name)} = {value}" if t.output else f"f = {value}"]
+    if len(t.outputs) > 1:  # several outputs: f = (v3, v4) = (6, 5)
+        names = ", ".join(nota.var(r.name) for r in t.outputs)
+        values = ", ".join(format_value(v, digits, nota) for v in t.value)
+        footer = [f"f = ({names}) = ({values})"]
+    else:
+        value = format_value(t.value, digits, nota)
+        footer = [f"f = {nota.var(t.output.name)} = {value}" if t.output else f"f = {value}"]
     header = [nota.header(h) for h in ("var", "definition", "value", "partials")]
     return _Section(title, header, rows, footer)
 
@@ -614,7 +622,9 @@ def _reverse_section(t: Trace, pr: _Printer, digits: int) -> _Section:
             if r.adjoint_formula is None else \
             f"{lhs} = {pr.formula(r.adjoint_formula, MOST_TERMS)}"
         rows.append([[nota.var(r.name)], [cell], [format_value(r.adjoint, digits, nota)]])
-    grads = [f"{nota.partial('f', nota.input(r.input))} = {nota.var('bar_' + r.name)} = "
+    # with several outputs, the gradient is the seeded output's: ∂v4/∂a rather than ∂f/∂a
+    f = nota.var(t.output.name) if len(t.outputs) > 1 else "f"
+    grads = [f"{nota.partial(f, nota.input(r.input))} = {nota.var('bar_' + r.name)} = "
              f"{format_value(r.adjoint, digits, nota)}" for r in t.rows if r.input is not None]
     footer = [nota.text("gradient: ") + ", ".join(grads)] if grads else []
     header = [nota.header(h) for h in ("var", "adjoint")] + [nota.var("bar_vi")]

@@ -146,6 +146,8 @@ class Trace:
         self.rows = rows
         self.value = value
         self.output = output
+        # every output's row (several for "a*b, a + b"); `output` is the one seeded
+        self.outputs: tuple[TraceRow, ...] = () if output is None else (output,)
         self._by_name = {r.input: r for r in rows if r.input is not None}
         self._by_name.update({r.name: r for r in rows})  # a v-name wins over an input's name
 
@@ -213,13 +215,16 @@ class Trace:
 
 
 def trace(source: Any, /, direction: Mapping[str, Any] | None = None, *,
-          at: Mapping[str, Any] | None = None, stable: bool = True, **values: Any) -> Trace:
+          at: Mapping[str, Any] | None = None, stable: bool = True, output: int = 0,
+          **values: Any) -> Trace:
     """Evaluate `source` (text, SymPy or Graph) at a point and record the lecture's table.
 
     Input values come as keywords (or in `at`, for inputs named like this function's
     parameters); they may be NumPy arrays.  `direction` seeds the forward sweep (inputs not
     named get tangent 0).  The reverse sweep always runs, seeded with 1 at the output (ones for
-    an array output, so the adjoints are the gradient of the sum of its entries).
+    an array output, so the adjoints are the gradient of the sum of its entries); for a
+    graph of several outputs ("a*b, a + b"), at output number `output` (counting from 0),
+    and `value` is the tuple of their values.
 
     Compositions that overflow are traced in their stable forms, as `compile` computes
     them (log(sigmoid(x)) as -softplus(-x)); the table says so in a note and `.rewrites`
@@ -234,14 +239,15 @@ def trace(source: Any, /, direction: Mapping[str, Any] | None = None, *,
     ('v1*v2', {'v1': Partial('v2', 3.0), 'v2': Partial('v1', 2.0)})
     """
     g = parse(source)
-    if len(g.outputs) != 1:
-        raise ValueError(f"trace() needs a graph with one output, not {len(g.outputs)}")
+    if not isinstance(output, int) or not 0 <= output < len(g.outputs):
+        raise ValueError(f"trace(): output={output!r} is not one of the graph's "
+                         f"{len(g.outputs)} outputs (0 to {len(g.outputs) - 1})")
     g, rewrites = stabilized(g) if stable else (g, ())
     point = bind_point(g, at, values)
     seeds = None if direction is None else _seeds(g, direction, point)
     expr = source if isinstance(source, str) else str(g)
     with paused_gc(), np.errstate(all="ignore"):
-        t = _Tracer(g, point, seeds).run(expr)
+        t = _Tracer(g, point, seeds, g.outputs[output]).run(expr)
     t.rewrites = rewrites
     return t
 
@@ -289,8 +295,10 @@ class _Pattern(NamedTuple):
 class _Tracer:
     """One trace: the numeric sweeps, then the rows with their formulas."""
 
-    def __init__(self, g: Graph, point: dict[str, Any], seeds: dict[str, Any] | None):
+    def __init__(self, g: Graph, point: dict[str, Any], seeds: dict[str, Any] | None,
+                 out: int):
         self.g, self.point, self.seeds = g, point, seeds
+        self.out = out  # the output the reverse sweep is seeded at
         self.defs = Store()  # definitions as written
         self.rules = Store(simplify=True)  # partials and recursions, tidied as they are built
         self.patterns: dict[tuple, _Pattern] = {}
@@ -324,16 +332,20 @@ class _Tracer:
                     uses[a].append((n.index, j))
         tangents = self._forward(nodes, values, edges) if self.seeds is not None else None
         adjoints = self._reverse(nodes, values, edges)
-        out = self.g.outputs[0]
+        out = self.out
         ops = [n for n in nodes if n.op not in ("input", "const")]
         self.pats = {n.index: self._pattern(n) for n in ops}
         self.binds = {n.index: self._binding(n) for n in ops}
         rows = tuple(self._row(n, values, edges, uses, tangents, adjoints, out)
                      for n in nodes if n.var is not None)
         output = next((r for r in rows if r.index == out), None)
-        return Trace(self.g, expr, {k: _tidy(as_array(v)) for k, v in self.point.items()},
-                     None if self.seeds is None else {k: _tidy(v) for k, v in self.seeds.items()},
-                     rows, _tidy(values[out]), output)
+        outs = self.g.outputs
+        value = _tidy(values[out]) if len(outs) == 1 else tuple(_tidy(values[o]) for o in outs)
+        t = Trace(self.g, expr, {k: _tidy(as_array(v)) for k, v in self.point.items()},
+                  None if self.seeds is None else {k: _tidy(v) for k, v in self.seeds.items()},
+                  rows, value, output)
+        t.outputs = tuple(r for o in outs for r in rows if r.index == o)
+        return t
 
     # --- numbers -------------------------------------------------------------------------
     def _forward(self, nodes, values, edges) -> list[Any]:
@@ -359,7 +371,7 @@ class _Tracer:
 
     def _reverse(self, nodes, values, edges) -> list[Any]:
         """Adjoints: v̄ⱼ = Σᵢ v̄ᵢ (∂vᵢ/∂vⱼ), seeded with 1 at the output."""
-        out = self.g.outputs[0]
+        out = self.out
         adjoints: list[Any] = [None] * len(nodes)
         adjoints[out] = np.ones(np.shape(values[out]), _float_dtype(values[out]))
         for n in reversed(nodes):

@@ -552,3 +552,15 @@ def test_the_generated_code_page_shows_the_real_output():
                    gd.jvp(LOGNORMAL, {"sigma": 1.0}).source,
                    gd.value_and_grad(LECTURE).source, gd.jvp(LECTURE).source):
         assert _function_text(source) in page, _function_text(source)
+
+
+def test_the_generated_code_page_examples_run_as_shown():
+    """The page's >>> examples (what you get back, Jacobian and Hessian shapes, the entry
+    checks) re-run, so a number on the page cannot drift from what the code prints."""
+    import doctest
+    from pathlib import Path
+    page = Path(__file__).resolve().parents[1] / "docs" / "generated-code.md"
+    failures, tried = doctest.testfile(
+        str(page), module_relative=False, globs={"gd": gd, "np": np, "expr": LOGNORMAL},
+        optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    assert tried >= 15 and failures == 0
