@@ -302,7 +302,7 @@ def _value_dependent(nodes) -> list[bool]:
     """Whether each node depends on an input's values (not only on constants and sizes)."""
     out: list[bool] = []
     for n in nodes:
-        out.append(n.op == "input" or n.op not in ("const", "size")
+        out.append(n.op == "input" or n.op != "const" and REGISTRY[n.op].reads_values
                    and any(out[a] for a in n.args))
     return out
 

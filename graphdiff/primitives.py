@@ -81,6 +81,9 @@ class Primitive:
     # where NumPy's own operations give a NumPy scalar (np.where, np.size): a 0-d result
     # is unwrapped before it is returned.
     zero_d_array: bool = False
+    # False for primitives that read only their arguments' shapes (size): a result made
+    # of constants and such is a number of the inputs' type, not an array
+    reads_values: bool = True
 
     @property
     def is_elementwise(self) -> bool:
@@ -751,7 +754,7 @@ _PRIMITIVES = [
        doc="mean over an axis (or all entries)"),
     _p("size", 1, lambda a: float(np.size(a)), (lambda a, out: 0,), numpy="np.size({0})",
        sympy=lambda sp, a: sp.Integer(1), shape=lambda a: (), differentiable=False,
-       zero_d_array=True,
+       zero_d_array=True, reads_values=False,
        doc="the number of entries"),
     _p("broadcast_like", 2, _broadcast_like, (), numpy="_broadcast_like({0}, {1}{opts})",
        sympy=lambda sp, t, x, axis=None, keepdims=False, mean=False: t,
