@@ -571,3 +571,27 @@ def test_complex_inputs_are_refused_with_a_clear_error():
                  lambda: gd.trace("x*2", x=1j)):
         with pytest.raises(TypeError, match="complex"):
             call()
+
+
+@pytest.mark.parametrize("text, wrt, point, first, second", [
+    # d/dx x**0 = 0 at x = 0 (not 0 * 0**-1), and so is every higher derivative
+    ("x**0", "x", {"x": 0.0}, 0.0, 0.0),
+    ("x**y", "x", {"x": 0.0, "y": 0.0}, 0.0, 0.0),
+    # d/dy 0**y = 0 for y > 0 (not 0 * log(0)), at every order
+    ("x**y", "y", {"x": 0.0, "y": 2.0}, 0.0, 0.0),
+    ("2**y", "y", {"y": 3.0}, 8 * np.log(2.0), 8 * np.log(2.0) ** 2),
+    # x**1: the first derivative 1 everywhere, the second 0 (not 1 * 0 * 0**-1)
+    ("x**y", "x", {"x": 0.0, "y": 1.0}, 1.0, 0.0),
+])
+def test_pow_at_zero_follows_jax_at_every_order_and_entry_point(text, wrt, point, first,
+                                                                  second):
+    g = gd.parse(text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the unselected branch's 1/0
+        grads = [gd.grad(g, wrt=wrt)(**point), gd.value_and_grad(g, wrt=wrt)(**point)[1][0],
+                 gd.trace(g, **point).gradient[wrt]]
+        second_order = [gd.hessian(g, wrt=wrt)(**point), gd.hessian(g, wrt=wrt)(**point)]
+    for got in grads:
+        assert float(got) == pytest.approx(first, abs=1e-12)
+    for got in second_order:
+        assert float(got) == pytest.approx(second, abs=1e-12)
