@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import re
 import sys
+import unicodedata
 from typing import Callable, Sequence
 
+from . import __version__
+from .codegen import write_atomic
 from .graph import Graph, node_keys
-from .parse import ParseError, parse
+from .parse import parse
 
 LOGNORMAL = "-0.5*((y - mu)/sigma)**2 - log(sigma) - 0.5*log(2*pi)"
 
@@ -19,6 +25,25 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, not usage + message
         raise UsageError(message)
+
+    def exit(self, status: int = 0, message: str | None = None):  # --help, --version
+        if message:
+            print(message, end="", file=sys.stderr)
+        raise _Exit(status)
+
+
+class _Exit(Exception):
+    """argparse is done (after --help or --version): main returns this status."""
+
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
+
+
+# The significant digits a float64 can show
+MAX_DIGITS = 17
+# How much of a bad token an error message quotes
+QUOTE_LIMIT = 80
 
 
 def parse_assignments(pairs: Sequence[str], what: str = "--at") -> dict[str, float]:
@@ -121,8 +146,6 @@ def _traced(g: Graph, args: argparse.Namespace, forward: str | None):
 def _cmd_table(args: argparse.Namespace) -> int:
     _import_modules(args.imports)
     g = parse(args.expr)
-    if args.digits < 1:
-        raise UsageError("--digits must be at least 1")
     t = _traced(g, args, "--mode forward" if args.mode == "forward" else None)
     if args.format == "text":
         print(t.to_text(args.mode, args.digits))
@@ -181,10 +204,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _args_check(p: argparse.ArgumentParser) -> None:
     p.add_argument("expr", help="the expression, e.g. 'x1*x2 + sin(x1)'")
-    p.add_argument("--at", nargs="+", metavar="NAME=VALUE", required=True,
-                   help="the point, e.g. x1=2 x2=3")
-    p.add_argument("--direction", nargs="+", metavar="NAME=VALUE",
-                   help="check tangents along this direction (default: each input in turn)")
+    _point_option(p, "--at", "the point, e.g. x1=2 x2=3", required=True)
+    _point_option(p, "--direction",
+                  "check tangents along this direction (default: each input in turn)")
     p.add_argument("--wrt", metavar="A,B",
                    help="move only these inputs (leave out integer labels and the like)")
     p.add_argument("--tol", type=float, default=1e-6,
@@ -217,16 +239,30 @@ def _annotation(g: Graph, args: argparse.Namespace):
     return _traced(g, args, "--show tangents" if args.show == "tangents" else None)
 
 
+_SUFFIXES = {"gv": "dot", "tex": "tikz"}  # other names for a format's files
+
+
+def graph_format(output: str | None, fmt: str | None) -> str:
+    """The format of `graph -o FILE`: from --format or the file's suffix, which must agree;
+    a suffix naming another format (g.jpg) is refused rather than given other content."""
+    name = (output or "").rsplit("/", 1)[-1]
+    suffix = name.rpartition(".")[2].lower() if "." in name else None
+    suffix = _SUFFIXES.get(suffix, suffix)
+    if suffix is not None and suffix not in GRAPH_FORMATS:
+        raise UsageError(f"-o {_quote(output)}: cannot write .{_clip(suffix, 20)} files; "
+                         f"use .{', .'.join(GRAPH_FORMATS)} (or .gv, .tex)")
+    if fmt is not None and suffix is not None and fmt != suffix:
+        raise UsageError(f"--format {fmt} does not match -o {_quote(output)}")
+    return fmt or suffix or "dot"
+
+
 def _cmd_graph(args: argparse.Namespace) -> int:
     from . import draw
     from .render import graph_to_dot
 
     g = parse(args.expr)
     t = _annotation(g, args)
-    fmt = args.format
-    if fmt is None:
-        suffix = (args.output or "").rpartition(".")[2].lower()
-        fmt = {"tex": "tikz"}.get(suffix, suffix if suffix in GRAPH_FORMATS else "dot")
+    fmt = graph_format(args.output, args.format)
     if fmt == "dot" and t is not None:
         raise UsageError("--show draws numbers on a picture: use --format svg, tikz, png or pdf")
     texts = {"dot": lambda: graph_to_dot(g), "svg": lambda: draw.graph_svg(g, t, args.show),
@@ -234,7 +270,7 @@ def _cmd_graph(args: argparse.Namespace) -> int:
     if fmt in texts:
         text = texts[fmt]()
         if args.output:
-            _drawing(lambda: _write(args.output, text), args.output)
+            _drawing(lambda: write_atomic(args.output, text), args.output)
         else:
             print(text, end="")
         return 0
@@ -242,13 +278,12 @@ def _cmd_graph(args: argparse.Namespace) -> int:
         raise UsageError(f"--format {fmt} needs an output file: -o FILE.{fmt}")
     from .plot import draw_graph
 
-    _drawing(lambda: draw_graph(g, args.output, fmt, t, args.show), args.output)
+    try:
+        _drawing(lambda: draw_graph(g, args.output, fmt, t, args.show), args.output)
+    except ValueError as exc:  # too large to draw
+        raise UsageError(f"{exc}: graphdiff graph EXPR -o graph.dot, then Graphviz "
+                         "(dot -Tsvg graph.dot -o graph.svg)") from None
     return 0
-
-
-def _write(path: str, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
 
 
 def _drawing(write: Callable[[], object], path: str) -> None:
@@ -258,21 +293,39 @@ def _drawing(write: Callable[[], object], path: str) -> None:
     except ImportError as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot write {_clip(path)}: {exc.strerror or exc}") from None
 
 
 def _args_table(p: argparse.ArgumentParser) -> None:
     p.add_argument("expr", help="the expression, e.g. 'x1*x2 + sin(x1)'")
-    p.add_argument("--at", nargs="+", metavar="NAME=VALUE", help="the point, e.g. x1=2 x2=3")
-    p.add_argument("--direction", nargs="+", metavar="NAME=VALUE",
-                   help="seed the forward sweep (inputs not named get 0), e.g. x1=1")
+    _point_option(p, "--at", "the point, e.g. x1=2 x2=3")
+    _point_option(p, "--direction", "seed the forward sweep (inputs not named get 0), "
+                  "e.g. x1=1")
     p.add_argument("--mode", choices=("values", "forward", "reverse", "all"), default="all",
                    help="which tables: values and partials, the forward sweep, the reverse "
                         "sweep, or all of them (default; forward only with --direction)")
     p.add_argument("--format", choices=("text", "markdown", "latex", "html"), default="text")
-    p.add_argument("--digits", type=int, default=6, help="significant digits (default 6)")
+    p.add_argument("--digits", type=_digits, default=6,
+                   help=f"significant digits, 1 to {MAX_DIGITS} (default 6)")
     _add_import(p)
     _add_no_stable(p)
+
+
+def _point_option(p: argparse.ArgumentParser, flag: str, help_text: str,
+                  required: bool = False) -> None:
+    # each NAME=VALUE arrives as its own `flag` (see _arranged), so the expression may follow
+    p.add_argument(flag, action="extend", nargs=1, metavar="NAME=VALUE", help=help_text,
+                   required=required)
+
+
+def _digits(text: str) -> int:
+    try:
+        digits = int(text)
+    except ValueError:
+        raise UsageError(f"--digits: expected a whole number, got {_quote(text)}") from None
+    if not 1 <= digits <= MAX_DIGITS:
+        raise UsageError(f"--digits must be between 1 and {MAX_DIGITS}, got {digits}")
+    return digits
 
 
 def _args_activations(p: argparse.ArgumentParser) -> None:
@@ -296,16 +349,15 @@ def _args_graph(p: argparse.ArgumentParser) -> None:
     p.add_argument("--show", choices=("values", "tangents", "adjoints"),
                    help="put each node's value, tangent (needs --direction) or adjoint at "
                         "the point --at on the drawing")
-    p.add_argument("--at", nargs="+", metavar="NAME=VALUE", help="the point, e.g. x1=2 x2=3")
-    p.add_argument("--direction", nargs="+", metavar="NAME=VALUE",
-                   help="seed of the forward sweep for --show tangents, e.g. x1=1")
+    _point_option(p, "--at", "the point, e.g. x1=2 x2=3")
+    _point_option(p, "--direction", "seed of the forward sweep for --show tangents, e.g. x1=1")
     p.add_argument("--standalone", action="store_true",
                    help="tikz: a whole LaTeX document (standalone class), not only the picture")
 
 
 def _args_parse(p: argparse.ArgumentParser) -> None:
     p.add_argument("expr", help="the expression, e.g. 'x1*x2 + sin(x1)'")
-    p.add_argument("--at", nargs="+", metavar="NAME=VALUE", help="evaluate at this point")
+    _point_option(p, "--at", "evaluate at this point")
 
 
 def _args_none(p: argparse.ArgumentParser) -> None:
@@ -327,10 +379,7 @@ def _cmd_codegen(args: argparse.Namespace) -> int:
     if not args.output:
         print(f.source, end="")
         return 0
-    try:
-        f.save(args.output)
-    except OSError as exc:
-        raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    _drawing(lambda: f.save(args.output), args.output)
     print(f"wrote {args.output}: {f.name}({', '.join(f.params)})")
     return 0
 
@@ -370,6 +419,10 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="graphdiff", description="Expressions as computational graphs: "
                      "derivative tables, generated NumPy code, neural networks.")
+    parser.add_argument("--version", action="version", version=f"graphdiff {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the Python traceback of an internal error (anywhere on "
+                             "the line)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (help_text, add_arguments, run) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -378,36 +431,200 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _expressions_first(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
-    """Keep an expression that starts with a minus ('-x**2') from reading as an option:
-    a leading space hides the dash from argparse, and the expression parser skips spaces."""
-    options = set(parser._option_string_actions)
+# a NAME=VALUE pair after --at or --direction (an expression never starts like this)
+_ASSIGNMENT = re.compile(r"\s*[^\W\d]\w*\s*=(?!=)")
+# an option the user meant, known or misspelled (--dirction); "-x" is an expression
+_LONG_OPTION = re.compile(r"--[A-Za-z][\w-]*(=.*)?", re.DOTALL)
+_POINT_OPTIONS = ("--at", "--direction")
+
+
+def _arranged(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """argv as argparse can read it unambiguously.
+
+    An expression that starts with a minus ('-x**2') gets a leading space, which hides the
+    dash from argparse (the expression parser skips spaces).  The pairs after --at and
+    --direction each get their own flag; before the expression they end where it starts
+    (`table --at x=1 y=2 'x*y'`), after it they run to the next option, as argparse's."""
+    actions = parser._option_string_actions.copy()
     for action in parser._actions:
         for sub in (getattr(action, "choices", None) or {}).values():
             if isinstance(sub, argparse.ArgumentParser):
-                options |= set(sub._option_string_actions)
-    out = []
-    for arg in argv:
-        is_option = arg == "--" or arg.split("=", 1)[0] in options
-        out.append(" " + arg if arg.startswith("-") and not is_option else arg)
+                actions.update(sub._option_string_actions)
+    out: list[str] = []
+    point = None  # the point option whose pairs are being read
+    value_next = False  # the previous option takes this argument as its value
+    positionals = 0  # the command, then the expression
+    for k, arg in enumerate(argv):
+        if arg == "--":
+            return out + list(argv[k:])
+        flag = arg.split("=", 1)[0]
+        if not value_next and (flag in actions or _LONG_OPTION.fullmatch(arg)):
+            point = arg if arg in _POINT_OPTIONS else None
+            if point is None:
+                out.append(arg)
+                value_next = flag == arg and flag in actions and actions[flag].nargs != 0
+            continue
+        if value_next:
+            value_next = False
+            out.append(arg)
+            continue
+        if point is not None and (positionals > 1 or _ASSIGNMENT.match(arg)
+                                    or not _has_pair(out, point)):
+            out += [point, arg]
+            continue
+        else:
+            point = None
+            positionals += 1
+        out.append(" " + arg if arg.startswith("-") else arg)
+    if point is not None and not _has_pair(out, point):
+        out.append(point)  # argparse: "expected one argument"
     return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0, or 2 for a mistake in the input)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    end = argv.index("--") if "--" in argv else len(argv)
+    debug = "--debug" in argv[:end]
+    argv = [a for k, a in enumerate(argv) if a != "--debug" or k > end]
     parser = build_parser()
+    out = io.StringIO()
     try:
-        args = parser.parse_args(
-            _expressions_first(parser, sys.argv[1:] if argv is None else argv))
-        if getattr(args, "run", None) is None:
-            parser.print_help()
-            return 0
-        return args.run(args)
-    except (UsageError, ParseError, ValueError, TypeError, KeyError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"graphdiff: error: {message}", file=sys.stderr)
-        return 2
+        with contextlib.redirect_stdout(out):
+            status = _run(parser, argv)
+    except _Exit as done:
+        status = done.status
+    except UsageError as exc:
+        status = _fail(str(exc), out)
+    except (ValueError, TypeError, KeyError, IndexError, ArithmeticError, NotImplementedError,
+            MemoryError) as exc:
+        if debug:
+            raise
+        # the expression or the point does not fit (shapes, parameters, a primitive's
+        # domain): the input's mistake, in the words of whoever found it
+        status = _fail(_describe(exc), out)
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # noqa: BLE001
+        if debug:
+            raise
+        _fail(f"internal error ({_describe(exc)}); run again with --debug for the "
+              "traceback, and please report it", out, "")
+        return 1
+    _write(sys.stdout, out.getvalue())
+    return status
+
+
+def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
+    args = parser.parse_args(_arranged(parser, argv))
+    if getattr(args, "run", None) is None:
+        parser.print_help()
+        return 0
+    return args.run(args)
+
+
+def _has_pair(out: list[str], point: str) -> bool:
+    return len(out) >= 2 and out[-2] == point
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    text = str(exc)
+    if isinstance(exc, (ValueError, TypeError, NotImplementedError)) and text:
+        return text
+    # NumPy's words for an index or a size out of range, which the input caused
+    return f"cannot compute this ({type(exc).__name__}: {text or 'no details'})"
+
+
+def _fail(message: str, out: io.StringIO, kind: str = "error: ") -> int:
+    """Print what the command wrote so far, then the message as one line on stderr."""
+    _write(sys.stdout, out.getvalue())
+    line = " ".join(_clip(word) for word in message.split())
+    _write(sys.stderr, f"graphdiff: {kind}{line}\n")
+    return 2
+
+
+def _clip(word: str, limit: int = QUOTE_LIMIT) -> str:
+    """A token of an error message, cut to `limit` characters (a 10⁶-character name too)."""
+    if len(word) <= limit:
+        return word
+    return f"{word[:limit - 20]}...[{len(word)} characters]"
+
+
+def _quote(text: str | None) -> str:
+    return _clip(repr(text))
+
+
+def _write(stream, text: str) -> None:
+    """Write `text`, in ASCII notation where the stream's encoding lacks its signs."""
+    if not text:
+        return
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        text.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        text = ascii_notation(text)
+    stream.write(text)
+    stream.flush()
+
+
+# the Unicode signs graphdiff prints, spelled in ASCII
+_ASCII = {"─": "-", "∂": "d", "·": "*", "…": "...", "∞": "inf", "≈": "~", "≥": ">=",
+          "≤": "<=", "≠": "!=", "Σ": "sum", "π": "pi", "√": "sqrt", "α": "alpha",
+          "ᵢ": "_i", "ⱼ": "_j", "−": "-", "×": "x", "→": "->", "²": "^2"}
+_SUPER = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁻ˣ", "0123456789-x"))
+_MARKED = re.compile("(\\w)([\u0304\u0307])")  # v̄4 -> bar_v4, v̇4 -> dot_v4
+_SUPERS = re.compile(f"[{''.join(_SUPER)}]+")
+
+
+def ascii_notation(text: str) -> str:
+    """Unicode notation (v̄4, ∂v5/∂v3, v3⁻², a ─── rule) as ASCII (bar_v4, dv5/dv3,
+    v3^-2, ---), with the text tables' columns aligned again."""
+    lines = text.split("\n")
+    out, k = [], 0
+    while k < len(lines):
+        rule = lines[k + 1] if k + 1 < len(lines) else ""
+        if rule and set(rule) <= {"─", " "}:
+            end = k + 2
+            while end < len(lines) and lines[end].strip():
+                end += 1
+            out += _ascii_grid(lines[k], rule, lines[k + 2:end])
+            k = end
+        else:
+            out.append(_ascii_line(lines[k]))
+            k += 1
+    return "\n".join(out)
+
+
+def _ascii_line(line: str) -> str:
+    line = _MARKED.sub(lambda m: ("bar_" if m.group(2) == "\u0304" else "dot_") + m.group(1),
+                       line)
+    line = _SUPERS.sub(lambda m: "^" + "".join(_SUPER[c] for c in m.group()), line)
+    line = "".join(_ASCII.get(c, c) for c in line)
+    line = unicodedata.normalize("NFKD", line)
+    return line.encode("ascii", "backslashreplace").decode("ascii")
+
+
+def _ascii_grid(header: str, rule: str, rows: list[str]) -> list[str]:
+    """A text table (header, ─── rule, rows) in ASCII, its columns realigned."""
+    from .render import width
+
+    starts = [m.start() for m in re.finditer("─+", rule)]
+
+    def cells(line: str) -> list[str]:
+        parts, column, current = [""] * len(starts), 0, 0
+        for c in line:
+            while current + 1 < len(starts) and column >= starts[current + 1]:
+                current += 1
+            parts[current] += c
+            column += width(c)
+        return [_ascii_line(p.rstrip()) for p in parts]
+
+    table = [cells(line) for line in [header] + rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(starts))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]
+    return lines[:1] + ["  ".join("-" * w for w in widths)] + lines[1:]
 
 
 if __name__ == "__main__":

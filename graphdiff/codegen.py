@@ -8,13 +8,14 @@ in the source is generated or validated here, so no input can inject code.
 from __future__ import annotations
 
 import importlib
+import builtins
 import inspect
 import itertools
 import keyword
 import linecache
 import os
 import re
-import tempfile
+import weakref
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -22,7 +23,8 @@ import numpy as np
 from .graph import Graph, as_arrays, bind, format_call, format_number, paused_gc
 from .primitives import FUSED_LOSSES, PREC_ATOM, PREC_UNARY, REGISTRY, _dim_text
 
-__all__ = ["CompiledFunction", "emit_numpy", "compile_graph", "compile_jacobian", "safe_identifier"]
+__all__ = ["CompiledFunction", "emit_numpy", "compile_graph", "compile_jacobian", "safe_identifier",
+           "check_function_name"]
 
 _RESERVED = re.compile(r"^(v\d+|t\d+|r\d+|(bar|dot|grad)_\w*|d\w*_d\w*|np|_\w*)$")
 # Above this many operations nobody reads the lines beside a table, and CPython compiles a
@@ -47,6 +49,22 @@ def safe_identifier(name: str, taken: set[str]) -> str:
         base += "_"
     taken.add(base)
     return base
+
+
+def check_function_name(name: Any) -> None:
+    """A ValueError unless `name` can name the generated function without hiding a global
+    of its module (`np`, a `_helper`, a builtin the helpers call)."""
+    if not isinstance(name, str) or not name.isascii() or not name.isidentifier() \
+            or keyword.iskeyword(name):
+        raise ValueError(f"function name {_shorten(name)} is not a Python identifier")
+    if name == "np" or name.startswith("_") or hasattr(builtins, name):
+        raise ValueError(f"function name {name!r} would hide a name the generated module "
+                         "uses (np, the _helpers, builtins); choose another")
+
+
+def _shorten(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _literal(value: float) -> tuple[str, int]:
@@ -80,8 +98,7 @@ def emit_numpy(g: Graph, name: str = "f", returns: Callable[[list[str]], str] | 
     since the code is simplified for those shapes; results never share memory with an
     input or with each other.
     """
-    if not name.isidentifier() or keyword.iskeyword(name):
-        raise ValueError(f"function name {name!r} is not a Python identifier")
+    check_function_name(name)
     with paused_gc():
         return _emit(g, name, returns, doc, marks or {}, free, inplace, dtypes)
 
@@ -519,6 +536,7 @@ class CompiledFunction:
         self.inputs = tuple(inputs)
         self.params = tuple(params)
         self.graph = graph
+        check_function_name(name)
         filename = f"<graphdiff-{name}-{next(_counter)}>"
         # registered so tracebacks and inspect.getsource show the generated lines
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
@@ -527,6 +545,10 @@ class CompiledFunction:
         namespace.update(self._external)
         exec(compile(source, filename, "exec"), namespace)  # graphdiff's own source only
         self.fn = namespace[name]
+        # ... for as long as the code lives: then dropped, so compiling many functions
+        # leaves no source behind
+        weakref.finalize(self.fn, linecache.cache.pop, filename, None)
+        self.filename = filename
         self.__doc__ = self.fn.__doc__
         self.__wrapped__ = self.fn
         self._specialize = specialize
@@ -585,30 +607,62 @@ class CompiledFunction:
         return variant
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the source as a standalone module (atomically: a temporary file, renamed).
+        """Write the source as a standalone module, atomically (see `write_atomic`).
         A user primitive whose implementation cannot stand alone makes this a ValueError."""
         if self._external:
             reasons = "; ".join(getattr(h, "graphdiff_not_standalone") for h in
                                 self._external.values())
             raise ValueError(f"cannot save {self.name}: the module would not stand alone "
                              f"({reasons})")
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".py.tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(self.source)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_atomic(path, self.source)
 
     def __repr__(self) -> str:
         return f"<CompiledFunction {self.name}({', '.join(self.inputs)})>"
 
     def _repr_html_(self) -> str:  # Jupyter; the printer is looked up by name
         return importlib.import_module("graphdiff.display").compiled_html(self)
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write `text` to `path` so that readers see the old file or the whole new one: a
+    temporary file beside it, flushed to disk, then renamed over it.  An existing file
+    keeps its permissions; a new one gets the umask's, like `open(path, "w")`."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = None
+    tmp = os.path.join(folder, f".graphdiff-{os.getpid()}-{next(_counter)}.tmp")
+    # created like open(path, "w") creates a file: 0o666 less the umask
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder: str) -> None:
+    """Make the rename itself durable, where the platform can open a folder."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _signature(arrays: list[np.ndarray]) -> tuple:

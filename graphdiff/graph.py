@@ -10,6 +10,7 @@ import gc
 import importlib
 import math
 import numbers
+import threading
 from contextlib import contextmanager
 from typing import Any, Iterable, Mapping, NamedTuple
 
@@ -167,19 +168,32 @@ _EXACT_FLOAT_OPS = {"add": lambda x, y: x + y, "sub": lambda x, y: x - y,
                     "mul": lambda x, y: x * y, "neg": lambda x: -x}
 
 
+# Pauses nest and overlap across threads: the collector is disabled by the first to start
+# and re-enabled (if it was on) by the last to end, never by a thread whose check raced.
+_gc_lock = threading.Lock()
+_gc_pauses = 0
+_gc_was_enabled = False
+
+
 @contextmanager
 def paused_gc():
     """Pause the cyclic garbage collector while a pass allocates many small tuples.
 
     Passes over 10**5 nodes otherwise spend most of their time in collections that find
     nothing (the nodes hold no cycles)."""
-    enabled = gc.isenabled()
-    gc.disable()
+    global _gc_pauses, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 def _origin_size(origin: Any) -> int:

@@ -17,6 +17,10 @@ from .primitives import activations
 from .render import latex_to_text
 
 __all__ = ["MAX_DRAWN_NODES", "draw_graph", "layers", "plot_activations"]
+# a wide or deep graph still makes a huge bitmap: refuse past this many pixels a side at
+# the drawing's resolution (a 400-node chain would be 31,000 pixels wide)
+MAX_PIXELS = 8000
+DPI = 150
 
 
 def _pyplot():
@@ -56,6 +60,9 @@ def draw_graph(g: Graph, path: str | Path | None = None, fmt: str | None = None,
     height = (max(rows) - min(rows)) * step + 0.8
     pos = {i: (left[col] + widths[col] / 2, (row - min(rows)) * step + 0.4)
            for i, (col, row) in grid.items()}
+    if max(x - 0.25, height) * DPI > MAX_PIXELS:
+        raise ValueError(f"the drawing would be {(x - 0.25) * DPI:.0f} x {height * DPI:.0f} "
+                         f"pixels (at most {MAX_PIXELS} a side); use the DOT output instead")
     fig = plt.figure(figsize=(x - 0.25, height))
     ax = fig.add_axes((0, 0, 1, 1))
     boxes = {}
@@ -75,7 +82,7 @@ def draw_graph(g: Graph, path: str | Path | None = None, fmt: str | None = None,
     ax.set_ylim(0, height)
     ax.axis("off")
     if path is not None:
-        fig.savefig(path, format=fmt, dpi=150)
+        fig.savefig(path, format=fmt, dpi=DPI)
         plt.close(fig)
     return fig
 

@@ -66,7 +66,7 @@ def test_table_modes_and_digits(capsys):
      "--mode forward needs --direction"),
     (["table", INTRO, "--at", "x1=2", "x2=3", "--mode", "sideways"], "invalid choice"),
     (["table", "x1*x2 +", "--at", "x1=2"], "at column 8"),
-    (["table", INTRO, "--at", "x1=2", "x2=3", "--digits", "0"], "--digits must be at least 1"),
+    (["table", INTRO, "--at", "x1=2", "x2=3", "--digits", "0"], "--digits must be between 1 and 17"),
     (["graph", INTRO, "--format", "png"], "--format png needs an output file"),
     (["graph", INTRO, "-o", "/nonexistent/dir/g.dot"], "cannot write /nonexistent/dir/g.dot"),
 ])
