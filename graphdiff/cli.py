@@ -10,6 +10,8 @@ import sys
 import unicodedata
 from typing import Callable, Sequence
 
+import numpy as np
+
 from . import __version__
 from .codegen import write_atomic
 from .graph import Graph, node_keys
@@ -490,7 +492,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     out = io.StringIO()
     try:
-        with contextlib.redirect_stdout(out):
+        # nan and inf are answers the table shows, not warnings on stderr
+        with contextlib.redirect_stdout(out), np.errstate(all="ignore"):
             status = _run(parser, argv)
     except _Exit as done:
         status = done.status
@@ -549,7 +552,7 @@ def _clip(word: str, limit: int = QUOTE_LIMIT) -> str:
     """A token of an error message, cut to `limit` characters (a 10⁶-character name too)."""
     if len(word) <= limit:
         return word
-    return f"{word[:limit - 20]}...[{len(word)} characters]"
+    return f"{word[:limit - 40]}...[{len(word)} characters]...{word[-10:]}"
 
 
 def _quote(text: str | None) -> str:
@@ -619,7 +622,7 @@ def _ascii_grid(header: str, rule: str, rows: list[str]) -> list[str]:
                 current += 1
             parts[current] += c
             column += width(c)
-        return [_ascii_line(p.rstrip()) for p in parts]
+        return [_ascii_line(p.strip()) for p in parts]
 
     table = [cells(line) for line in [header] + rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(starts))]
