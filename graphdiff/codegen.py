@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import builtins
+import functools
 import inspect
 import itertools
 import keyword
@@ -54,12 +55,16 @@ def safe_identifier(name: str, taken: set[str]) -> str:
 def check_function_name(name: Any) -> None:
     """A ValueError unless `name` can name the generated function without hiding a global
     of its module (`np`, a `_helper`, a builtin the helpers call)."""
-    if not isinstance(name, str) or not name.isascii() or not name.isidentifier() \
-            or keyword.iskeyword(name):
-        raise ValueError(f"function name {_shorten(name)} is not a Python identifier")
+    _check_identifier(name)
     if name == "np" or name.startswith("_") or hasattr(builtins, name):
         raise ValueError(f"function name {name!r} would hide a name the generated module "
                          "uses (np, the _helpers, builtins); choose another")
+
+
+def _check_identifier(name: Any) -> None:
+    if not isinstance(name, str) or not name.isascii() or not name.isidentifier() \
+            or keyword.iskeyword(name):
+        raise ValueError(f"function name {_shorten(name)} is not a Python identifier")
 
 
 def _shorten(value: Any, limit: int = 60) -> str:
@@ -98,7 +103,7 @@ def emit_numpy(g: Graph, name: str = "f", returns: Callable[[list[str]], str] | 
     since the code is simplified for those shapes; results never share memory with an
     input or with each other.
     """
-    check_function_name(name)
+    _check_identifier(name)  # graphdiff's own helpers (_tangents) are emitted here too
     with paused_gc():
         return _emit(g, name, returns, doc, marks or {}, free, inplace, dtypes)
 
@@ -616,11 +621,37 @@ class CompiledFunction:
                              f"({reasons})")
         write_atomic(path, self.source)
 
+    def __reduce__(self) -> tuple:
+        """Pickled as the call that built it (`rebuildable`): unpickling regenerates the
+        source from the graph, so no stored code is ever executed."""
+        recipe = getattr(self, "_recipe", None)
+        if recipe is None:
+            raise TypeError(f"{self!r} cannot be pickled: it was not made by graphdiff's "
+                            "compile functions (pickle the function its variants came from)")
+        return recipe
+
     def __repr__(self) -> str:
         return f"<CompiledFunction {self.name}({', '.join(self.inputs)})>"
 
     def _repr_html_(self) -> str:  # Jupyter; the printer is looked up by name
         return importlib.import_module("graphdiff.display").compiled_html(self)
+
+
+def rebuildable(build: Callable[..., CompiledFunction]) -> Callable[..., CompiledFunction]:
+    """Decorate a public function that builds a CompiledFunction, so that what it returns
+    pickles as the call (the function by name, its arguments: a graph, names, flags)."""
+    @functools.wraps(build)
+    def rebuild(*args: Any, **kwargs: Any) -> CompiledFunction:
+        f = build(*args, **kwargs)
+        f._recipe = (_call, (rebuild, args, kwargs))
+        return f
+    return rebuild
+
+
+def _call(build: Callable[..., CompiledFunction], args: tuple, kwargs: dict) -> Any:
+    if not getattr(build, "__module__", "").startswith("graphdiff."):
+        raise TypeError(f"refusing to unpickle by calling {build!r}: not graphdiff's own")
+    return build(*args, **kwargs)
 
 
 def write_atomic(path: str | os.PathLike, text: str) -> None:

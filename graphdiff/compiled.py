@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .autodiff import (_wrt_indices, grad_graph, hessian_graph, jacobian_graph, jvp_graph,
                        tangent_graph, value_and_grad_graph)
-from .codegen import RECYCLE_ABOVE, CompiledFunction, compile_graph, compile_jacobian
+from .codegen import RECYCLE_ABOVE, CompiledFunction, compile_graph, compile_jacobian, rebuildable
 from .graph import Graph
 from .parse import parse
 from .simplify import Rewrite, stabilize, stabilized
@@ -63,6 +63,7 @@ def _rewrites(g: Graph) -> tuple[Rewrite, ...]:
     return stabilized(g)[1]
 
 
+@rebuildable
 def compile(expr: Any, name: str = "f", stable: bool = True) -> CompiledFunction:  # noqa: A001
     """The expression as one flat NumPy function (like jax.jit).  `stable=False` keeps
     compositions that overflow as written (see graphdiff.stable; `.rewrites` lists what
@@ -84,6 +85,7 @@ def _wrt_names(g: Graph, wrt: Iterable[str] | str | None) -> list[str]:
     return [g.nodes[i].name for i in _wrt_indices(g, wrt)]
 
 
+@rebuildable
 def value_and_grad(expr: Any, wrt: Iterable[str] | str | None = None,
                    name: str = "value_and_grad", inplace: bool = False,
                    stable: bool = True) -> CompiledFunction:
@@ -112,6 +114,7 @@ def _reverse_marks(d: Graph) -> dict[int, str]:
     return {i: "reverse sweep: bar_v = df/dv, seeded with 1 at the output" for i in marks}
 
 
+@rebuildable
 def grad(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "grad",
          stable: bool = True) -> CompiledFunction:
     """The gradient only, like `jax.grad`: one array when differentiating with respect to
@@ -124,6 +127,7 @@ def grad(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "grad",
                      stable=stable)
 
 
+@rebuildable
 def jvp(expr: Any, direction: Mapping[str, float] | None = None,
         name: str = "jvp", stable: bool = True) -> CompiledFunction:
     """Forward mode: returns `(value, directional derivative)`.
@@ -141,6 +145,7 @@ def jvp(expr: Any, direction: Mapping[str, float] | None = None,
                      stable=stable)
 
 
+@rebuildable
 def jacobian(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "jacobian",
              elementwise: bool = False, stable: bool = True) -> CompiledFunction:
     """The Jacobian, with JAX's shapes: d out / d w has shape out.shape + w.shape.
@@ -169,6 +174,7 @@ def jacobian(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "jac
                         stable=stable)
 
 
+@rebuildable
 def hessian(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "hessian",
             elementwise: bool = False, stable: bool = True) -> CompiledFunction:
     """The Hessian of a scalar (of the sum of a non-scalar output's entries, as `grad`

@@ -24,6 +24,7 @@ import graphdiff as gd
 
 from ..display import in_notebook, progress_html
 from . import backprop
+from .archive import ArchiveError, npz_headers, read_members
 from .checks import as_inputs, as_targets, check_pair
 from .compiled_step import GeneratedStep
 from .losses import LINKS, LOSSES, REGRESSION, accuracy, link, loss_value
@@ -454,28 +455,76 @@ class MLP:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> MLP:
-        """The model saved at `path` (read with allow_pickle=False)."""
-        loaded = np.load(os.fspath(path), allow_pickle=False)
-        if not hasattr(loaded, "files"):  # a .npy file holds one bare array
-            raise ValueError(f"{os.fspath(path)!r} is not a saved graphdiff MLP "
-                             f"(format {_FORMAT})")
-        with loaded as data:
-            if "format" not in data.files or str(data["format"]) != _FORMAT:
-                raise ValueError(f"{os.fspath(path)!r} is not a saved graphdiff MLP "
-                                 f"(format {_FORMAT})")
-            sizes = [int(n) for n in data["layer_sizes"]]
-            seed = int(data["seed"])
-            params = [data[f"param_{i}"] for i in range(2 * (len(sizes) - 1))]
-            model = cls(sizes, activation=str(data["activation"]),
-                        output_activation=str(data["output_activation"]),
-                        loss=str(data["loss"]), seed=None if seed < 0 else seed,
-                        init=str(data["init"]), dtype=params[0].dtype)
-        for i, (mine, theirs) in enumerate(zip(model.params, params)):
-            if mine.shape != theirs.shape:
-                raise ValueError(f"param_{i} has shape {theirs.shape}, but layer sizes "
-                                 f"{sizes} need {mine.shape}")
-            np.copyto(mine, theirs)
+        """The model saved at `path`.  Every array's header is checked (sizes positive and
+        matching the layer sizes, float parameters, no pickles) before any array is read,
+        and parameters must be finite: anything else is one ValueError naming the file."""
+        path = os.fspath(path)
+        headers = npz_headers(path, f"a saved graphdiff MLP (format {_FORMAT})")
+        missing = [k for k in _META if k not in headers]
+        if missing or headers["format"][0] != ():
+            raise ArchiveError(path, f"not a saved graphdiff MLP (format {_FORMAT}): no "
+                                     f"{', '.join(missing) or 'format string'}")
+        sizes_shape, sizes_dtype = headers["layer_sizes"]
+        if len(sizes_shape) != 1 or not 2 <= sizes_shape[0] <= _MAX_LAYERS \
+                or sizes_dtype.kind not in "iu":
+            raise ArchiveError(path, f"layer_sizes must be 2 to {_MAX_LAYERS} integers, "
+                                     f"not a {sizes_dtype} array of shape {sizes_shape}")
+        if any(headers[k][0] != () for k in _META if k != "layer_sizes"):
+            raise ArchiveError(path, "its settings must be single values")
+        meta = {k: v[()] for k, v in read_members(path, _META).items()}
+        if str(meta["format"]) != _FORMAT:
+            raise ArchiveError(path, f"not a saved graphdiff MLP (format {_FORMAT}): format "
+                                     f"{str(meta['format'])[:40]!r}")
+        sizes = [int(n) for n in meta["layer_sizes"]]
+        if min(sizes) < 1:
+            raise ArchiveError(path, f"layer sizes must be positive, got {sizes}")
+        shapes = [s for n_in, n_out in zip(sizes, sizes[1:]) for s in ((n_in, n_out), (n_out,))]
+        names = [f"param_{i}" for i in range(len(shapes))]
+        extra = sorted(set(headers) - set(_META) - set(names))
+        if extra:
+            raise ArchiveError(path, f"unexpected arrays {', '.join(extra)[:80]}")
+        for name, shape in zip(names, shapes):
+            if name not in headers:
+                raise ArchiveError(path, f"{name} is missing")
+            have, dtype = headers[name]
+            if have != shape or dtype not in (np.float32, np.float64) \
+                    or dtype != headers["param_0"][1]:
+                raise ArchiveError(path, f"{name} is a {dtype} array of shape {have}; layer "
+                                         f"sizes {sizes} need {shape}, in the dtype of param_0")
+        params = read_members(path, names)
+        for name in names:
+            if not np.all(np.isfinite(params[name])):
+                raise ArchiveError(path, f"{name} holds NaN or infinite values")
+        try:
+            seed = int(meta["seed"])
+            model = cls(sizes, activation=str(meta["activation"]),
+                        output_activation=str(meta["output_activation"]),
+                        loss=str(meta["loss"]), seed=None if seed < 0 else seed,
+                        init=str(meta["init"]), dtype=headers["param_0"][1])
+        except (ValueError, TypeError) as exc:
+            raise ArchiveError(path, str(exc)) from None
+        model.params = [params[name] for name in names]
         return model
+
+    # --- pickling: by value, the compiled step rebuilt from its graph ---------------------
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        # generated functions pickle by the call that made them; a step is cheaper to
+        # rebuild than to carry, so only which one was in use travels
+        state["_steps"] = {}
+        state["_step"] = next((k for k, v in self._steps.items() if v is self._step), None)
+        state["_mask_buffers"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        key = state.pop("_step")
+        self.__dict__.update(state, _step=None)
+        if key is not None:
+            self._get_step(*key)
+
+
+_META = ("format", "layer_sizes", "activation", "output_activation", "loss", "init", "seed")
+_MAX_LAYERS = 1000
 
 
 class _Diverged(Exception):
