@@ -21,9 +21,17 @@ import graphdiff as gd
 def chain(nodes: int) -> gd.Graph:
     """About `nodes` nodes: a recurrence v <- sin(v)*y + v/(1.5 + x) - 0.25*tanh(v)."""
     x, y = gd.symbols("x y")
-    v = x
-    while len(v.nodes) < nodes:
-        v = gd.sin(v) * y + v / (1.5 + x) - 0.25 * gd.tanh(v)
+
+    def step(v: gd.Graph) -> gd.Graph:
+        return gd.sin(v) * y + v / (1.5 + x) - 0.25 * gd.tanh(v)
+
+    # every step after the first adds the same nodes: count them once rather than walk the
+    # growing graph after each step (which made building quadratic)
+    first = step(x)
+    per_step = len(step(first).nodes) - len(first.nodes)
+    v = first
+    for _ in range(max(0, -(-(nodes - len(first.nodes)) // per_step))):
+        v = step(v)
     return v
 
 

@@ -580,9 +580,7 @@ class Graph:
                 raise ValueError(f"declared inputs repeat a name: {self._declared}")
             inputs = [names.get(n) if n in names else st.input(n) for n in self._declared]
         ids = inputs + [i for i in order if st.op[i] != "input"]
-        pos = [0] * len(st)
-        for k, sid in enumerate(ids):
-            pos[sid] = k
+        pos = {sid: k for k, sid in enumerate(ids)}  # not a list as long as the store
         ops, sargs, sparams, svalue, sorigin = st.op, st.args, st.params, st.value, st.origin
         sshape = st.shape
         new = tuple.__new__  # NamedTuple's own constructor costs a Python call per node
@@ -845,8 +843,11 @@ def as_array(v: Any) -> np.ndarray:
 
 
 def postorder(args: list[tuple[int, ...]], roots: Iterable[int]) -> list[int]:
-    """Store ids reachable from `roots`, arguments before users, left to right; iterative."""
-    seen = bytearray(len(args))
+    """Store ids reachable from `roots`, arguments before users, left to right; iterative.
+    Its cost is the graph's size, not the store's (a trace builds thousands of small graphs
+    in one store)."""
+    seen: set[int] = set()
+    add = seen.add
     order: list[int] = []
     append = order.append
     for r in roots:
@@ -854,15 +855,15 @@ def postorder(args: list[tuple[int, ...]], roots: Iterable[int]) -> list[int]:
         pop, extend = stack.pop, stack.extend
         while stack:
             n = stack[-1]
-            if seen[n]:
+            if n in seen:
                 pop()
                 continue
-            pending = [a for a in args[n] if not seen[a]]
+            pending = [a for a in args[n] if a not in seen]
             if pending:
                 pending.reverse()
                 extend(pending)
             else:
-                seen[n] = 1
+                add(n)
                 append(n)
                 pop()
     return order

@@ -511,7 +511,20 @@ def expression(g: Graph, nota: Notation = TEXT, limit: int = 400) -> str | None:
     return pieces[g.outputs[0]].text
 
 
-def _sections(t: Trace, mode: str, digits: int, nota: Notation) -> list[_Section]:
+def _sections(t: Trace, mode: str, digits: int, nota: Notation,
+              limit: int | None = None) -> list[_Section]:
+    """The trace's tables; with `limit`, each shows its first `limit` rows and says how
+    many it leaves out (Jupyter's display: a 50,000-row table is megabytes of markup)."""
+    sections = _all_sections(t, mode, digits, nota, limit)
+    if limit is None or len(t.rows) <= limit:
+        return sections
+    more = nota.ellipsis() + nota.text(f" {len(t.rows) - limit} more rows (to_html() or "
+                                       "to_latex() shows all)")
+    return [s._replace(footer=[more] + s.footer) for s in sections]
+
+
+def _all_sections(t: Trace, mode: str, digits: int, nota: Notation,
+                  limit: int | None) -> list[_Section]:
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if mode == "forward" and t.direction is None:
@@ -520,11 +533,11 @@ def _sections(t: Trace, mode: str, digits: int, nota: Notation) -> list[_Section
     pr = _Printer(nota)
     out = []
     if mode in ("values", "all"):
-        out.append(_values_section(t, pr, digits))
+        out.append(_values_section(t, pr, digits, limit))
     if mode == "forward" or (mode == "all" and t.direction is not None):
-        out.append(_forward_section(t, pr, digits))
+        out.append(_forward_section(t, pr, digits, limit))
     if mode in ("reverse", "all"):
-        out.append(_reverse_section(t, pr, digits))
+        out.append(_reverse_section(t, pr, digits, limit))
     notes = _rewrite_notes(t, nota)
     if notes:
         last = out[-1]
@@ -547,7 +560,8 @@ def _point(values: dict[str, Any], digits: int, nota: Notation) -> str:
                      for k, v in values.items())
 
 
-def _values_section(t: Trace, pr: _Printer, digits: int) -> _Section:
+def _values_section(t: Trace, pr: _Printer, digits: int,
+                    limit: int | None = None) -> _Section:
     nota = pr.nota
     names = ", ".join(nota.input(n) for n in t.graph.inputs)
     pretty = expression(t.graph, nota)
@@ -558,7 +572,7 @@ def _values_section(t: Trace, pr: _Printer, digits: int) -> _Section:
     if t.point:
         title.append(nota.text("at ") + _point(t.point, digits, nota))
     rows = []
-    for r in t.rows:
+    for r in t.rows[:limit]:
         definition = nota.input(r.input) if r.definition is None else pr.formula(r.definition)
         rows.append([[nota.var(r.name)], [definition], [format_value(r.value, digits, nota)],
                      _partials(r, pr, digits)])
@@ -592,12 +606,13 @@ def _seed(nota: Notation, lhs: str, value: Any, digits: int) -> str:
     return lhs + nota.text(" (seed)")
 
 
-def _forward_section(t: Trace, pr: _Printer, digits: int) -> _Section:
+def _forward_section(t: Trace, pr: _Printer, digits: int,
+                     limit: int | None = None) -> _Section:
     nota = pr.nota
     title = [nota.text("Forward sweep: tangents ") + nota.sweep("forward"),
              nota.text("direction ") + _point(t.direction, digits, nota)]
     rows = []
-    for r in t.rows:
+    for r in t.rows[:limit]:
         lhs = nota.var("dot_" + r.name)
         cell = _seed(nota, lhs, r.tangent, digits) if r.tangent_formula is None \
             else f"{lhs} = {pr.formula(r.tangent_formula)}"
@@ -610,13 +625,14 @@ def _forward_section(t: Trace, pr: _Printer, digits: int) -> _Section:
     return _Section(title, header, rows, footer)
 
 
-def _reverse_section(t: Trace, pr: _Printer, digits: int) -> _Section:
+def _reverse_section(t: Trace, pr: _Printer, digits: int,
+                     limit: int | None = None) -> _Section:
     nota = pr.nota
     title = [nota.text("Reverse sweep: adjoints ") + nota.sweep("reverse")]
     if t.output:
         title.append(nota.text("seeded with ") + f"{nota.var('bar_' + t.output.name)} = 1")
     rows = []
-    for r in reversed(t.rows):
+    for r in t.rows[::-1][:limit]:
         lhs = nota.var("bar_" + r.name)
         cell = _seed(nota, lhs, 1.0 if np.ndim(r.adjoint) == 0 else r.adjoint, digits) \
             if r.adjoint_formula is None else \
@@ -693,14 +709,15 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list
     return lines
 
 
-def trace_latex(t: Trace, mode: str = "all", digits: int = 6, env: str = "tabular") -> str:
+def trace_latex(t: Trace, mode: str = "all", digits: int = 6, env: str = "tabular",
+                limit: int | None = None) -> str:
     r"""The trace as LaTeX (needs amsmath).  ``env="tabular"``: for a document, a title, a
     tabular with ``$...$`` cells and a footer per sweep; ``env="array"``: one math-mode
-    array of arrays, for MathJax (Jupyter)."""
+    array of arrays, for MathJax (Jupyter).  `limit`: rows shown per table (all: None)."""
     if env not in ("tabular", "array"):
         raise ValueError(f"env must be 'tabular' or 'array', not {env!r}")
     blocks = []
-    for s in _sections(t, mode, digits, LATEX):
+    for s in _sections(t, mode, digits, LATEX, limit):
         rows = [[r" \quad ".join(cell) for cell in row] for row in s.rows]
         if env == "array":
             blocks.append(r" \\ ".join(s.title + [latex_table(s.header, rows, "array")]
@@ -727,10 +744,11 @@ def latex_table(header: Sequence[str], rows: Sequence[Sequence[str]],
     return "\n".join(lines)
 
 
-def trace_html(t: Trace, mode: str = "all", digits: int = 6) -> str:
-    """The trace as an HTML fragment: a <table> with a caption per sweep."""
+def trace_html(t: Trace, mode: str = "all", digits: int = 6, limit: int | None = None) -> str:
+    """The trace as an HTML fragment: a <table> with a caption per sweep; `limit`: rows
+    shown per table (all: None)."""
     blocks = ['<div class="graphdiff-trace">']
-    for s in _sections(t, mode, digits, HTML):
+    for s in _sections(t, mode, digits, HTML, limit):
         blocks.append(html_table(s.header, [["<br>".join(c) for c in row] for row in s.rows],
                                  caption="<br>".join(s.title)))
         if s.footer:

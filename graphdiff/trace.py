@@ -207,11 +207,18 @@ class Trace:
         return f"<Trace of {self.expr} at {at or '()'}: {len(self.rows)} rows, " \
                f"value {_short(self.value)}>"
 
+    # Jupyter shows at most this many rows per table, like a Graph's display
+    DISPLAY_ROWS = 200
+
     def _repr_html_(self) -> str:
-        return self.to_html()
+        from .render import trace_html
+
+        return trace_html(self, limit=self.DISPLAY_ROWS)
 
     def _repr_latex_(self) -> str:
-        return "$$" + self.to_latex(env="array") + "$$"
+        from .render import trace_latex
+
+        return "$$" + trace_latex(self, env="array", limit=self.DISPLAY_ROWS) + "$$"
 
 
 def trace(source: Any, /, direction: Mapping[str, Any] | None = None, *,
@@ -245,7 +252,10 @@ def trace(source: Any, /, direction: Mapping[str, Any] | None = None, *,
     g, rewrites = stabilized(g) if stable else (g, ())
     point = bind_point(g, at, values)
     seeds = None if direction is None else _seeds(g, direction, point)
-    expr = source if isinstance(source, str) else str(g)
+    # the text names the trace (its repr, the tables' titles): past _EXPR_LIMIT characters
+    # writing out shared subexpressions again costs more than the trace itself
+    expr = source if isinstance(source, str) else g.to_string(_EXPR_LIMIT) or \
+        f"<a graph of {len(g.nodes)} nodes>"
     with paused_gc(), np.errstate(all="ignore"):
         t = _Tracer(g, point, seeds, g.outputs[output]).run(expr)
     t.rewrites = rewrites
@@ -260,6 +270,9 @@ def bind_point(g: Graph, at: Mapping[str, Any] | None, values: Mapping[str, Any]
         raise TypeError(f"input {twice[0]!r} given twice (in at= and as a keyword)")
     given.update(values)
     return g.bind((), given)
+
+
+_EXPR_LIMIT = 10_000
 
 
 def _seeds(g: Graph, direction: Mapping[str, Any], point: dict[str, Any]) -> dict[str, Any]:
