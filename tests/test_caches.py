@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import linecache
+from pathlib import Path
 
 import numpy as np
 
@@ -46,3 +47,9 @@ def test_the_variant_cache_is_bounded():
         f(x)
         f(x)
     assert len(f.variants) <= CompiledFunction.MAX_VARIANTS
+
+
+def test_the_bound_is_the_documented_one():
+    page = Path(__file__).resolve().parents[1] / "docs" / "generated-code.md"
+    assert f"at most {CompiledFunction.MAX_VARIANTS} variants per function" in \
+        " ".join(page.read_text(encoding="utf-8").split())
