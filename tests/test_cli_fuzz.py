@@ -19,10 +19,11 @@ EXPRESSIONS = [
     "__import__('os')", "x.real", "lambda: 0", "1e308*10", "x" * 200, "(" * 50 + "x" + ")" * 50,
 ]
 OPTIONS = ["--at", "--direction", "--mode", "--format", "--digits", "--grad", "--wrt", "-o",
-           "--output", "--plot", "--version", "--help", "--", "--dirction", "-x"]
+           "--output", "--plot", "--version", "--help", "--", "--dirction", "-x", "--show",
+           "--standalone"]
 VALUES = ["x=1", "x1=2", "x2=3", "y=0", "y=-1.5", "mu=0.5", "sigma=2", "z=nan", "x=inf",
           "x=1e400", "x=", "=1", "x", "x=1=2", "forward", "reverse", "values", "all", "text",
-          "latex", "html", "markdown", "dot", "6", "0", "-3", "10**9", "x1,x2", ",",
+          "latex", "html", "markdown", "dot", "svg", "tikz", "tangents", "adjoints", "6", "0", "-3", "10**9", "x1,x2", ",",
           "é=1", "x\u0304=1", "\x00", " ", ""]
 COMMANDS = ["demo", "parse", "table", "activations", "graph", "codegen", "tabel", ""]
 
@@ -73,7 +74,12 @@ def _valid(rng: random.Random, tmp: str) -> list[str]:
         if rng.random() < 0.3:
             argv += ["-o", f"{tmp}/f.py"]
     elif command == "graph":
-        argv = [command, expr] + (["-o", f"{tmp}/g.dot"] if rng.random() < 0.5 else [])
+        argv = [command, expr] + (["-o", f"{tmp}/g.dot"] if rng.random() < 0.3 else [])
+        if rng.random() < 0.5:  # text pictures only: matplotlib is slow
+            argv += ["--format", rng.choice(["svg", "tikz"])]
+            if rng.random() < 0.5:
+                argv += ["--show", rng.choice(["values", "tangents", "adjoints"]), "--at",
+                         *point] + (["--direction", f"{names[0]}=1"] if names else [])
     else:
         argv = [command]
     if rng.random() < 0.3:  # options before the expression
