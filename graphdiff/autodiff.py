@@ -35,7 +35,11 @@ class _Builder:
     def __init__(self, g: Graph, stable: bool = True):
         self.g = g  # already in stable form (see the entry points)
         self.store = Store(simplify=2, stable=stable)
+        # the primal is copied as written (constants still fold): an identity that drops
+        # an operand (x - x -> 0 for a known scalar) would also drop its dtype
+        self.store.simplify = 0
         self.ids = copy_nodes(g, self.store)
+        self.store.simplify = 2
         self.store.kept = len(self.store)
         self.hints: dict[int, str] = {}
         old = g.hints

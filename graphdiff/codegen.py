@@ -281,14 +281,17 @@ def _returned(nodes, outputs: Sequence[int], texts: list[str], params: list[str]
     # which computed arrays (or inputs) each node's memory may belong to, and whether
     # it depends on the inputs' values at all (size() reads a shape only)
     roots: list[frozenset] = []
+    broadcast: list[bool] = []  # a read-only broadcast view, or a view of one
     values = _value_dependent(nodes)
     for n in nodes:
+        view = REGISTRY[n.op].view if n.op not in ("input", "const") else None
         if n.op == "const":
             roots.append(frozenset())
-        elif n.op != "input" and REGISTRY[n.op].view == "same":
-            roots.append(roots[n.args[0]])
+        elif view is not None:
+            roots.append(roots[n.args[0]] | {n.index})
         else:
             roots.append(frozenset((n.index,)))
+        broadcast.append(view == "broadcast" or view == "same" and broadcast[n.args[0]])
     claimed: set[int] = set()
     out = []
     for i, text in zip(outputs, texts):
@@ -301,7 +304,7 @@ def _returned(nodes, outputs: Sequence[int], texts: list[str], params: list[str]
             else:
                 text = f"np.float64({text})"
         elif roots[i] & claimed or any(nodes[r].op == "input" for r in roots[i]) \
-                or REGISTRY[n.op].view == "broadcast":  # read-only, entries overlapping
+                or broadcast[i]:  # read-only, entries overlapping
             helpers["_owned"] = _owned
             text = f"_owned({text})"
         elif not values[i] and params:

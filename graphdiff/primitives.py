@@ -345,6 +345,12 @@ def _is_literal(text: str) -> bool:
         .replace("e+", "", 1).isdigit()
 
 
+def _size(a):
+    """The number of entries, as a number of a's floating type (float64 for others)."""
+    a = np.asarray(a)
+    return (a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)).type(a.size)
+
+
 def _add_tangents(*terms):
     present = [t for t in terms if t is not None]
     total = present[0]
@@ -752,7 +758,9 @@ _PRIMITIVES = [
        jvp=lambda dots, a, out, axis, keepdims: call("mean", _exact(dots[0], a), axis=axis,
                                                       keepdims=keepdims),
        doc="mean over an axis (or all entries)"),
-    _p("size", 1, lambda a: float(np.size(a)), (lambda a, out: 0,), numpy="np.size({0})",
+    # in its argument's floating type: a count that meets a float32 array keeps it float32
+    # however it is combined (np.where(c, 0, 1/size) of two Python numbers is float64)
+    _p("size", 1, _size, (lambda a, out: 0,), numpy="{0}.dtype.type({0}.size)",
        sympy=lambda sp, a: sp.Integer(1), shape=lambda a: (), differentiable=False,
        zero_d_array=True, reads_values=False,
        doc="the number of entries"),
