@@ -164,10 +164,7 @@ def jacobian(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "jac
     g = _graph(expr)
     names = _wrt_names(g, wrt)
     if elementwise:
-        return _compiled(g, lambda h: jacobian_graph(h, names, elementwise=True,
-                                                     stable=stable), name,
-                         returns=_rows(len(names)), stable=stable,
-                         doc=f"per point Jacobian with respect to ({', '.join(names)})")
+        return _per_point(g, jacobian_graph, names, name, "Jacobian", stable)
     return _full_matrix(g, lambda h: tangent_graph(h, names, stable), names, name,
                         f"Jacobian with respect to ({', '.join(names)}): shapes output + input",
                         single_out=len(g.outputs) == 1, single_wrt=_single(names, wrt),
@@ -191,10 +188,7 @@ def hessian(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "hess
     g = _graph(expr)
     names = _wrt_names(g, wrt)
     if elementwise:
-        return _compiled(g, lambda h: hessian_graph(h, names, elementwise=True,
-                                                    stable=stable), name,
-                         returns=_rows(len(names)), stable=stable,
-                         doc=f"per point Hessian with respect to ({', '.join(names)})")
+        return _per_point(g, hessian_graph, names, name, "Hessian", stable)
     if len(g.outputs) != 1:
         raise ValueError(f"hessian needs an expression with one output, this one has "
                          f"{len(g.outputs)}")
@@ -203,6 +197,14 @@ def hessian(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "hess
                         names, name,
                         f"Hessian with respect to ({', '.join(names)}): blocks input + input",
                         single_out=single, single_wrt=single, stable=stable)
+
+
+def _per_point(g: Graph, transform: Callable[..., Graph], names: list[str], name: str,
+               title: str, stable: bool) -> CompiledFunction:
+    """An elementwise graph's per point derivatives, compiled as a tuple of rows."""
+    return _compiled(g, lambda h: transform(h, names, elementwise=True, stable=stable), name,
+                     returns=_rows(len(names)), stable=stable,
+                     doc=f"per point {title} with respect to ({', '.join(names)})")
 
 
 def _single(names: list[str], wrt: Iterable[str] | str | None) -> bool:

@@ -30,6 +30,7 @@ import domains
 import numpy as np
 import pytest
 from gradcheck import SympyReference
+from test_specialize import _leaves
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -212,17 +213,6 @@ def random_case(seed: int, depth: int = 3, declare: bool | None = None) -> Case:
 
 
 # --- comparing results --------------------------------------------------------------------
-
-def _leaves(result) -> list:
-    stack, out = [result], []
-    while stack:
-        item = stack.pop()
-        if isinstance(item, tuple):
-            stack.extend(reversed(item))
-        else:
-            out.append(item)
-    return out
-
 
 def _kind(v) -> str:
     return "array" if isinstance(v, np.ndarray) else type(v).__name__
