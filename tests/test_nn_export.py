@@ -112,3 +112,32 @@ def test_bad_exports_are_refused(tmp_path):
     with pytest.raises(ValueError, match="not all finite"):
         model.export(tmp_path / "p.py")
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.filterwarnings("ignore:.*max_iter=.* epochs ended")  # ConvergenceWarning
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_an_exported_classifier_predicts_the_users_labels(tmp_path, n_classes):
+    pytest.importorskip("sklearn")
+    X, y = nn.datasets.rings(120, seed=0)
+    y = np.where(X[:, 0] > 0.5, 2, y) if n_classes == 3 else y
+    labels = np.array(["disk", "ring", "right"])[y]
+    clf = nn.MLPClassifier((6,), activation="tanh", max_iter=30, n_iter_no_change=100,
+                           random_state=0).fit(X, labels)
+    clf.export(tmp_path / "labels.py")
+    printed = run_isolated(tmp_path, f"""
+import labels
+X = np.array({X.tolist()!r})
+print(json.dumps([labels.predict(X).tolist(), labels.predict_proba(X).tolist(),
+                  labels.CLASSES.tolist()]))
+""")
+    predicted, proba, classes = printed
+    assert classes == clf.classes_.tolist()
+    assert predicted == clf.predict(X).tolist()
+    np.testing.assert_allclose(proba, clf.predict_proba(X), rtol=1e-12, atol=1e-15)
+    regressor = nn.MLPRegressor((4,), max_iter=5, random_state=0).fit(X, X[:, 0] * X[:, 1])
+    regressor.export(tmp_path / "regression.py")
+    printed = run_isolated(tmp_path, f"""
+import regression
+print(json.dumps(regression.predict(np.array({X.tolist()!r})).tolist()))
+""")
+    np.testing.assert_allclose(printed, regressor.predict(X), rtol=1e-13)
