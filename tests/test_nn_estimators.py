@@ -2,10 +2,13 @@
 estimator checks, labels of the user's kind, probabilities, scores, model selection,
 pipelines, warm starts, pickling, and a clear error without scikit-learn."""
 
+import doctest
 import pickle
 import subprocess
 import sys
+import tempfile
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -187,3 +190,19 @@ def test_without_scikit_learn_the_message_says_how_to_install_it():
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert "need scikit-learn >= 1.6: pip install 'graphdiff[sklearn]'" in done.stdout
+
+
+def test_the_docs_page_shows_what_its_snippets_print(tmp_path, monkeypatch):
+    page = Path(__file__).resolve().parents[1] / "docs" / "estimators.md"
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the page's mkdtemp
+    monkeypatch.setattr(sys, "path", list(sys.path))  # it puts its folder on the path
+    modules = set(sys.modules)
+    try:
+        failures, tried = doctest.testfile(
+            str(page), module_relative=False,
+            optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    finally:
+        for name in set(sys.modules) - modules:
+            if name.endswith("_predict"):
+                del sys.modules[name]
+    assert tried >= 50 and failures == 0
