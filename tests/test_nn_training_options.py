@@ -268,6 +268,16 @@ def test_divergence_after_progress_restores_the_best_weights(rings):
         np.testing.assert_array_equal(p, q)
 
 
+def test_a_large_weight_decay_is_not_called_divergence(rings):
+    # the penalty λ Σ sum(W²) dwarfs the data loss at the start; it is part of the reference
+    X, y = rings
+    model = nn.MLP([2, 256, 2], activation="relu", loss="softmax_xent", seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", nn.DivergenceWarning)
+        history = model.fit(X, y, epochs=5, lr=0.01, weight_decay=10.0)
+    assert history.loss[0] > 100 * math.log(2) and history.loss[-1] < history.loss[0]
+
+
 def test_a_healthy_warm_start_is_not_called_divergence(regression):
     # a trained model's loss is far below the constant output's: a fresh Adam's first
     # steps may raise it a lot without anything having diverged

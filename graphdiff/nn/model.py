@@ -399,7 +399,7 @@ class MLP:
                 self._fit_full_batch(run, step, opt, X, Y, epochs)
             else:
                 self._fit_steps(run, step, opt, X, Y, epochs, batch_size, keep_prob, shuffle,
-                                schedule, clip)
+                                schedule, clip, self._reference_loss(X, Y, weight_decay))
         finally:
             run.finish()
         self.history, self.keep_prob = run.history, keep_prob
@@ -462,14 +462,15 @@ class MLP:
     def _fit_steps(self, run: _Run, step: Any, opt: Optimizer, X: np.ndarray,
                    Y: np.ndarray, epochs: int, batch_size: int | None, keep_prob: float,
                    shuffle: bool, schedule: Schedule | None = None,
-                   clip: tuple[float | None, float | None] | None = None) -> None:
+                   clip: tuple[float | None, float | None] | None = None,
+                   reference: float = math.inf) -> None:
+        """Epochs of per-step updates; `reference`: see _reference_loss."""
         n = len(X)
         size = n if batch_size is None else batch_size
         batched = size < n
         Xb, Yb = (np.empty((size,) + X.shape[1:], X.dtype),
                   np.empty((size,) + Y.shape[1:], Y.dtype)) if batched else (X, Y)
         limit = math.inf
-        reference = self._reference_loss(X, Y)
         base_lr = opt.lr
         # an epoch's training loss is that of the weights it started from (exactly so for
         # the full batch): those are the ones to keep when the loss is the watched metric
@@ -516,11 +517,14 @@ class MLP:
         finally:
             opt.lr = base_lr
 
-    def _reference_loss(self, X: np.ndarray, Y: np.ndarray) -> float:
-        """What the divergence guard compares an epoch with: the larger of the data loss of
-        the current weights and that of the best constant output (finite ones only)."""
+    def _reference_loss(self, X: np.ndarray, Y: np.ndarray, weight_decay: float) -> float:
+        """What the divergence guard compares an epoch's loss with: the larger of the
+        objective at the current weights (with the penalty, as the steps report it) and the
+        data loss of the best constant output (finite ones only)."""
         with np.errstate(all="ignore"):
-            values = [loss_value(self.loss, self._output(X), Y), baseline_loss(self.loss, Y)]
+            penalty = weight_decay * sum(float(np.vdot(W, W)) for W in self.params[0::2])
+            values = [loss_value(self.loss, self._output(X), Y) + penalty,
+                      baseline_loss(self.loss, Y)]
         return max((v for v in values if math.isfinite(v)), default=math.inf)
 
     def _fit_full_batch(self, run: _Run, step: Any, opt: FullBatch, X: np.ndarray,
