@@ -394,6 +394,7 @@ class MLP:
         step = self._get_step(keep_prob < 1, weight_decay, Y.ndim == 1)
         run = _Run(self, X, Y, validation, early_stopping, callback,
                    _Progress(verbose, epochs), monitor, float(min_delta))
+        base_lr = getattr(opt, "lr", None)
         try:
             if isinstance(opt, FullBatch):
                 self._fit_full_batch(run, step, opt, X, Y, epochs)
@@ -402,6 +403,8 @@ class MLP:
                                 schedule, clip, self._reference_loss(X, Y, weight_decay))
         finally:
             run.finish()
+            if schedule is not None:
+                opt.lr = base_lr  # the optimizer keeps its own rate for the next fit
         self.history, self.keep_prob = run.history, keep_prob
         return run.history
 
@@ -465,57 +468,48 @@ class MLP:
                    clip: tuple[float | None, float | None] | None = None,
                    reference: float = math.inf) -> None:
         """Epochs of per-step updates; `reference`: see _reference_loss."""
-        n = len(X)
-        size = n if batch_size is None else batch_size
-        batched = size < n
-        Xb, Yb = (np.empty((size,) + X.shape[1:], X.dtype),
-                  np.empty((size,) + Y.shape[1:], Y.dtype)) if batched else (X, Y)
-        limit = math.inf
-        base_lr = opt.lr
+        batches = _Batches(X, Y, batch_size, self.rng if shuffle else None)
+        base_lr = opt.lr  # fit puts it back afterwards
         # an epoch's training loss is that of the weights it started from (exactly so for
         # the full batch): those are the ones to keep when the loss is the watched metric
         begun = [p.copy() for p in self.params] if run.monitor == "loss" else None
-        try:
-            for epoch in range(epochs):
-                if begun is not None and epoch:
-                    for kept, p in zip(begun, self.params):
-                        np.copyto(kept, p)
-                if schedule is not None:
-                    opt.lr = base_lr * schedule(epoch, epochs)
-                run.history.lr.append(opt.lr)
-                order = (self.rng.permutation(n) if shuffle else np.arange(n)) if batched else None
-                total = 0.0
-                for start in range(0, n, size):
-                    if batched:
-                        rows = order[start:start + size]
-                        m = len(rows)
-                        xb = np.take(X, rows, axis=0, out=Xb[:m])
-                        yb = np.take(Y, rows, axis=0, out=Yb[:m])
-                    else:
-                        m, xb, yb = n, X, Y
-                    masks = self._masks(m, keep_prob) if keep_prob < 1 else None
-                    value, grads = step(self.params, xb, yb, masks)
-                    if not (math.isfinite(value) and value <= limit):
-                        run.diverged(f"the loss became {value:.4g}", opt)
-                        return
-                    if limit == math.inf:
-                        limit = max(_DIVERGENCE_FACTOR * value, 1e3)
-                    if clip is not None:
-                        clip_gradients(grads, *clip)
-                    opt.update(self.params, grads)
-                    total += value * m
-                if not all(np.isfinite(p).all() for p in self.params):
-                    run.diverged("the parameters became non-finite", opt)
-                    return
-                if total / n > _EXPLOSION_FACTOR * reference:
-                    run.diverged(f"the epoch's mean loss {total / n:.4g} is over "
-                                 f"{_EXPLOSION_FACTOR:g} times the larger of the start's and "
-                                 f"a constant output's, {reference:.4g}", opt)
-                    return
-                if run.end_epoch(total / n, begun):
-                    return
-        finally:
-            opt.lr = base_lr
+        for epoch in range(epochs):
+            if begun is not None and epoch:
+                for kept, p in zip(begun, self.params):
+                    np.copyto(kept, p)
+            if schedule is not None:
+                opt.lr = base_lr * schedule(epoch, epochs)
+            run.history.lr.append(opt.lr)
+            loss = self._epoch(run, step, opt, batches, keep_prob, clip, reference)
+            if loss is None or run.end_epoch(loss, begun):
+                return
+
+    def _epoch(self, run: _Run, step: Any, opt: Optimizer, batches: _Batches,
+               keep_prob: float, clip: tuple[float | None, float | None] | None,
+               reference: float) -> float | None:
+        """One pass over the data; the mean loss, or None when the run diverged."""
+        limit = max(_DIVERGENCE_FACTOR * reference, 1e3)
+        total = 0.0
+        for xb, yb in batches:
+            masks = self._masks(len(xb), keep_prob) if keep_prob < 1 else None
+            value, grads = step(self.params, xb, yb, masks)
+            if not (math.isfinite(value) and value <= limit):
+                run.diverged(f"the loss became {value:.4g}", opt)
+                return None
+            if clip is not None:
+                clip_gradients(grads, *clip)
+            opt.update(self.params, grads)
+            total += value * len(xb)
+        if not all(np.isfinite(p).all() for p in self.params):
+            run.diverged("the parameters became non-finite", opt)
+            return None
+        mean = total / len(batches.X)
+        if mean > _EXPLOSION_FACTOR * reference:
+            run.diverged(f"the epoch's mean loss {mean:.4g} is over {_EXPLOSION_FACTOR:g} "
+                         f"times the larger of the start's and a constant output's, "
+                         f"{reference:.4g}", opt)
+            return None
+        return mean
 
     def _reference_loss(self, X: np.ndarray, Y: np.ndarray, weight_decay: float) -> float:
         """What the divergence guard compares an epoch's loss with: the larger of the
@@ -678,6 +672,30 @@ _MAX_LAYERS = 1000
 
 class _Diverged(Exception):
     pass
+
+
+class _Batches:
+    """Each pass over (X, Y) in batches of `size` rows (None: the full batch), reshuffled
+    with `rng` every time (None: in order), written into buffers allocated once."""
+
+    def __init__(self, X: np.ndarray, Y: np.ndarray, size: int | None, rng: Any):
+        self.X, self.Y, self.rng = X, Y, rng
+        self.size = len(X) if size is None else size
+        if self.size < len(X):
+            self.Xb = np.empty((self.size,) + X.shape[1:], X.dtype)
+            self.Yb = np.empty((self.size,) + Y.shape[1:], Y.dtype)
+
+    def __iter__(self):
+        n, size = len(self.X), self.size
+        if size >= n:
+            yield self.X, self.Y
+            return
+        order = self.rng.permutation(n) if self.rng is not None else np.arange(n)
+        for start in range(0, n, size):
+            rows = order[start:start + size]
+            m = len(rows)
+            yield (np.take(self.X, rows, axis=0, out=self.Xb[:m]),
+                   np.take(self.Y, rows, axis=0, out=self.Yb[:m]))
 
 
 _PROBE = np.linspace(-4.0, 4.0, 17)  # a layer's pre-activations can be any real number
