@@ -21,13 +21,14 @@ from .optimizers import OPTIMIZERS, SCG, SGD, Adam, Momentum, ScipyMinimizer, ma
 
 __all__ = ["ACTIVATIONS", "LOSSES", "MLP", "OPTIMIZERS", "SCG", "SGD", "Adam", "DivergenceWarning",
            "History", "Momentum", "ScipyMinimizer", "backprop", "datasets", "losses",
-           "MLPClassifier", "MLPRegressor", "make_optimizer", "optimizers"]
+           "make_optimizer", "optimizers"]  # and MLPClassifier, MLPRegressor (see below)
 
 _ESTIMATORS = ("MLPClassifier", "MLPRegressor")
 
 
 def __getattr__(name: str):
-    # the estimators import scikit-learn, an optional dependency: only when asked for
+    # the estimators import scikit-learn, an optional dependency: only when asked for (and
+    # not by `from graphdiff.nn import *`, which must work without it)
     if name in _ESTIMATORS:
         from . import estimators
 
