@@ -170,6 +170,32 @@ def test_warm_start_continues_the_network_and_its_optimizer():
         warm.fit(X, y + 1)
 
 
+def test_partial_fit_trains_one_epoch_at_a_time():
+    X, y = make_blobs(150, centers=3, random_state=2)
+    labels = np.array(["a", "b", "c"])[y]
+    kwargs = dict(hidden_layer_sizes=(5,), batch_size=None, n_iter_no_change=100,
+                  random_state=0)
+    streamed = nn.MLPClassifier(**kwargs)
+    with pytest.raises(ValueError, match="first call to partial_fit needs classes="):
+        streamed.partial_fit(X, labels)
+    streamed.partial_fit(X, labels, classes=["c", "b", "a"])
+    for _ in range(4):
+        streamed.partial_fit(X, labels)
+    assert streamed.n_iter_ == 5 and len(streamed.loss_curve_) == 5
+    whole = nn.MLPClassifier(max_iter=5, **kwargs).fit(X, labels)  # the same five epochs
+    for a, b in zip(whole.coefs_, streamed.coefs_):
+        np.testing.assert_array_equal(a, b)
+    assert streamed.loss_curve_ == whole.loss_curve_
+    with pytest.raises(ValueError, match=r"labels that are not among classes_: \['d'\]"):
+        streamed.partial_fit(X[:2], ["a", "d"])
+    with pytest.raises(ValueError, match="needs a per-step solver"):
+        nn.MLPClassifier(solver="lbfgs").partial_fit(X, labels, classes=["a", "b", "c"])
+    reg = nn.MLPRegressor((4,), random_state=0)
+    for start in range(0, 150, 50):  # a stream of chunks
+        reg.partial_fit(X[start:start + 50], X[start:start + 50, 0] - X[start:start + 50, 1])
+    assert reg.n_iter_ == 3 and reg.predict(X).shape == (150,)
+
+
 def test_a_fitted_estimator_pickles():
     X, y = make_blobs(100, centers=3, random_state=0)
     clf = nn.MLPClassifier((5,), max_iter=20, random_state=0).fit(X, y)

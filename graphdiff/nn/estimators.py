@@ -74,8 +74,9 @@ class _BaseMLP(BaseEstimator):
         self.verbose = verbose
 
     # --- training ------------------------------------------------------------------------
-    def _network(self, n_features: int, n_outputs: int, loss: str) -> MLP:
-        """The fitted network to continue (warm_start, same shape), else a new one."""
+    def _network(self, n_features: int, n_outputs: int, loss: str, keep: bool) -> MLP:
+        """The fitted network to continue (when `keep`, and of the same shape), else a new
+        one."""
         hidden = ([self.hidden_layer_sizes] if np.isscalar(self.hidden_layer_sizes)
                   else list(self.hidden_layer_sizes))
         sizes = [n_features, *hidden, n_outputs]
@@ -83,7 +84,7 @@ class _BaseMLP(BaseEstimator):
         activation = (_ALIASES.get(activation, activation) if isinstance(activation, str)
                       else [_ALIASES.get(a, a) for a in activation])
         kept = getattr(self, "model_", None)
-        if (self.warm_start and kept is not None and kept.layer_sizes == sizes
+        if (keep and kept is not None and kept.layer_sizes == sizes
                 and kept.loss == loss and kept.activation == activation):
             return kept
         seed = self.random_state
@@ -102,29 +103,43 @@ class _BaseMLP(BaseEstimator):
         kept = model.optimizer
         return kept if type(kept) is type(opt) and repr(kept) == repr(opt) else opt
 
-    def _train(self, X: np.ndarray, targets: np.ndarray, n_outputs: int, loss: str) -> None:
-        model = self._network(X.shape[1], n_outputs, loss)
+    def _train(self, X: np.ndarray, targets: np.ndarray, n_outputs: int, loss: str,
+               partial: bool = False) -> None:
+        """fit (max_iter epochs, stopping as scikit-learn does) or, `partial`, one more
+        epoch of the same network and optimizer."""
+        model = self._network(X.shape[1], n_outputs, loss, keep=partial or self.warm_start)
         opt = self._optimizer(model)
-        validation = {"validation_split": self.validation_fraction, "monitor": "val_loss"} \
-            if self.early_stopping else {"monitor": "loss"}
-        # scikit-learn's convergence test: n_iter_no_change epochs without an improvement
-        # of tol (of the validation loss with early_stopping, else of the training loss)
+        if partial:
+            options: dict[str, Any] = {"epochs": 1, "monitor": "loss"}
+        else:
+            # scikit-learn's convergence test: n_iter_no_change epochs without an improvement
+            # of tol (of the validation loss with early_stopping, else of the training loss)
+            options = {"epochs": self.max_iter, "early_stopping": self.n_iter_no_change,
+                       "min_delta": self.tol, "lr_schedule": self.lr_schedule,
+                       "monitor": "val_loss" if self.early_stopping else "loss"}
+            if self.early_stopping:
+                options["validation_split"] = self.validation_fraction
         history = model.fit(
-            X, targets, epochs=self.max_iter, optimizer=opt, batch_size=self.batch_size,
+            X, targets, optimizer=opt, batch_size=self.batch_size,
             weight_decay=self.weight_decay, dropout=self.dropout, shuffle=self.shuffle,
-            early_stopping=self.n_iter_no_change, min_delta=self.tol,
-            lr_schedule=self.lr_schedule,
             clip_norm=None if isinstance(opt, FullBatch) else self.clip_norm,
-            verbose=self.verbose, **validation)
+            verbose=self.verbose, **options)
+        before = self.loss_curve_ if partial and hasattr(self, "loss_curve_") else []
         self.model_, self.history_ = model, history
-        self.n_iter_ = history.epochs
-        self.loss_curve_ = list(history.loss)
-        self.loss_ = history.loss[-1] if history.loss else float("nan")
+        self.loss_curve_ = before + list(history.loss)
+        self.n_iter_ = len(self.loss_curve_)
+        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else float("nan")
         self.coefs_, self.intercepts_ = model.params[0::2], model.params[1::2]
-        if not (history.stopped_early or history.diverged) and history.epochs == self.max_iter:
+        if (not partial and not (history.stopped_early or history.diverged)
+                and history.epochs == self.max_iter):
             warnings.warn(f"{type(self).__name__}: max_iter={self.max_iter} epochs ended "
                           f"before the loss stopped improving by tol={self.tol}; raise "
                           "max_iter or learning_rate_init", ConvergenceWarning, stacklevel=3)
+
+    def _check_partial(self) -> None:
+        if str(self.solver).lower() not in ("sgd", "momentum", "adam"):
+            raise ValueError(f"partial_fit trains one epoch at a time, which needs a per-step "
+                             f"solver (sgd, momentum, adam), not {self.solver!r}")
 
     def _validate(self, X: Any, y: Any = _PREDICTING, **options: Any) -> Any:
         """X (and y, when fitting) checked and converted by scikit-learn's rules."""
@@ -174,8 +189,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     probability of dropping a hidden unit while training.  max_iter: epochs.  Training stops
     after n_iter_no_change epochs without an improvement of tol in the training loss, or in
     the loss on a validation_fraction held out when early_stopping; the best weights are
-    kept.  warm_start: continue from the last fit's weights and optimizer state.  Two
-    classes train one sigmoid output (binary cross-entropy), more a softmax layer.
+    kept.  warm_start: continue from the last fit's weights and optimizer state;
+    partial_fit trains one more epoch on the data it is given.  Two classes train one
+    sigmoid output (binary cross-entropy), more a softmax layer.
 
     Fitted: classes_, model_ (the nn.MLP), history_, n_iter_, loss_, loss_curve_, coefs_,
     intercepts_, n_features_in_.
@@ -192,21 +208,52 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def fit(self, X: Any, y: Any) -> MLPClassifier:
         """Train on X (n, features) and the labels y (n,) of any kind: numbers, strings."""
-        X, y = self._validate(X, y)
-        check_classification_targets(y)
-        y = column_or_1d(y, warn=True)
+        X, y = self._labelled(X, y, reset=True)
         classes, codes = np.unique(y, return_inverse=True)
-        if len(classes) < 2:
-            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes; "
-                             f"the data has only one class: {classes[0]!r}")
         if self.warm_start and hasattr(self, "classes_") and not np.array_equal(
                 classes, self.classes_):
             raise ValueError(f"warm_start needs the classes of the last fit, "
                              f"{self.classes_.tolist()}; got {classes.tolist()}")
+        self._train_classes(X, codes, self._checked_classes(classes))
+        return self
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
+        """One more epoch on (X, y), continuing the network and its optimizer; the first
+        call names every class the data will ever have (`classes`)."""
+        self._check_partial()
+        first = not hasattr(self, "classes_")
+        X, y = self._labelled(X, y, reset=first)
+        if first and classes is None:
+            raise ValueError("the first call to partial_fit needs classes=, every class the "
+                             "data will have")
+        known = self._checked_classes(np.unique(classes)) if first else self.classes_
+        if classes is not None and not np.array_equal(np.unique(classes), known):
+            raise ValueError(f"classes {np.unique(classes).tolist()} differ from those of the "
+                             f"first call, {known.tolist()}")
+        unknown = np.setdiff1d(y, known)
+        if unknown.size:
+            raise ValueError(f"y has labels that are not among classes_: {unknown.tolist()}")
+        self._train_classes(X, np.searchsorted(known, y), known, partial=True)
+        return self
+
+    def _labelled(self, X: Any, y: Any, reset: bool) -> tuple[np.ndarray, np.ndarray]:
+        X, y = self._validate(X, y, reset=reset)
+        check_classification_targets(y)
+        return X, column_or_1d(y, warn=True)
+
+    def _checked_classes(self, classes: np.ndarray) -> np.ndarray:
+        if len(classes) < 2:
+            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes; "
+                             f"got {len(classes)} class(es): {classes.tolist()}")
+        return classes
+
+    def _train_classes(self, X: np.ndarray, codes: np.ndarray, classes: np.ndarray,
+                       partial: bool = False) -> None:
+        """Two classes train one sigmoid output, more a softmax layer."""
         self.classes_ = classes
         binary = len(classes) == 2
-        self._train(X, codes, 1 if binary else len(classes), "bce" if binary else "softmax_xent")
-        return self
+        self._train(X, codes, 1 if binary else len(classes), "bce" if binary else "softmax_xent",
+                    partial)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """The probability of each class, (n, n_classes), columns in the order of classes_."""
@@ -249,6 +296,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """Train on X (n, features) and the targets y, (n,) or (n, outputs)."""
         X, y = self._validate(X, y, multi_output=True, y_numeric=True)
         self._train(X, y, 1 if y.ndim == 1 else y.shape[1], "mse")
+        return self
+
+    def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
+        """One more epoch on (X, y), continuing the network and its optimizer."""
+        self._check_partial()
+        X, y = self._validate(X, y, reset=not hasattr(self, "model_"), multi_output=True,
+                              y_numeric=True)
+        self._train(X, y, 1 if y.ndim == 1 else y.shape[1], "mse", partial=True)
         return self
 
     def predict(self, X: Any) -> np.ndarray:
