@@ -160,7 +160,8 @@ def test_warm_start_continues_the_network_and_its_optimizer():
     warm = nn.MLPClassifier(warm_start=True, **kwargs).fit(X, y)
     first = warm.model_
     warm.fit(X, y)
-    assert warm.model_ is first and first.optimizer.t == 20
+    assert warm.model_ is first and first.optimizer.t == 20 and warm.n_iter_ == 20
+    assert warm.loss_curve_ == once.loss_curve_
     for a, b in zip(once.coefs_, warm.coefs_):  # two fits of 10 epochs are one of 20
         np.testing.assert_array_equal(a, b)
     cold = nn.MLPClassifier(**kwargs).fit(X, y)

@@ -34,6 +34,7 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _ALIASES = {"logistic": "sigmoid"}  # scikit-learn's name for the sigmoid
 _PREDICTING = object()  # _validate's y when there is none to check
+_STEPWISE = ("sgd", "momentum", "adam")  # the solvers that take a learning rate
 
 
 class _BaseMLP(BaseEstimator):
@@ -84,8 +85,8 @@ class _BaseMLP(BaseEstimator):
         activation = (_ALIASES.get(activation, activation) if isinstance(activation, str)
                       else [_ALIASES.get(a, a) for a in activation])
         kept = getattr(self, "model_", None)
-        if (keep and kept is not None and kept.layer_sizes == sizes
-                and kept.loss == loss and kept.activation == activation):
+        if (keep and kept is not None and kept.layer_sizes == sizes and kept.loss == loss
+                and kept.activation == activation and kept.dtype == np.dtype(self.dtype)):
             return kept
         seed = self.random_state
         if seed is not None and not isinstance(seed, (int, np.integer)):
@@ -98,7 +99,7 @@ class _BaseMLP(BaseEstimator):
         options = {"momentum": {"momentum": self.momentum},
                    "adam": {"beta1": self.beta_1, "beta2": self.beta_2, "eps": self.epsilon}}
         name = str(self.solver).lower()
-        lr = self.learning_rate_init if name in ("sgd", "momentum", "adam") else None
+        lr = self.learning_rate_init if name in _STEPWISE else None
         opt = make_optimizer(name, lr, **options.get(name, {}))
         kept = model.optimizer
         return kept if type(kept) is type(opt) and repr(kept) == repr(opt) else opt
@@ -124,7 +125,8 @@ class _BaseMLP(BaseEstimator):
             weight_decay=self.weight_decay, dropout=self.dropout, shuffle=self.shuffle,
             clip_norm=None if isinstance(opt, FullBatch) else self.clip_norm,
             verbose=self.verbose, **options)
-        before = self.loss_curve_ if partial and hasattr(self, "loss_curve_") else []
+        # a continued network continues the curve too (n_iter_ counts every epoch it had)
+        before = self.loss_curve_ if model is getattr(self, "model_", None) else []
         self.model_, self.history_ = model, history
         self.loss_curve_ = before + list(history.loss)
         self.n_iter_ = len(self.loss_curve_)
@@ -137,7 +139,7 @@ class _BaseMLP(BaseEstimator):
                           "max_iter or learning_rate_init", ConvergenceWarning, stacklevel=3)
 
     def _check_partial(self) -> None:
-        if str(self.solver).lower() not in ("sgd", "momentum", "adam"):
+        if str(self.solver).lower() not in _STEPWISE:
             raise ValueError(f"partial_fit trains one epoch at a time, which needs a per-step "
                              f"solver (sgd, momentum, adam), not {self.solver!r}")
 
