@@ -103,10 +103,12 @@ def test_regressor_predicts_the_shape_of_its_targets():
 
 def test_cross_validation_grid_search_and_pipelines(digits):
     X, y = digits
-    pipe = make_pipeline(StandardScaler(), nn.MLPClassifier(max_iter=40, random_state=0))
+    pipe = make_pipeline(StandardScaler(),
+                         nn.MLPClassifier((32,), max_iter=20, learning_rate_init=0.01,
+                                          random_state=0))
     scores = cross_val_score(pipe, X, y, cv=3)
     assert scores.shape == (3,) and scores.min() > 0.7
-    grid = GridSearchCV(nn.MLPClassifier(max_iter=40, random_state=0),
+    grid = GridSearchCV(nn.MLPClassifier(max_iter=20, learning_rate_init=0.01, random_state=0),
                         {"hidden_layer_sizes": [(4,), (32,)],
                          "activation": ["relu", ["tanh"]]}, cv=2)
     grid.fit(X, y)
