@@ -83,6 +83,22 @@ def test_two_classes_train_one_sigmoid_output():
     assert (clf.model_.predict(X).round() == y).mean() == 1.0
 
 
+def test_multilabel_targets_train_one_sigmoid_per_label():
+    X, y = make_blobs(300, centers=4, random_state=0)
+    Y = np.stack([y % 2, y // 2, (y == 3)], axis=1).astype(int)  # three labels per sample
+    clf = nn.MLPClassifier((16,), learning_rate_init=0.02, max_iter=200,
+                           random_state=0).fit(X, Y)
+    assert clf.model_.loss == "bce" and clf.model_.layer_sizes == [2, 16, 3]
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    predicted = clf.predict(X)
+    assert predicted.shape == (300, 3) and set(np.unique(predicted)) <= {0, 1}
+    assert clf.score(X, Y) == accuracy_score(Y, predicted) > 0.9  # every label right
+    proba = clf.predict_proba(X)
+    np.testing.assert_array_equal(predicted, (proba > 0.5).astype(int))
+    with pytest.raises(ValueError, match="partial_fit takes one label per sample"):
+        nn.MLPClassifier().partial_fit(X, Y, classes=[0, 1, 2])
+
+
 def test_regressor_predicts_the_shape_of_its_targets():
     X, y = load_diabetes(return_X_y=True)
     y = (y - y.mean()) / y.std()

@@ -116,12 +116,14 @@ def test_bad_exports_are_refused(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:.*max_iter=.* epochs ended")  # ConvergenceWarning
-@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("n_classes", [2, 3, "multilabel"])
 def test_an_exported_classifier_predicts_the_users_labels(tmp_path, n_classes):
     pytest.importorskip("sklearn")
     X, y = nn.datasets.rings(120, seed=0)
     y = np.where(X[:, 0] > 0.5, 2, y) if n_classes == 3 else y
     labels = np.array(["disk", "ring", "right"])[y]
+    if n_classes == "multilabel":
+        labels = np.stack([y, X[:, 0] > 0, X[:, 1] > 0], axis=1).astype(int)
     clf = nn.MLPClassifier((6,), activation="tanh", max_iter=30, n_iter_no_change=100,
                            random_state=0).fit(X, labels)
     clf.export(tmp_path / "labels.py")

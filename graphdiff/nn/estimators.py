@@ -18,7 +18,7 @@ try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.utils import check_random_state
-    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.multiclass import check_classification_targets, type_of_target
     from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 except ImportError as error:  # pragma: no cover - exercised without scikit-learn
     raise ImportError("graphdiff.nn.MLPClassifier and MLPRegressor are scikit-learn "
@@ -193,7 +193,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     the loss on a validation_fraction held out when early_stopping; the best weights are
     kept.  warm_start: continue from the last fit's weights and optimizer state;
     partial_fit trains one more epoch on the data it is given.  Two classes train one
-    sigmoid output (binary cross-entropy), more a softmax layer.
+    sigmoid output (binary cross-entropy), more a softmax layer, a multilabel indicator
+    matrix one sigmoid output per label.
 
     Fitted: classes_, model_ (the nn.MLP), history_, n_iter_, loss_, loss_curve_, coefs_,
     intercepts_, n_features_in_.
@@ -209,9 +210,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     """
 
     def fit(self, X: Any, y: Any) -> MLPClassifier:
-        """Train on X (n, features) and the labels y (n,) of any kind: numbers, strings."""
+        """Train on X (n, features) and the labels y (n,) of any kind — numbers, strings —
+        or a multilabel indicator matrix (n, labels) of 0 and 1."""
         X, y = self._labelled(X, y, reset=True)
-        classes, codes = np.unique(y, return_inverse=True)
+        if y.ndim == 2:  # multilabel: classes_ numbers the columns, as in scikit-learn
+            classes, codes = np.arange(y.shape[1]), y
+        else:
+            classes, codes = np.unique(y, return_inverse=True)
         if self.warm_start and hasattr(self, "classes_") and not np.array_equal(
                 classes, self.classes_):
             raise ValueError(f"warm_start needs the classes of the last fit, "
@@ -225,6 +230,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self._check_partial()
         first = not hasattr(self, "classes_")
         X, y = self._labelled(X, y, reset=first)
+        if y.ndim == 2:
+            raise ValueError("partial_fit takes one label per sample; fit takes multilabel "
+                             "indicator matrices")
         if first and classes is None:
             raise ValueError("the first call to partial_fit needs classes=, every class the "
                              "data will have")
@@ -239,8 +247,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self
 
     def _labelled(self, X: Any, y: Any, reset: bool) -> tuple[np.ndarray, np.ndarray]:
-        X, y = self._validate(X, y, reset=reset)
+        """X, and y as labels (n,) or a multilabel indicator matrix (n, labels)."""
+        X, y = self._validate(X, y, reset=reset, multi_output=True)
         check_classification_targets(y)
+        if type_of_target(y) == "multilabel-indicator":
+            return X, y
         return X, column_or_1d(y, warn=True)
 
     def _checked_classes(self, classes: np.ndarray) -> np.ndarray:
@@ -251,32 +262,44 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _train_classes(self, X: np.ndarray, codes: np.ndarray, classes: np.ndarray,
                        partial: bool = False) -> None:
-        """Two classes train one sigmoid output, more a softmax layer."""
+        """Two classes train one sigmoid output, more a softmax layer, multilabel targets
+        one sigmoid output per label."""
         self.classes_ = classes
-        binary = len(classes) == 2
-        self._train(X, codes, 1 if binary else len(classes), "bce" if binary else "softmax_xent",
-                    partial)
+        multilabel = codes.ndim == 2
+        binary = len(classes) == 2 and not multilabel
+        self._train(X, codes, 1 if binary else len(classes),
+                    "bce" if binary or multilabel else "softmax_xent", partial)
+
+    @property
+    def _multilabel(self) -> bool:
+        return self.model_.loss == "bce" and self.model_.layer_sizes[-1] > 1
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """The probability of each class, (n, n_classes), columns in the order of classes_."""
+        """The probability of each class, (n, n_classes), columns in the order of classes_
+        (multilabel: of each label, independently)."""
         return np.exp(self.predict_log_proba(X))
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """The logarithm of predict_proba, computed from the logits without overflow."""
         z = self._forward(X)
-        if z.shape[1] == 1:  # log σ(z) = -softplus(-z),  log(1 - σ(z)) = -softplus(z)
+        if self._multilabel:  # log σ(z) = -softplus(-z)
+            return -np.logaddexp(0.0, -z)
+        if z.shape[1] == 1:  # and log(1 - σ(z)) = -softplus(z)
             return -np.logaddexp(0.0, np.concatenate([z, -z], axis=1))
         return log_softmax(z)
 
     def predict(self, X: Any) -> np.ndarray:
-        """The most probable class of each sample, as one of classes_."""
+        """The most probable class of each sample, as one of classes_ (multilabel: an
+        indicator matrix of the labels with probability over 1/2)."""
         check_is_fitted(self)
-        return self.classes_[np.argmax(self._forward(X) if len(self.classes_) > 2 else
-                                       self.predict_log_proba(X), axis=1)]
+        z = self._forward(X)  # logits: σ(z) > 1/2 <=> z > 0, and softmax keeps the argmax
+        if self._multilabel:
+            return (z > 0).astype(int)
+        return self.classes_[(z[:, 0] > 0).astype(int) if z.shape[1] == 1 else z.argmax(axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = False
+        tags.classifier_tags.multi_label = True
         return tags
 
 

@@ -97,12 +97,22 @@ def predict(X):
 '''
     labels = ", ".join(repr(c) for c in net.classes.tolist())
     dtype = "" if net.classes.dtype == object else f", dtype={net.classes.dtype.str!r}"
+    head = check + f"\n\nCLASSES = np.array([{labels}]{dtype})\n"
+    if net.output == "sigmoid" and n_out > 1:  # multilabel: one probability per label
+        return head + f'''
+
+def predict_proba(X):
+    """The probability of each label (column) on its own, for the rows of X (n, {n_in})."""
+    return {call}
+
+
+def predict(X):
+    """The labels with a probability over 1/2: an (n, {n_out}) indicator matrix of 0 and 1."""
+    return (predict_proba(X) > 0.5).astype(int)
+'''
     proba = (f"    p = {call}[:, 0]  # of the second class\n    return np.stack([1 - p, p], "
              "axis=1)" if n_out == 1 else f"    return {call}")
-    return check + f'''
-
-CLASSES = np.array([{labels}]{dtype})
-
+    return head + f'''
 
 def predict_proba(X):
     """The probability of each class (columns in the order of CLASSES), rows of X (n, {n_in})."""
