@@ -323,6 +323,9 @@ def test_a_model_fitted_on_1d_targets_predicts_1d(rings, tmp_path):
     assert ((regressor.predict(X) - t) ** 2).mean() == pytest.approx(regressor.evaluate(X, t))
     regressor.save(tmp_path / "r.npz")
     assert nn.MLP.load(tmp_path / "r.npz").predict(X).shape == (200,)
+    regressor.fit(X, t, epochs=5, dropout=0.2)
+    mean, std = regressor.predict(X, dropout_samples=4)  # Monte Carlo dropout: 1-d too
+    assert mean.shape == std.shape == (200,)
     regressor.fit(X, t[:, None], epochs=1)  # 2-d targets: 2-d predictions again
     assert regressor.predict(X).shape == (200, 1)
     softmax = nn.MLP([2, 3, 2], loss="softmax_xent", seed=0)

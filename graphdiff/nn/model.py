@@ -413,7 +413,7 @@ class MLP:
         self.rng = np.random.default_rng(self.seed)
         for p, initial in zip(self.params, self._initial_params()):
             np.copyto(p, initial)
-        self.optimizer, self.history = None, None
+        self.optimizer, self.history, self.keep_prob = None, None, 1.0
 
     def _optimizer_for(self, optimizer: OptimizerLike, lr: float | None) -> Optimizer | FullBatch:
         """The optimizer object for this fit: the last fit's (with its state) when asked for
