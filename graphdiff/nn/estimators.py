@@ -6,7 +6,6 @@ by this module; the network, its training and its generated step are `nn.MLP`'s.
 
 from __future__ import annotations
 
-import copy
 import os
 import warnings
 from collections.abc import Sequence
@@ -167,15 +166,6 @@ class _BaseMLP(BaseEstimator):
         needs only NumPy; see `MLP.export`."""
         check_is_fitted(self)
         export.write_module(os.fspath(path), self._exported_network(), weights)
-
-    def __getstate__(self) -> dict[str, Any]:
-        # the network's compiled step is a cache of generated code, made again when needed;
-        # until MLP pickles itself, the estimator leaves it out
-        state = super().__getstate__()
-        if "model_" in state:
-            model = state["model_"] = copy.copy(state["model_"])
-            model._steps, model._step, model._mask_buffers = {}, None, {}
-        return state
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
