@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .checks import hidden_activations
 from .losses import REGRESSION, loss_and_dlogits, loss_value
 
 __all__ = ["ACTIVATIONS", "ISRU_ALPHA", "LEAKY_SLOPE", "Backprop", "forward", "forward_loss",
@@ -157,18 +158,23 @@ def _activation(name: str) -> _Activation:
         raise ValueError(f"unknown activation {name!r}; known: {known}") from None
 
 
-def forward(params: Sequence[np.ndarray], X: np.ndarray, activation: str = "tanh",
+def _hidden(activation: str | Sequence[str], params: Sequence[np.ndarray]) -> list[_Activation]:
+    return [_activation(a) for a in hidden_activations(activation, len(params) // 2 - 1)]
+
+
+def forward(params: Sequence[np.ndarray], X: np.ndarray, activation: str | Sequence[str] = "tanh",
             output_activation: str = "identity",
             masks: Sequence[np.ndarray] | None = None) -> np.ndarray:
     """The network's output: hidden layers f(hW + b) (times the dropout masks, if given),
-    then the last layer hW + b through `output_activation`.
+    then the last layer hW + b through `output_activation`.  `activation` names f for every
+    hidden layer, or lists one per layer.
 
     >>> import numpy as np
     >>> W, b = np.array([[2.0]]), np.array([1.0])
     >>> forward([W, b, W, b], np.array([[0.0]]))
     array([[2.52318831]])
     """
-    hidden = _activation(activation)
+    hidden = _hidden(activation, params)
     last = len(params) // 2 - 1
     h = X
     for l in range(last + 1):
@@ -176,14 +182,14 @@ def forward(params: Sequence[np.ndarray], X: np.ndarray, activation: str = "tanh
         z += params[2 * l + 1]
         if l == last:
             return _activation(output_activation).apply(z)
-        h = hidden.apply(z)
+        h = hidden[l].apply(z)
         if masks is not None:
             h *= masks[l]
     raise ValueError("params must hold at least one (W, b) pair")
 
 
 def loss_and_grads(params: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray, *,
-                   activation: str = "tanh", output_activation: str = "identity",
+                   activation: str | Sequence[str] = "tanh", output_activation: str = "identity",
                    loss: str = "mse", weight_decay: float = 0.0,
                    masks: Sequence[np.ndarray] | None = None
                    ) -> tuple[float, list[np.ndarray]]:
@@ -194,7 +200,7 @@ def loss_and_grads(params: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray, *
     layer l's output.  `output_activation` applies to mse only: bce and softmax_xent take
     the last layer's hW + b as logits.
     """
-    hidden = _activation(activation)
+    hidden = _hidden(activation, params)
     head = _activation(output_activation)
     if loss not in REGRESSION and output_activation != "identity":
         raise ValueError(f"{loss} takes logits; its output activation is part of the loss")
@@ -205,7 +211,7 @@ def loss_and_grads(params: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray, *
     for l in range(n_layers - 1):
         z = h @ params[2 * l]
         z += params[2 * l + 1]
-        a = hidden.apply(z)
+        a = hidden[l].apply(z)
         outputs.append(a)
         h = a if masks is None else a * masks[l]
         inputs.append(h)
@@ -235,7 +241,7 @@ def loss_and_grads(params: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray, *
             g = g @ W.T
             if masks is not None:
                 g *= masks[l - 1]
-            hidden.scale_by_derivative(g, outputs[l - 1])
+            hidden[l - 1].scale_by_derivative(g, outputs[l - 1])
     return value, grads
 
 
@@ -249,10 +255,11 @@ class Backprop:
     source = None
     graph = None
 
-    def __init__(self, activation: str = "tanh", output_activation: str = "identity",
-                 loss: str = "mse", weight_decay: float = 0.0, dropout: bool = False,
-                 int_labels: bool = False):
-        _activation(activation)
+    def __init__(self, activation: str | Sequence[str] = "tanh",
+                 output_activation: str = "identity", loss: str = "mse",
+                 weight_decay: float = 0.0, dropout: bool = False, int_labels: bool = False):
+        for name in [activation] if isinstance(activation, str) else activation:
+            _activation(name)
         _activation(output_activation)
         self.activation, self.output_activation = activation, output_activation
         self.loss, self.weight_decay, self.dropout = loss, float(weight_decay), dropout
@@ -271,8 +278,9 @@ class Backprop:
 
 
 def forward_loss(params: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray, *,
-          activation: str = "tanh", output_activation: str = "identity", loss: str = "mse",
-          weight_decay: float = 0.0, masks: Sequence[np.ndarray] | None = None) -> float:
+          activation: str | Sequence[str] = "tanh", output_activation: str = "identity",
+          loss: str = "mse", weight_decay: float = 0.0,
+          masks: Sequence[np.ndarray] | None = None) -> float:
     """The loss alone (one forward pass), for finite differences and validation."""
     head = output_activation if loss in REGRESSION else "identity"
     out = forward(params, X, activation, head, masks)

@@ -6,11 +6,29 @@ the door instead of turning into a NaN model.
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["as_inputs", "as_targets", "check_pair"]
+__all__ = ["as_inputs", "as_targets", "check_pair", "hidden_activations", "is_real"]
+
+
+def is_real(value: Any) -> bool:
+    """A real number: Python's int and float and NumPy's scalars (np.float32(0.01)); not bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def hidden_activations(activation: str | Sequence[str], n_hidden: int) -> tuple[str, ...]:
+    """One activation name per hidden layer: a name used by every layer, or a list of them."""
+    if isinstance(activation, str):
+        return (activation,) * n_hidden
+    names = tuple(activation)
+    if len(names) != n_hidden:
+        raise ValueError(f"activation lists {len(names)} name(s) {list(names)} but the network "
+                         f"has {n_hidden} hidden layer(s): give one per hidden layer")
+    return names
 
 
 def _finite(name: str, a: np.ndarray) -> None:

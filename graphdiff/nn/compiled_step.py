@@ -12,9 +12,10 @@ import numpy as np
 
 import graphdiff as gd
 
+from .checks import hidden_activations
 from .losses import REGRESSION
 
-__all__ = ["GeneratedStep", "mlp_loss_graph"]
+__all__ = ["GeneratedStep", "mlp_loss_graph", "mlp_output"]
 
 
 def _loss(kind: str, out: gd.Graph, Y: gd.Graph) -> gd.Graph:
@@ -30,7 +31,34 @@ def _loss(kind: str, out: gd.Graph, Y: gd.Graph) -> gd.Graph:
     raise ValueError(f"unknown loss {kind!r}")
 
 
-def mlp_loss_graph(layer_sizes: Sequence[int], activation: str = "tanh",
+def mlp_output(layer_sizes: Sequence[int], activation: str | Sequence[str] = "tanh",
+               head: str = "identity", dropout: bool = False
+               ) -> tuple[gd.Graph, list[str], list[str], list[gd.Graph]]:
+    """The network's output `head(h W_L + b_L)` as a graph of the input X, the parameters
+    W1, b1, ... and, with `dropout`, one mask per hidden layer.  Returns the output, the
+    parameter names, the mask names and each layer's sum(W²) (for weight decay)."""
+    sizes = list(layer_sizes)
+    hidden = hidden_activations(activation, len(sizes) - 2)
+    h = gd.tensor("X", (None, sizes[0]))
+    names, masks, decay = [], [], []
+    for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        W = gd.tensor(f"W{layer}", (n_in, n_out))
+        b = gd.tensor(f"b{layer}", (n_out,))
+        names += [f"W{layer}", f"b{layer}"]
+        decay.append(gd.sum(gd.square(W)))
+        z = h @ W + b
+        if layer < len(sizes) - 1:
+            h = gd.call(hidden[layer - 1], z)
+            if dropout:
+                M = gd.tensor(f"M{layer}", (None, n_out))
+                masks.append(f"M{layer}")
+                h = h * M
+        else:
+            h = z if head == "identity" else gd.call(head, z)
+    return h, names, masks, decay
+
+
+def mlp_loss_graph(layer_sizes: Sequence[int], activation: str | Sequence[str] = "tanh",
                    output_activation: str = "identity", loss: str = "mse",
                    weight_decay: float = 0.0, dropout: bool = False,
                    int_labels: bool = False) -> tuple[gd.Graph, list[str], list[str]]:
@@ -44,26 +72,9 @@ def mlp_loss_graph(layer_sizes: Sequence[int], activation: str = "tanh",
     >>> params
     ['W1', 'b1', 'W2', 'b2']
     """
-    sizes = list(layer_sizes)
-    X = gd.tensor("X", (None, sizes[0]))
-    Y = gd.tensor("Y", (None,) if int_labels else (None, sizes[-1]))
-    names, masks, decay = [], [], []
-    h = X
-    for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-        W = gd.tensor(f"W{layer}", (n_in, n_out))
-        b = gd.tensor(f"b{layer}", (n_out,))
-        names += [f"W{layer}", f"b{layer}"]
-        decay.append(gd.sum(gd.square(W)))
-        z = h @ W + b
-        if layer < len(sizes) - 1:
-            h = gd.call(activation, z)
-            if dropout:
-                M = gd.tensor(f"M{layer}", (None, n_out))
-                masks.append(f"M{layer}")
-                h = h * M
-        else:
-            h = z if loss not in REGRESSION or output_activation == "identity" else \
-                gd.call(output_activation, z)
+    Y = gd.tensor("Y", (None,) if int_labels else (None, layer_sizes[-1]))
+    head = output_activation if loss in REGRESSION else "identity"  # the others take logits
+    h, names, masks, decay = mlp_output(layer_sizes, activation, head, dropout)
     total = _loss(loss, h, gd.one_hot(Y, h) if int_labels and loss != "softmax_xent" else Y)
     if weight_decay:
         penalty = decay[0]
@@ -80,7 +91,8 @@ class GeneratedStep:
     Compiled once; `.source` is the generated module and `.graph` the loss graph.
     """
 
-    def __init__(self, layer_sizes: Sequence[int], activation: str, output_activation: str,
+    def __init__(self, layer_sizes: Sequence[int], activation: str | Sequence[str],
+                 output_activation: str,
                  loss: str, weight_decay: float, dropout: bool, int_labels: bool):
         self.graph, self.params, self.masks = mlp_loss_graph(
             layer_sizes, activation, output_activation, loss, weight_decay, dropout, int_labels)

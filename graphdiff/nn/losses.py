@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LINKS", "LOSSES", "REGRESSION", "accuracy", "link", "log_softmax", "loss_and_dlogits", "loss_value",
+__all__ = ["LINKS", "LOSSES", "REGRESSION", "accuracy", "baseline_loss", "link", "log_softmax",
+           "loss_and_dlogits", "loss_value",
            "sigmoid", "softmax"]
 
 LOSSES = ("mse", "sse", "bce", "softmax_xent")
@@ -106,3 +107,22 @@ def accuracy(loss: str, out: np.ndarray, Y: np.ndarray) -> float:
         labels = Y if Y.ndim == 1 else Y.argmax(axis=1)
         return float(np.mean(out.argmax(axis=1) == labels))
     raise ValueError(f"accuracy is defined for classifiers (bce, softmax_xent), not {loss!r}")
+
+
+def baseline_loss(loss: str, Y: np.ndarray) -> float:
+    """The loss of the best constant output, what a model that learned nothing scores: the
+    targets' variance (mse), the entropy of the class frequencies (bce, softmax_xent)."""
+    if loss == "softmax_xent" and Y.ndim == 1:
+        frequencies = np.bincount(Y) / len(Y)
+    else:
+        frequencies = Y.mean(axis=0)
+    if loss == "bce":  # the logit of each output's mean
+        p = np.clip(frequencies, 1e-12, 1 - 1e-12)
+        constant = np.log(p) - np.log1p(-p)
+    elif loss == "softmax_xent":
+        constant = np.log(np.maximum(frequencies, 1e-12))
+    else:
+        constant = frequencies
+    out = np.broadcast_to(constant, (len(Y), len(constant))).astype(Y.dtype if Y.dtype.kind == "f"
+                                                                      else np.float64)
+    return loss_value(loss, out, Y)

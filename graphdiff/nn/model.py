@@ -1,5 +1,6 @@
 """The MLP: parameters, initialisation, training loop (optimizers, mini-batches, dropout,
-weight decay, early stopping, divergence guard), prediction, and saving.
+weight decay, learning-rate schedules, gradient clipping, validation, early stopping,
+divergence guard), prediction, saving and export as a standalone module.
 
 The loss-and-gradient function comes from one factory, `MLP._make_step`; everything else
 here only calls it, so the way gradients are computed can be swapped without touching fit.
@@ -11,7 +12,6 @@ import functools
 import math
 import os
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -23,19 +23,27 @@ import numpy as np
 import graphdiff as gd
 
 from ..display import in_notebook, progress_html
-from . import backprop
+from . import backprop, export
 from .archive import ArchiveError, npz_headers, read_members
-from .checks import as_inputs, as_targets, check_pair
+from .checks import as_inputs, as_targets, check_pair, hidden_activations, is_real
 from .compiled_step import GeneratedStep
-from .losses import LINKS, LOSSES, REGRESSION, accuracy, link, loss_value
-from .optimizers import FullBatch, Optimizer, flatten, make_optimizer, unflatten_into
+from .files import write_atomically
+from .losses import LINKS, LOSSES, REGRESSION, accuracy, baseline_loss, link, loss_value
+from .optimizers import (FullBatch, Optimizer, Schedule, clip_gradients, flatten, make_optimizer,
+                         make_schedule, unflatten_into)
 
 __all__ = ["INITS", "MLP", "DivergenceWarning", "History", "unary_activations"]
 
 INITS = ("auto", "xavier", "he")
 OptimizerLike = str | Optimizer | FullBatch
 _FORMAT = "graphdiff.nn.MLP/1"
-_DIVERGENCE_FACTOR = 1e6  # a loss this many times the first one counts as diverged
+_DIVERGENCE_FACTOR = 1e6  # a step's loss this many times the first one counts as diverged
+# an epoch's mean loss this many times the larger of the starting loss and a constant
+# output's loss counts as diverged: cross-entropy grows only linearly in the logits, so a
+# run at chance accuracy never reaches the factor above
+_EXPLOSION_FACTOR = 100.0
+_AUTO_BATCH = 200  # batch_size="auto": min(200, n), scikit-learn's default
+MONITORS = ("loss", "val_loss", "accuracy", "val_accuracy")
 
 
 class DivergenceWarning(RuntimeWarning):
@@ -49,15 +57,18 @@ class History:
     loss: the training objective averaged over the epoch's steps (with the weight-decay
     penalty and dropout noise: what the optimizer saw).  val_loss: the data loss on the
     validation set at the end of the epoch.  accuracy / val_accuracy (classifiers): at the
-    end of the epoch.  best_epoch: index of the best epoch (lowest val_loss, or loss
-    without validation).  stopped_early: early stopping ended the run (and the best
-    weights were restored).  diverged: the divergence guard ended it (and restored them).
+    end of the epoch.  lr: the learning rate of each epoch (per-step optimizers).
+    best_epoch: index of the best epoch by the monitored metric (lowest val_loss, or loss
+    without validation, by default; the weights kept for the training loss are those the
+    epoch started from, whose loss it is).  stopped_early: early stopping ended the run (and the
+    best weights were restored).  diverged: the divergence guard ended it (and restored them).
     """
 
     loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
     val_accuracy: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
     best_epoch: int | None = None
     stopped_early: bool = False
     diverged: bool = False
@@ -90,10 +101,10 @@ class MLP:
     """A feed-forward network  h_l = f(h_{l-1} W_l + b_l),  output = g(h W_L + b_L).
 
     `layer_sizes` lists the widths from input to output, e.g. [1, 3, 1].  `activation` f is
-    used by every hidden layer: any of `unary_activations()` (the lecture's table,
-    softplus, sin, ...).  The loss fixes what the output means: "mse" or the lecture's
-    "sse" E = ½ Σ (y − t)² (regression, output activation g chosen freely, identity by
-    default), "bce" (logits; g = sigmoid
+    used by every hidden layer, or lists one per hidden layer (["relu", "tanh"]): any of
+    `unary_activations()` (the lecture's table, softplus, sin, ...).  The loss fixes what
+    the output means: "mse" or the lecture's "sse" E = ½ Σ (y − t)² (regression, output
+    activation g chosen freely, identity by default), "bce" (logits; g = sigmoid
     gives probabilities) or "softmax_xent" (logits; g = softmax).  Parameters are the list
     [W1, b1, W2, b2, ...] with W_l of shape (n_in, n_out) and b_l of shape (n_out,).
 
@@ -105,7 +116,7 @@ class MLP:
     True
     """
 
-    def __init__(self, layer_sizes: Sequence[int], activation: str = "tanh",
+    def __init__(self, layer_sizes: Sequence[int], activation: str | Sequence[str] = "tanh",
                  output_activation: str | None = None, loss: str = "mse",
                  seed: int | None = 0, init: str = "auto", dtype: Any = np.float64):
         sizes = list(layer_sizes)
@@ -113,7 +124,7 @@ class MLP:
             raise ValueError(f"layer_sizes needs at least an input and an output width, "
                              f"got {layer_sizes!r}")
         self.layer_sizes = [_positive_int(n, "every layer size") for n in sizes]
-        _check_activation(activation, "activation")
+        activation = _checked_activations(activation, len(sizes) - 2)
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; known: {', '.join(LOSSES)}")
         if output_activation is None:
@@ -140,6 +151,8 @@ class MLP:
         self.params = self._initial_params()
         self.history: History | None = None
         self.keep_prob = 1.0  # of the last fit: what Monte Carlo dropout uses
+        self.optimizer: Optimizer | FullBatch | None = None  # the last fit's, state and all
+        self.flat_targets = False  # fitted on 1-d targets: predict returns 1-d too
         self._steps: dict[tuple[bool, float, bool], Any] = {}
         self._step: Any = None
         self._mask_buffers: dict[int, list[np.ndarray]] = {}
@@ -162,11 +175,13 @@ class MLP:
     def _initial_params(self) -> list[np.ndarray]:
         """Xavier/Glorot uniform U(±√(6/(n_in + n_out))), or He normal N(0, 2/n_in) (the
         default for the ReLU family); biases start at zero."""
-        he = self.init == "he" or (self.init == "auto" and
-                                   self.activation in ("relu", "leaky_relu"))
+        n_layers = len(self.layer_sizes) - 1
+        # a layer is initialised for the activation it feeds (the output layer: the last one's)
+        feeds = hidden_activations(self.activation, n_layers - 1) or [self.activation]
         params = []
-        for n_in, n_out in zip(self.layer_sizes[:-1], self.layer_sizes[1:]):
-            if he:
+        for l, (n_in, n_out) in enumerate(zip(self.layer_sizes[:-1], self.layer_sizes[1:])):
+            if self.init == "he" or (self.init == "auto" and
+                                     feeds[min(l, len(feeds) - 1)] in ("relu", "leaky_relu")):
                 W = self.rng.normal(0.0, math.sqrt(2.0 / n_in), (n_in, n_out))
             else:
                 limit = math.sqrt(6.0 / (n_in + n_out))
@@ -251,19 +266,22 @@ class MLP:
 
     def _output(self, X: np.ndarray, masks: list[np.ndarray] | None = None
                 ) -> np.ndarray:  # X already validated
-        if self.activation in backprop.ACTIVATIONS and self.head in backprop.ACTIVATIONS:
+        hidden = hidden_activations(self.activation, len(self.layer_sizes) - 2)
+        if all(a in backprop.ACTIVATIONS for a in (*hidden, self.head)):
             return backprop.forward(self.params, X, self.activation, self.head, masks)
-        return _registry_forward(self.params, X, self.activation, self.head, masks)
+        return _registry_forward(self.params, X, hidden, self.head, masks)
 
     def predict(self, X: Any, dropout_samples: int | None = None,
                 keep_prob: float | None = None) -> Any:
         """Outputs for X, shape (n, n_out): values for mse and sse, probabilities for bce
-        (sigmoid) and softmax_xent (softmax).  Dropout is off, unless `dropout_samples`:
-        then Monte Carlo dropout (Gal & Ghahramani, 2016), which returns the mean and the
-        standard deviation of that many outputs, each with fresh masks (keep_prob: the
-        last fit's, unless given), drawn from the model's random generator."""
+        (sigmoid) and softmax_xent (softmax); shape (n,) after a fit on 1-d targets
+        (`flat_targets`), so predictions compare with those targets entry by entry.
+        Dropout is off, unless `dropout_samples`: then Monte Carlo dropout (Gal &
+        Ghahramani, 2016), which returns the mean and the standard deviation of that many
+        outputs, each with fresh masks (keep_prob: the last fit's, unless given), drawn
+        from the model's random generator."""
         if dropout_samples is None:
-            return link(self.loss, self.forward(X))
+            return self._shaped(link(self.loss, self.forward(X)))
         samples = _positive_int(dropout_samples, "dropout_samples")
         keep = self.keep_prob if keep_prob is None else _keep_prob(0.0, keep_prob)
         if keep == 1.0:
@@ -273,7 +291,11 @@ class MLP:
         # one mask row per sample, shared by every input: each sample is one thinned network
         outs = np.stack([link(self.loss, self._output(X, self._masks(1, keep)))
                          for _ in range(samples)])
-        return outs.mean(axis=0), outs.std(axis=0)
+        return self._shaped(outs.mean(axis=0)), self._shaped(outs.std(axis=0))
+
+    def _shaped(self, out: np.ndarray) -> np.ndarray:
+        """Predictions (n, n_out) as (n,) for a model fitted on 1-d targets."""
+        return out[:, 0] if self.flat_targets else out
 
     def predict_classes(self, X: Any) -> np.ndarray:
         """Class labels: argmax for softmax_xent, probability >= 1/2 for bce (shape (n,)
@@ -307,93 +329,197 @@ class MLP:
 
     # --- training ------------------------------------------------------------------------
     def fit(self, X: Any, Y: Any, epochs: int = 200, optimizer: OptimizerLike = "adam",
-            lr: float | None = None, batch_size: int | None = None,
+            lr: float | None = None, batch_size: int | str | None = "auto",
             weight_decay: float = 0.0, dropout: float = 0.0, keep_prob: float | None = None,
             validation: tuple[Any, Any] | None = None, early_stopping: int | None = None,
             shuffle: bool = True, verbose: bool | None = None,
-            callback: Callable[[int, dict[str, float]], bool | None] | None = None
-            ) -> History:
+            callback: Callable[[int, dict[str, float]], bool | None] | None = None, *,
+            validation_split: float = 0.0, monitor: str | None = None, min_delta: float = 0.0,
+            lr_schedule: str | Schedule | None = None, clip_norm: float | None = None,
+            clip_value: float | None = None, warm_start: bool = True) -> History:
         """Train on (X, Y) and return the History (also kept as `self.history`).
 
         optimizer: "sgd", "momentum", "adam" (per step, `lr`), or a full-batch method
         "scg", "lbfgs", "bfgs", "cg" (one epoch = one iteration), or an optimizer object.
-        batch_size: None for full batch, else mini-batches reshuffled every epoch.
+        batch_size: "auto" = min(200, n) for per-step optimizers (full batch for full-batch
+        methods), None for full batch, or a number; mini-batches are reshuffled every epoch.
         weight_decay: λ of the penalty λ Σ sum(W²).  dropout: probability of dropping a
         hidden unit (or give keep_prob = 1 - dropout).  validation: (X_val, Y_val), scored
-        after every epoch.  early_stopping: patience in epochs without a better val_loss;
-        the best weights are restored.  verbose: None shows progress only for runs longer
-        than a few seconds, on a terminal or in a notebook (True: always, False: never).
+        after every epoch, or validation_split: the fraction of (X, Y) held out for it
+        (stratified for classifiers).  early_stopping: patience in epochs without an
+        improvement larger than min_delta of `monitor` ("val_loss" with validation data,
+        else "loss"; or "accuracy", "val_accuracy"); the best weights are restored.
+        lr_schedule: "step", "exponential", "cosine" or a Schedule, applied per epoch.
+        clip_norm / clip_value: clip the gradients' global L2 norm / each entry per step.
+        warm_start: True continues from the current weights and, when the optimizer is the
+        same (same name and settings, or the same object), from its state (Adam's moments,
+        momentum's velocity) as one longer run would; False starts afresh from the
+        initialisation of `seed`.  verbose: None shows progress only for runs longer than
+        a few seconds, on a terminal or in a notebook (True: always, False: never).
         callback(epoch, logs) may return True to stop.
         A diverging loss stops the run with a DivergenceWarning and restores the best weights.
         """
+        if not warm_start:
+            self._restart()
+        flat = np.ndim(Y) == 1 and self.loss != "softmax_xent"
         X, Y = self._inputs(X), self._targets(Y)
         check_pair(X, Y)
         if validation is not None:
+            if validation_split:
+                raise ValueError("give either validation=(X_val, Y_val) or validation_split, "
+                                 "not both")
             if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
                 raise ValueError("validation must be a pair (X_val, Y_val)")
             validation = (self._inputs(validation[0], "X_val"),
                           self._targets(validation[1], "Y_val"))
             check_pair(*validation, names=("X_val", "Y_val"))
+        elif validation_split:
+            (X, Y), validation = self._split(X, Y, validation_split)
         epochs = _positive_int(epochs, "epochs")
-        if not (isinstance(weight_decay, (int, float)) and math.isfinite(weight_decay)
-                and weight_decay >= 0):
+        if not (is_real(weight_decay) and math.isfinite(weight_decay) and weight_decay >= 0):
             raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
         keep_prob = _keep_prob(dropout, keep_prob)
+        monitor = self._monitor(monitor, early_stopping, validation is not None)
+        if not (is_real(min_delta) and min_delta >= 0):
+            raise ValueError(f"min_delta must be a number >= 0, got {min_delta!r}")
         if early_stopping is not None:
             early_stopping = _positive_int(early_stopping, "early_stopping (patience)")
-            if validation is None:
-                raise ValueError("early_stopping watches the validation loss: "
-                                 "pass validation=(X_val, Y_val)")
-        if batch_size is not None:
-            batch_size = min(_positive_int(batch_size, "batch_size"), len(X))
-        opt = _optimizer(optimizer, lr, batch_size not in (None, len(X)), keep_prob < 1)
+        opt = self._optimizer_for(optimizer, lr)
+        batch_size = _batch_size(batch_size, opt, len(X))
+        schedule = None if lr_schedule is None else make_schedule(lr_schedule)
+        clip = _clipping(clip_norm, clip_value)
+        _check_full_batch(opt, optimizer, batch_size not in (None, len(X)), keep_prob < 1,
+                          schedule is not None, clip is not None)
+        self.flat_targets = flat
         step = self._get_step(keep_prob < 1, weight_decay, Y.ndim == 1)
         run = _Run(self, X, Y, validation, early_stopping, callback,
-                   _Progress(verbose, epochs), epochs)
+                   _Progress(verbose, epochs), monitor, float(min_delta))
+        base_lr = getattr(opt, "lr", None)
         try:
             if isinstance(opt, FullBatch):
                 self._fit_full_batch(run, step, opt, X, Y, epochs)
             else:
-                self._fit_steps(run, step, opt, X, Y, epochs, batch_size, keep_prob, shuffle)
+                self._fit_steps(run, step, opt, X, Y, epochs, batch_size, keep_prob, shuffle,
+                                schedule, clip, self._reference_loss(X, Y, weight_decay))
         finally:
             run.finish()
+            if schedule is not None:
+                opt.lr = base_lr  # the optimizer keeps its own rate for the next fit
         self.history, self.keep_prob = run.history, keep_prob
         return run.history
 
+    def _restart(self) -> None:
+        """Back to the state of a new model: the initial weights of `seed`, no optimizer."""
+        self.rng = np.random.default_rng(self.seed)
+        for p, initial in zip(self.params, self._initial_params()):
+            np.copyto(p, initial)
+        self.optimizer, self.history, self.keep_prob = None, None, 1.0
+
+    def _optimizer_for(self, optimizer: OptimizerLike, lr: float | None) -> Optimizer | FullBatch:
+        """The optimizer object for this fit: the last fit's (with its state) when asked for
+        by the same name and settings."""
+        opt = _optimizer(optimizer, lr)
+        kept = self.optimizer
+        if (isinstance(optimizer, str) and type(kept) is type(opt)
+                and repr(kept) == repr(opt)):  # repr lists every setting
+            opt = kept
+        self.optimizer = opt
+        return opt
+
+    def _split(self, X: np.ndarray, Y: np.ndarray, fraction: Any
+               ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """((X_train, Y_train), (X_val, Y_val)) with `fraction` of the samples held out,
+        drawn with the model's RNG; classifiers keep each class's share in both parts."""
+        n = len(X)
+        if not (is_real(fraction) and 0.0 < fraction < 1.0):
+            raise ValueError(f"validation_split must be a fraction in (0, 1), got {fraction!r}")
+        n_val = max(1, round(float(fraction) * n))
+        if n_val >= n:
+            raise ValueError(f"validation_split={fraction} of {n} samples leaves none to "
+                             "train on")
+        order = self.rng.permutation(n)
+        strata = _strata(self.loss, Y)
+        if strata is not None:  # sorted by class, then every (n / n_val)-th sample held out
+            order = order[np.argsort(strata[order], kind="stable")]
+        held = np.zeros(n, bool)
+        held[order[(np.arange(n_val) * n) // n_val]] = True
+        return (X[~held], Y[~held]), (X[held], Y[held])
+
+    def _monitor(self, monitor: str | None, patience: Any, validation: bool) -> str:
+        if monitor is None:
+            if patience is not None and not validation:
+                raise ValueError("early_stopping watches the validation loss: pass "
+                                 "validation=(X_val, Y_val) or validation_split=, or "
+                                 "monitor='loss' to watch the training loss")
+            return "val_loss" if validation else "loss"
+        if monitor not in MONITORS:
+            raise ValueError(f"unknown monitor {monitor!r}; known: {', '.join(MONITORS)}")
+        if monitor.startswith("val_") and not validation:
+            raise ValueError(f"monitor={monitor!r} needs validation data: pass "
+                             "validation=(X_val, Y_val) or validation_split=")
+        if monitor.endswith("accuracy") and not self.is_classifier:
+            raise ValueError(f"monitor={monitor!r} needs a classifier (loss bce or "
+                             "softmax_xent)")
+        return monitor
+
     def _fit_steps(self, run: _Run, step: Any, opt: Optimizer, X: np.ndarray,
                    Y: np.ndarray, epochs: int, batch_size: int | None, keep_prob: float,
-                   shuffle: bool) -> None:
-        n = len(X)
-        size = n if batch_size is None else batch_size
-        batched = size < n
-        Xb, Yb = (np.empty((size,) + X.shape[1:], X.dtype),
-                  np.empty((size,) + Y.shape[1:], Y.dtype)) if batched else (X, Y)
-        limit = math.inf
-        for _ in range(epochs):
-            order = (self.rng.permutation(n) if shuffle else np.arange(n)) if batched else None
-            total = 0.0
-            for start in range(0, n, size):
-                if batched:
-                    rows = order[start:start + size]
-                    m = len(rows)
-                    xb = np.take(X, rows, axis=0, out=Xb[:m])
-                    yb = np.take(Y, rows, axis=0, out=Yb[:m])
-                else:
-                    m, xb, yb = n, X, Y
-                masks = self._masks(m, keep_prob) if keep_prob < 1 else None
-                value, grads = step(self.params, xb, yb, masks)
-                if not (math.isfinite(value) and value <= limit):
-                    run.diverged(f"the loss became {value:.4g}", opt)
-                    return
-                if limit == math.inf:
-                    limit = max(_DIVERGENCE_FACTOR * value, 1e3)
-                opt.update(self.params, grads)
-                total += value * m
-            if not all(np.isfinite(p).all() for p in self.params):
-                run.diverged("the parameters became non-finite", opt)
+                   shuffle: bool, schedule: Schedule | None = None,
+                   clip: tuple[float | None, float | None] | None = None,
+                   reference: float = math.inf) -> None:
+        """Epochs of per-step updates; `reference`: see _reference_loss."""
+        batches = _Batches(X, Y, batch_size, self.rng if shuffle else None)
+        base_lr = opt.lr  # fit puts it back afterwards
+        # an epoch's training loss is that of the weights it started from (exactly so for
+        # the full batch): those are the ones to keep when the loss is the watched metric
+        begun = [p.copy() for p in self.params] if run.monitor == "loss" else None
+        for epoch in range(epochs):
+            if begun is not None and epoch:
+                for kept, p in zip(begun, self.params):
+                    np.copyto(kept, p)
+            if schedule is not None:
+                opt.lr = base_lr * schedule(epoch, epochs)
+            run.history.lr.append(opt.lr)
+            loss = self._epoch(run, step, opt, batches, keep_prob, clip, reference)
+            if loss is None or run.end_epoch(loss, begun):
                 return
-            if run.end_epoch(total / n):
-                return
+
+    def _epoch(self, run: _Run, step: Any, opt: Optimizer, batches: _Batches,
+               keep_prob: float, clip: tuple[float | None, float | None] | None,
+               reference: float) -> float | None:
+        """One pass over the data; the mean loss, or None when the run diverged."""
+        limit = max(_DIVERGENCE_FACTOR * reference, 1e3)
+        total = 0.0
+        for xb, yb in batches:
+            masks = self._masks(len(xb), keep_prob) if keep_prob < 1 else None
+            value, grads = step(self.params, xb, yb, masks)
+            if not (math.isfinite(value) and value <= limit):
+                run.diverged(f"the loss became {value:.4g}", opt)
+                return None
+            if clip is not None:
+                clip_gradients(grads, *clip)
+            opt.update(self.params, grads)
+            total += value * len(xb)
+        if not all(np.isfinite(p).all() for p in self.params):
+            run.diverged("the parameters became non-finite", opt)
+            return None
+        mean = total / len(batches.X)
+        if mean > _EXPLOSION_FACTOR * reference:
+            run.diverged(f"the epoch's mean loss {mean:.4g} is over {_EXPLOSION_FACTOR:g} "
+                         f"times the larger of the start's and a constant output's, "
+                         f"{reference:.4g}", opt)
+            return None
+        return mean
+
+    def _reference_loss(self, X: np.ndarray, Y: np.ndarray, weight_decay: float) -> float:
+        """What the divergence guard compares an epoch's loss with: the larger of the
+        objective at the current weights (with the penalty, as the steps report it) and the
+        data loss of the best constant output (finite ones only)."""
+        with np.errstate(all="ignore"):
+            penalty = weight_decay * sum(float(np.vdot(W, W)) for W in self.params[0::2])
+            values = [loss_value(self.loss, self._output(X), Y) + penalty,
+                      baseline_loss(self.loss, Y)]
+        return max((v for v in values if math.isfinite(v)), default=math.inf)
 
     def _fit_full_batch(self, run: _Run, step: Any, opt: FullBatch, X: np.ndarray,
                         Y: np.ndarray, epochs: int) -> None:
@@ -446,12 +572,23 @@ class MLP:
         no pickles), atomically: a temporary file in the same folder, then os.replace."""
         arrays: dict[str, np.ndarray] = {
             "format": np.array(_FORMAT), "layer_sizes": np.array(self.layer_sizes),
-            "activation": np.array(self.activation),
+            # one string: a list of activations is written "relu,tanh"
+            "activation": np.array(self.activation if isinstance(self.activation, str)
+                                   else ",".join(self.activation)),
+            "flat_targets": np.array(self.flat_targets),
             "output_activation": np.array(self.output_activation),
             "loss": np.array(self.loss), "init": np.array(self.init),
             "seed": np.array(-1 if self.seed is None else self.seed)}
         arrays.update({f"param_{i}": p for i, p in enumerate(self.params)})
-        _write_atomically(os.fspath(path), arrays)
+        write_atomically(os.fspath(path), lambda f: np.savez(f, **arrays))
+
+    def export(self, path: str | os.PathLike, weights: str = "inline") -> None:
+        """Write `predict(X)` as a module that needs only NumPy: the generated forward pass
+        with the trained parameters embedded (`weights="inline"`) or in an .npz beside it
+        (`weights="npz"`).  It returns what `predict` returns."""
+        export.write_module(os.fspath(path), export.Network(
+            self.layer_sizes, self.activation, self.output_activation, self.params,
+            self.flat_targets, repr(self)), weights)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> MLP:
@@ -469,7 +606,8 @@ class MLP:
                 or sizes_dtype.kind not in "iu":
             raise ArchiveError(path, f"layer_sizes must be 2 to {_MAX_LAYERS} integers, "
                                      f"not a {sizes_dtype} array of shape {sizes_shape}")
-        if any(headers[k][0] != () for k in _META if k != "layer_sizes"):
+        if any(headers[k][0] != () for k in (*_META, *_OPTIONAL)
+               if k in headers and k != "layer_sizes"):
             raise ArchiveError(path, "its settings must be single values")
         meta = {k: v[()] for k, v in read_members(path, _META).items()}
         if str(meta["format"]) != _FORMAT:
@@ -480,7 +618,7 @@ class MLP:
             raise ArchiveError(path, f"layer sizes must be positive, got {sizes}")
         shapes = [s for n_in, n_out in zip(sizes, sizes[1:]) for s in ((n_in, n_out), (n_out,))]
         names = [f"param_{i}" for i in range(len(shapes))]
-        extra = sorted(set(headers) - set(_META) - set(names))
+        extra = sorted(set(headers) - set(_META) - set(_OPTIONAL) - set(names))
         if extra:
             raise ArchiveError(path, f"unexpected arrays {', '.join(extra)[:80]}")
         for name, shape in zip(names, shapes):
@@ -497,13 +635,17 @@ class MLP:
                 raise ArchiveError(path, f"{name} holds NaN or infinite values")
         try:
             seed = int(meta["seed"])
-            model = cls(sizes, activation=str(meta["activation"]),
+            activation = str(meta["activation"])
+            model = cls(sizes, activation=activation.split(",") if "," in activation
+                        else activation,
                         output_activation=str(meta["output_activation"]),
                         loss=str(meta["loss"]), seed=None if seed < 0 else seed,
                         init=str(meta["init"]), dtype=headers["param_0"][1])
         except (ValueError, TypeError) as exc:
             raise ArchiveError(path, str(exc)) from None
         model.params = [params[name] for name in names]
+        if "flat_targets" in headers:
+            model.flat_targets = bool(read_members(path, ["flat_targets"])["flat_targets"][()])
         return model
 
     # --- pickling: by value, the compiled step rebuilt from its graph ---------------------
@@ -524,11 +666,36 @@ class MLP:
 
 
 _META = ("format", "layer_sizes", "activation", "output_activation", "loss", "init", "seed")
+_OPTIONAL = ("flat_targets",)  # absent from files written before it existed
 _MAX_LAYERS = 1000
 
 
 class _Diverged(Exception):
     pass
+
+
+class _Batches:
+    """Each pass over (X, Y) in batches of `size` rows (None: the full batch), reshuffled
+    with `rng` every time (None: in order), written into buffers allocated once."""
+
+    def __init__(self, X: np.ndarray, Y: np.ndarray, size: int | None, rng: Any):
+        self.X, self.Y, self.rng = X, Y, rng
+        self.size = len(X) if size is None else size
+        if self.size < len(X):
+            self.Xb = np.empty((self.size,) + X.shape[1:], X.dtype)
+            self.Yb = np.empty((self.size,) + Y.shape[1:], Y.dtype)
+
+    def __iter__(self):
+        n, size = len(self.X), self.size
+        if size >= n:
+            yield self.X, self.Y
+            return
+        order = self.rng.permutation(n) if self.rng is not None else np.arange(n)
+        for start in range(0, n, size):
+            rows = order[start:start + size]
+            m = len(rows)
+            yield (np.take(self.X, rows, axis=0, out=self.Xb[:m]),
+                   np.take(self.Y, rows, axis=0, out=self.Yb[:m]))
 
 
 _PROBE = np.linspace(-4.0, 4.0, 17)  # a layer's pre-activations can be any real number
@@ -554,6 +721,19 @@ def unary_activations() -> tuple[str, ...]:
     return tuple(n for n in dict.fromkeys(table + others) if _defined_everywhere(n))
 
 
+def _checked_activations(activation: Any, n_hidden: int) -> str | list[str]:
+    """The activation argument, checked: one name, or a list of one per hidden layer."""
+    if isinstance(activation, str):
+        _check_activation(activation, "activation")
+        return activation
+    if not isinstance(activation, Sequence):
+        raise ValueError(f"activation must be a name or a list of names, got {activation!r}")
+    names = list(hidden_activations(activation, n_hidden))
+    for name in names:
+        _check_activation(name, "activation")
+    return names
+
+
 def _check_activation(name: Any, what: str) -> None:
     known = unary_activations()
     if name in known:
@@ -567,38 +747,78 @@ def _check_activation(name: Any, what: str) -> None:
     raise ValueError(f"unknown {what} {name!r}{hint}; known: {', '.join(known)}")
 
 
-def _registry_forward(params: Sequence[np.ndarray], X: np.ndarray, activation: str,
+def _registry_forward(params: Sequence[np.ndarray], X: np.ndarray, hidden: Sequence[str],
                       head: str, masks: Sequence[np.ndarray] | None = None) -> np.ndarray:
-    """The network's output with activations evaluated by the registry (for those the
-    hand-written reference does not have), hidden layers times the dropout masks if given."""
+    """The network's output with activations (one per hidden layer, then `head`) evaluated
+    by the registry (for those the hand-written reference does not have), hidden layers
+    times the dropout masks if given."""
     last = len(params) // 2 - 1
     h = X
     for l in range(last + 1):
         z = h @ params[2 * l]
         z += params[2 * l + 1]
-        h = np.asarray(gd.call(activation if l < last else head, z), dtype=X.dtype)
+        h = np.asarray(gd.call(hidden[l] if l < last else head, z), dtype=X.dtype)
         if masks is not None and l < last:
             h *= masks[l]
     return h
 
 
-def _optimizer(optimizer: OptimizerLike, lr: float | None, mini_batches: bool,
-               dropout: bool) -> Optimizer | FullBatch:
-    """The optimizer object fit will use, checked against the other training options."""
+def _optimizer(optimizer: OptimizerLike, lr: float | None) -> Optimizer | FullBatch:
+    """The optimizer object named, or given, for fit."""
     if isinstance(optimizer, str):
-        opt = make_optimizer(optimizer, lr)
-    elif isinstance(optimizer, (Optimizer, FullBatch)):
+        return make_optimizer(optimizer, lr)
+    if isinstance(optimizer, (Optimizer, FullBatch)):
         if lr is not None:
             raise ValueError("give the learning rate to the optimizer object, not to fit")
-        opt = optimizer
-    else:
-        raise TypeError(f"optimizer must be a name or an optimizer object, got {optimizer!r}")
-    if isinstance(opt, FullBatch) and mini_batches:
-        raise ValueError(f"{optimizer!r} is a full-batch method: batch_size must be None")
-    if isinstance(opt, FullBatch) and dropout:
+        return optimizer
+    raise TypeError(f"optimizer must be a name or an optimizer object, got {optimizer!r}")
+
+
+def _batch_size(batch_size: Any, opt: Optimizer | FullBatch, n: int) -> int | None:
+    """Rows per step: "auto" is min(200, n) for per-step optimizers and the full batch
+    for full-batch methods."""
+    if isinstance(batch_size, str) and batch_size == "auto":
+        return None if isinstance(opt, FullBatch) else min(_AUTO_BATCH, n)
+    if batch_size is None:
+        return None
+    if isinstance(batch_size, str):
+        raise ValueError(f"batch_size must be a positive integer, 'auto' or None, "
+                         f"got {batch_size!r}")
+    return min(_positive_int(batch_size, "batch_size"), n)
+
+
+def _clipping(clip_norm: Any, clip_value: Any) -> tuple[float | None, float | None] | None:
+    for name, value in (("clip_norm", clip_norm), ("clip_value", clip_value)):
+        if value is not None and not (is_real(value) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive number or None, got {value!r}")
+    if clip_norm is None and clip_value is None:
+        return None
+    return (None if clip_norm is None else float(clip_norm),
+            None if clip_value is None else float(clip_value))
+
+
+def _check_full_batch(opt: Optimizer | FullBatch, asked: OptimizerLike, mini_batches: bool,
+                      dropout: bool, schedule: bool, clip: bool) -> None:
+    """The options that only per-step optimizers can follow."""
+    if not isinstance(opt, FullBatch):
+        return
+    if mini_batches:
+        raise ValueError(f"{asked!r} is a full-batch method: batch_size must be None")
+    if dropout:
         raise ValueError(f"dropout draws new masks every step, which a full-batch method "
-                         f"({optimizer!r}) cannot follow; use sgd, momentum or adam")
-    return opt
+                         f"({asked!r}) cannot follow; use sgd, momentum or adam")
+    if schedule or clip:
+        raise ValueError(f"{asked!r} is a full-batch method that chooses its own steps: "
+                         "lr_schedule, clip_norm and clip_value are for sgd, momentum and adam")
+
+
+def _strata(loss: str, Y: np.ndarray) -> np.ndarray | None:
+    """Each sample's class, for splits that keep the classes' shares (None for regression)."""
+    if loss == "softmax_xent":
+        return Y if Y.ndim == 1 else Y.argmax(axis=1)
+    if loss == "bce":  # each row's pattern of labels, as one number
+        return (Y >= 0.5) @ (2 ** np.arange(Y.shape[1]))
+    return None
 
 
 def _keep_prob(dropout: Any, keep_prob: Any) -> float:
@@ -606,10 +826,10 @@ def _keep_prob(dropout: Any, keep_prob: Any) -> float:
         if dropout:
             raise ValueError("give either dropout (probability of dropping) or keep_prob, "
                              "not both")
-        if not (isinstance(keep_prob, (int, float)) and 0.0 < keep_prob <= 1.0):
+        if not (is_real(keep_prob) and 0.0 < keep_prob <= 1.0):
             raise ValueError(f"keep_prob must be in (0, 1], got {keep_prob!r}")
         return float(keep_prob)
-    if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
+    if not (is_real(dropout) and 0.0 <= dropout < 1.0):
         raise ValueError(f"dropout (probability of dropping a unit) must be in [0, 1), "
                          f"got {dropout!r}")
     return 1.0 - float(dropout)
@@ -621,16 +841,20 @@ class _Run:
 
     def __init__(self, model: MLP, X: np.ndarray, Y: np.ndarray,
                  validation: tuple[np.ndarray, np.ndarray] | None, patience: int | None,
-                 callback: Callable[..., Any] | None, progress: _Progress, epochs: int):
+                 callback: Callable[..., Any] | None, progress: _Progress,
+                 monitor: str = "loss", min_delta: float = 0.0):
         self.model, self.X, self.Y, self.validation = model, X, Y, validation
         self.patience, self.callback, self.progress = patience, callback, progress
+        self.monitor, self.min_delta = monitor, min_delta
+        self.sign = -1.0 if monitor.endswith("accuracy") else 1.0  # lower is better, as signed
         self.history = History()
         self.best = [p.copy() for p in model.params]  # the initial weights until an epoch ends
         self.best_value = math.inf
         self.waited = 0
 
-    def end_epoch(self, train_loss: float) -> bool:
-        """Record one epoch; True when training should stop."""
+    def end_epoch(self, train_loss: float, weights: Sequence[np.ndarray] | None = None) -> bool:
+        """Record one epoch; True when training should stop.  `weights`: those the training
+        loss belongs to, when not the current ones."""
         model, h = self.model, self.history
         epoch = h.epochs
         h.loss.append(train_loss)
@@ -646,10 +870,11 @@ class _Run:
         for key in ("accuracy", "val_loss", "val_accuracy"):
             if key in logs:
                 getattr(h, key).append(logs[key])
-        watched = logs.get("val_loss", train_loss)
-        if watched < self.best_value:
+        watched = self.sign * logs[self.monitor]
+        if watched < self.best_value - self.min_delta:
             self.best_value, h.best_epoch, self.waited = watched, epoch, 0
-            for kept, p in zip(self.best, model.params):
+            source = weights if weights is not None and self.monitor == "loss" else model.params
+            for kept, p in zip(self.best, source):
                 np.copyto(kept, p)
         else:
             self.waited += 1
@@ -723,30 +948,3 @@ class _Progress:
         if self.shown and self.tty:
             self.stream.write("\n")
             self.stream.flush()
-
-
-def _write_atomically(path: str, arrays: dict[str, np.ndarray]) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _file_mode(path))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _file_mode(path: str) -> int:
-    """The mode the file would have if written directly: kept if it exists, else 0o666
-    minus the umask (mkstemp creates files private to the owner)."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask

@@ -1,5 +1,7 @@
 """Optimizers: SGD, momentum and Adam update a list of parameter arrays in place; scaled
 conjugate gradients (Møller) and SciPy's quasi-Newton methods minimize the full-batch loss.
+Learning-rate schedules (step, exponential, cosine) and gradient clipping serve the per-step
+optimizers.
 
 Per-step optimizers allocate their state once and then only write into it (`out=`), so a
 step creates no arrays and float32 parameters stay float32.  Full-batch methods work on
@@ -9,13 +11,17 @@ the flattened parameter vector and call `fun(x) -> (loss, flat gradient)`.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["OPTIMIZERS", "SCG", "SGD", "Adam", "FullBatch", "Momentum", "Optimizer",
-           "ScipyMinimizer", "flatten", "make_optimizer", "unflatten_into"]
+from .checks import is_real
+
+__all__ = ["OPTIMIZERS", "SCG", "SCHEDULES", "SGD", "Adam", "CosineDecay", "ExponentialDecay",
+           "FullBatch", "Momentum", "Optimizer", "Schedule", "ScipyMinimizer", "StepDecay",
+           "clip_gradients", "flatten", "make_optimizer", "make_schedule", "unflatten_into"]
 
 Fun = Callable[[np.ndarray], tuple[float, np.ndarray]]
 IterationCallback = Callable[[np.ndarray, float], None]
@@ -27,7 +33,7 @@ class Optimizer:
     name = "optimizer"
 
     def __init__(self, lr: float):
-        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        if not (is_real(lr) and math.isfinite(lr) and lr > 0):
             raise ValueError(f"learning rate must be a positive number, got {lr!r}")
         self.lr = float(lr)
         self._state: list[list[np.ndarray]] | None = None
@@ -308,3 +314,124 @@ def make_optimizer(name: str, lr: float | None = None, **options: Any) -> Optimi
                              "step; it takes no learning rate (lr)")
         return SCG(**options) if key == "scg" else ScipyMinimizer(_SCIPY[key], **options)
     raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
+
+
+# --- learning-rate schedules ---------------------------------------------------------------
+
+class Schedule:
+    """The learning rate of each epoch as a multiple of the optimizer's own:
+    `schedule(epoch, epochs) -> factor`, epoch counted from 0 within one fit."""
+
+    name = "schedule"
+
+    def __call__(self, epoch: int, epochs: int) -> float:
+        raise NotImplementedError
+
+
+class StepDecay(Schedule):
+    """lr · factor^⌊epoch / every⌋ (PyTorch's StepLR); `every` defaults to a third of the run."""
+
+    name = "step"
+
+    def __init__(self, every: int | None = None, factor: float = 0.1):
+        if every is not None and (isinstance(every, bool) or not isinstance(every, numbers.Integral)
+                                  or every < 1):
+            raise ValueError(f"every must be a positive number of epochs, got {every!r}")
+        _check_factor(factor)
+        self.every, self.factor = every, float(factor)
+
+    def __call__(self, epoch, epochs):
+        every = self.every if self.every is not None else max(1, epochs // 3)
+        return self.factor ** (epoch // every)
+
+    def __repr__(self) -> str:
+        return f"StepDecay(every={self.every}, factor={self.factor})"
+
+
+class ExponentialDecay(Schedule):
+    """lr · factor^epoch (PyTorch's ExponentialLR); by default the factor that ends the run at
+    1% of the initial rate."""
+
+    name = "exponential"
+
+    def __init__(self, factor: float | None = None):
+        if factor is not None:
+            _check_factor(factor)
+        self.factor = None if factor is None else float(factor)
+
+    def __call__(self, epoch, epochs):
+        factor = self.factor if self.factor is not None else 0.01 ** (1.0 / max(epochs - 1, 1))
+        return factor**epoch
+
+    def __repr__(self) -> str:
+        return f"ExponentialDecay(factor={self.factor})"
+
+
+class CosineDecay(Schedule):
+    """Half a cosine from lr down to lr · floor over `period` epochs (the run by default),
+    then constant: PyTorch's CosineAnnealingLR without restarts."""
+
+    name = "cosine"
+
+    def __init__(self, period: int | None = None, floor: float = 0.0):
+        if period is not None and (isinstance(period, bool)
+                                   or not isinstance(period, numbers.Integral) or period < 1):
+            raise ValueError(f"period must be a positive number of epochs, got {period!r}")
+        if not (is_real(floor) and 0.0 <= floor <= 1.0):
+            raise ValueError(f"floor (a fraction of the learning rate) must be in [0, 1], "
+                             f"got {floor!r}")
+        self.period, self.floor = period, float(floor)
+
+    def __call__(self, epoch, epochs):
+        period = self.period if self.period is not None else max(epochs - 1, 1)
+        progress = min(epoch, period) / period
+        return self.floor + (1.0 - self.floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    def __repr__(self) -> str:
+        return f"CosineDecay(period={self.period}, floor={self.floor})"
+
+
+def _check_factor(factor: Any) -> None:
+    if not (is_real(factor) and 0.0 < factor <= 1.0):
+        raise ValueError(f"a decay factor must be in (0, 1], got {factor!r}")
+
+
+SCHEDULES = {"step": StepDecay, "exponential": ExponentialDecay, "cosine": CosineDecay}
+
+
+def make_schedule(schedule: str | Schedule) -> Schedule:
+    """The schedule called `schedule` with its defaults (step, exponential, cosine), or the
+    schedule object itself.
+
+    >>> [round(make_schedule("cosine")(epoch, 5), 3) for epoch in range(5)]
+    [1.0, 0.854, 0.5, 0.146, 0.0]
+    """
+    if isinstance(schedule, Schedule):
+        return schedule
+    if isinstance(schedule, str) and schedule.lower() in SCHEDULES:
+        return SCHEDULES[schedule.lower()]()
+    raise ValueError(f"unknown lr_schedule {schedule!r}; known: {', '.join(SCHEDULES)}, "
+                     "or a Schedule object")
+
+
+# --- gradient clipping ---------------------------------------------------------------------
+
+def clip_gradients(grads: Sequence[np.ndarray], max_norm: float | None = None,
+                   max_value: float | None = None) -> float:
+    """Clip in place: each entry to [-max_value, max_value], then all gradients together
+    to a global L2 norm of at most max_norm (PyTorch's clip_grad_value_ and
+    clip_grad_norm_).  Returns the global norm before the norm clipping.
+
+    >>> g = [np.array([3.0]), np.array([4.0])]
+    >>> clip_gradients(g, max_norm=2.5), [float(a[0]) for a in g]
+    (5.0, [1.5, 2.0])
+    """
+    if max_value is not None:
+        for g in grads:
+            np.clip(g, -max_value, max_value, out=g)
+    norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+    if max_norm is not None and norm > max_norm:
+        scale = max_norm / norm
+        for g in grads:
+            g *= scale
+    return norm
