@@ -16,10 +16,11 @@ from typing import Any, Iterable, Mapping, NamedTuple
 
 import numpy as np
 
-from .primitives import (PREC_ADD, PREC_ATOM, PREC_POW, PREC_UNARY, REGISTRY, broadcast_shapes,
-                         lookup)
+from .primitives import (PREC_ADD, PREC_ATOM, PREC_CMP, PREC_POW, PREC_UNARY, REGISTRY,
+                         broadcast_shapes, lookup)
 from .stable import ROOTS as _STABLE_ROOTS
 from .stable import rewrite as _stable_rewrite
+from .vocabulary import normalize_index
 
 __all__ = ["Graph", "Node", "Store", "format_call", "paused_gc"]
 
@@ -517,9 +518,60 @@ class Graph:
     def __rpow__(self, other): return self.apply("pow", other, self)
     def __matmul__(self, other): return self.apply("matmul", self, other)
     def __rmatmul__(self, other): return self.apply("matmul", other, self)
+    def __mod__(self, other): return self.apply("mod", self, other)
+    def __rmod__(self, other): return self.apply("mod", other, self)
     def __neg__(self): return self.apply("neg", self)
     def __pos__(self): return self
     def __abs__(self): return self.apply("abs", self)
+    # comparisons build boolean graphs (usable in `where`); `==` and `!=` stay structural
+    # equality of graphs (hashing and tests rely on it): use gd.equal / gd.not_equal
+    def __lt__(self, other): return self.apply("less", self, other)
+    def __le__(self, other): return self.apply("less_equal", self, other)
+    def __gt__(self, other): return self.apply("greater", self, other)
+    def __ge__(self, other): return self.apply("greater_equal", self, other)
+
+    def __getitem__(self, key: Any) -> Graph:
+        """x[0], x[:, 1:3], x[..., None] (a basic index), or x[i] for a graph i of
+        integers or booleans (a mask, such as x[x > 0])."""
+        if isinstance(key, Graph):
+            return self.apply("take", self, key)
+        if isinstance(key, np.ndarray) or (isinstance(key, tuple) and any(
+                isinstance(k, (Graph, np.ndarray, list)) for k in key)) or isinstance(key, list):
+            raise TypeError("an index array must be a single graph (gd.symbols('i')), not "
+                            "a list or NumPy array or part of a tuple")
+        return self.apply("getitem", self, index=normalize_index(key))
+
+    # --- NumPy's array methods -----------------------------------------------------------
+    def reshape(self, *shape: Any) -> Graph:
+        """x.reshape(2, 3) or x.reshape((2, 3)), one -1 inferred."""
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        return self.apply("reshape", self, shape=tuple(shape))
+
+    def transpose(self, *axes: Any) -> Graph:
+        axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+        return self.apply("transpose", self, axes=tuple(axes) if axes else None)
+
+    def ravel(self) -> Graph: return self.apply("ravel", self)
+    def squeeze(self, axis: Any = None) -> Graph: return self.apply("squeeze", self, axis=axis)
+    def swapaxes(self, axis1: int, axis2: int) -> Graph:
+        return self.apply("swapaxes", self, axis1=axis1, axis2=axis2)
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Graph:
+        return self.apply("sum", self, axis=axis, keepdims=keepdims)
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Graph:
+        return self.apply("mean", self, axis=axis, keepdims=keepdims)
+    def max(self, axis: Any = None, keepdims: bool = False) -> Graph:
+        return self.apply("max", self, axis=axis, keepdims=keepdims)
+    def min(self, axis: Any = None, keepdims: bool = False) -> Graph:
+        return self.apply("min", self, axis=axis, keepdims=keepdims)
+    def prod(self, axis: Any = None, keepdims: bool = False) -> Graph:
+        return self.apply("prod", self, axis=axis, keepdims=keepdims)
+    def var(self, axis: Any = None, ddof: float = 0, keepdims: bool = False) -> Graph:
+        return self.apply("var", self, axis=axis, ddof=ddof, keepdims=keepdims)
+    def std(self, axis: Any = None, ddof: float = 0, keepdims: bool = False) -> Graph:
+        return self.apply("std", self, axis=axis, ddof=ddof, keepdims=keepdims)
+    def cumsum(self, axis: Any = None) -> Graph:
+        return self.apply("cumsum", self, axis=axis)
+    def clip(self, lo: Any, hi: Any) -> Graph: return self.apply("clip", self, lo, hi)
 
     # --- structure -----------------------------------------------------------------------
     @property
@@ -768,7 +820,8 @@ class Graph:
             else:
                 prim = REGISTRY[n.op]
                 args = [vals[a] for a in n.args]
-                params = {k: _sympy_const(sp, v) for k, v in n.params}
+                params = {k: _sympy_const(sp, v) if isinstance(v, float) else v
+                          for k, v in n.params}
                 if callable(prim.sympy):
                     vals.append(prim.sympy(sp, *args, **params))
                 else:
@@ -912,6 +965,9 @@ def format_call(op: str, args: list[tuple[str, int]], params: tuple = ()) -> tup
     """Python syntax for op(args) given each argument's text and precedence, with
     parentheses only where Python's precedence needs them (or where they aid reading)."""
     prim = REGISTRY[op]
+    if prim.syntax is not None:  # x[1:3]: the indexed operand binds tightest
+        texts = [f"({a})" if k == 0 and p < PREC_ATOM else a for k, (a, p) in enumerate(args)]
+        return prim.syntax(*texts, **dict(params)), PREC_ATOM
     if prim.symbol is None:
         defaults = dict(prim.params)
         extra = [f"{k}={format_number(v)[0] if isinstance(v, float) else repr(v)}"
@@ -927,10 +983,11 @@ def format_call(op: str, args: list[tuple[str, int]], params: tuple = ()) -> tup
         right = f"({right})" if rp < PREC_POW else right
         return f"{left}**{right}", PREC_POW
     # the parser groups x - y - z as (x - y) - z, so an equal-precedence right operand
-    # needs parentheses; a negated right operand gets them for the reader's sake
-    left = f"({left})" if lp < me else left
+    # needs parentheses; a negated right operand gets them for the reader's sake;
+    # comparisons never chain, so a comparison inside one is always parenthesized
+    left = f"({left})" if lp < me or lp == me == PREC_CMP else left
     right = f"({right})" if rp <= me or rp == PREC_UNARY else right
-    sep = f" {prim.symbol} " if me == PREC_ADD or op == "matmul" else prim.symbol
+    sep = f" {prim.symbol} " if me <= PREC_ADD or op == "matmul" else prim.symbol
     return f"{left}{sep}{right}", me
 
 
@@ -975,6 +1032,17 @@ def _pieces(n: Node, precs: list[int]) -> list[Any]:
     prim = REGISTRY[n.op]
     def wrapped(a: int, paren: bool) -> list[Any]:
         return ["(", a, ")"] if paren else [a]
+    if prim.syntax is not None:
+        # the text with each argument's place marked, split back into pieces
+        marks = [f"\0{k}\0" for k in range(len(n.args))]
+        items: list[Any] = []
+        for k, piece in enumerate(prim.syntax(*marks, **dict(n.params)).split("\0")):
+            if k % 2 == 0:
+                items += [piece] if piece else []
+            else:
+                a = int(piece)
+                items += wrapped(n.args[a], a == 0 and precs[a] < PREC_ATOM)
+        return items
     if prim.symbol is None:
         defaults = dict(prim.params)
         extra = [f"{k}={format_number(v)[0] if isinstance(v, float) else repr(v)}"
@@ -990,5 +1058,6 @@ def _pieces(n: Node, precs: list[int]) -> list[Any]:
     (left, right), (lp, rp), me = n.args, precs, prim.prec
     if n.op == "pow":
         return wrapped(left, lp <= PREC_POW) + ["**"] + wrapped(right, rp < PREC_POW)
-    sep = f" {prim.symbol} " if me == PREC_ADD or n.op == "matmul" else prim.symbol
-    return wrapped(left, lp < me) + [sep] + wrapped(right, rp <= me or rp == PREC_UNARY)
+    sep = f" {prim.symbol} " if me <= PREC_ADD or n.op == "matmul" else prim.symbol
+    return wrapped(left, lp < me or lp == me == PREC_CMP) + [sep] + \
+        wrapped(right, rp <= me or rp == PREC_UNARY)

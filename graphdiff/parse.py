@@ -12,7 +12,8 @@ import re
 from typing import Any, Iterable
 
 from .graph import Graph, Store, copy_nodes
-from .primitives import CONSTANTS, PREC_ADD, PREC_MUL, PREC_POW, PREC_UNARY, is_known, lookup
+from .primitives import (CONSTANTS, PREC_ADD, PREC_CMP, PREC_MUL, PREC_POW, PREC_UNARY, is_known,
+                         lookup)
 
 __all__ = ["ParseError", "parse", "outputs", "symbols", "tensor", "from_sympy"]
 
@@ -29,14 +30,12 @@ _TOKEN = re.compile(r"""
     (?P<space>\s+)
   | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<name>[^\W\d]\w*)
-  | (?P<op>\*\*|[-+*/@(),=])
+  | (?P<op>\*\*|<=|>=|==|!=|\.\.\.|[-+*/@%(),=<>\[\]:])
   | (?P<bad>.)
 """, re.VERBOSE | re.DOTALL)
 
 _HINTS = {
     ".": " (attribute access is not supported)",
-    "[": " (subscripts are not supported)",
-    "]": " (subscripts are not supported)",
     "'": " (strings are not supported)",
     '"': " (strings are not supported)",
     "^": " (use ** for powers)",
@@ -45,8 +44,14 @@ _HINTS = {
 # Binary operators: precedence and right-associativity, as in Python.
 _BINARY = {"+": ("add", PREC_ADD, False), "-": ("sub", PREC_ADD, False),
            "*": ("mul", PREC_MUL, False), "/": ("div", PREC_MUL, False),
-           "@": ("matmul", PREC_MUL, False),
-           "**": ("pow", PREC_POW, True)}
+           "@": ("matmul", PREC_MUL, False), "%": ("mod", PREC_MUL, False),
+           "**": ("pow", PREC_POW, True),
+           "<": ("less", PREC_CMP, False), "<=": ("less_equal", PREC_CMP, False),
+           ">": ("greater", PREC_CMP, False), ">=": ("greater_equal", PREC_CMP, False),
+           "==": ("equal", PREC_CMP, False), "!=": ("not_equal", PREC_CMP, False)}
+# keywords that are values: parameter values only (sum(x, keepdims=True)), and None in
+# subscripts (a new axis)
+_LITERALS = {"True": True, "False": False, "None": None}
 _UNARY = {"-": "neg", "+": None}
 _PARSER_CONSTANTS = {**CONSTANTS, "inf": float("inf"), "nan": float("nan")}
 
@@ -72,7 +77,9 @@ def _tokenize(text: str) -> list[_Tok]:
         s = m.group()
         if kind == "bad":
             raise ParseError(f"unexpected character {s!r}{_HINTS.get(s, '')}", col, s)
-        if kind == "name" and keyword.iskeyword(s):
+        if kind == "name" and s in _LITERALS:
+            kind = "literal"
+        elif kind == "name" and keyword.iskeyword(s):
             raise ParseError(f"keyword {s!r} cannot be used in an expression", col, s)
         if kind == "name" and s.startswith("__"):
             raise ParseError(f"names starting with '__' are reserved: {s!r}", col, s)
@@ -82,15 +89,31 @@ def _tokenize(text: str) -> list[_Tok]:
 
 
 class _Frame:
-    """An open parenthesis: plain grouping, or a function call collecting its arguments."""
+    """An open parenthesis (plain grouping, a tuple, or a function call collecting its
+    arguments) or an open '[' holding an index array; `base` is the subscripted operand."""
 
-    __slots__ = ("tok", "func", "args", "kwargs", "key")
+    __slots__ = ("tok", "func", "args", "kwargs", "key", "base")
 
-    def __init__(self, tok: _Tok, func: _Tok | None):
-        self.tok, self.func = tok, func
-        self.args: list[Graph] = []
-        self.kwargs: dict[str, float] = {}
+    def __init__(self, tok: _Tok, func: _Tok | None, base: Graph | None = None):
+        self.tok, self.func, self.base = tok, func, base
+        self.args: list[Any] = []
+        self.kwargs: dict[str, Any] = {}
         self.key: _Tok | None = None
+
+
+class _Literal:
+    """True, False, None or a tuple of integers: a parameter's value, not an operand."""
+
+    __slots__ = ("value", "tok")
+
+    def __init__(self, value: Any, tok: _Tok):
+        self.value, self.tok = value, tok
+
+    def what(self) -> str:
+        return "a tuple" if isinstance(self.value, tuple) else f"keyword {self.tok.text!r}"
+
+
+_FULL_SLICE = ("slice", None, None, None)
 
 
 def parse(source: Any, inputs: Iterable[str] | None = None) -> Graph:
@@ -163,17 +186,28 @@ class _Parser:
                 elif tok.kind == "name":
                     self.operands.append(self._name(tok))
                     expect_operand = False
+                elif tok.kind == "literal":
+                    self.operands.append(_Literal(_LITERALS[tok.text], tok))
+                    expect_operand = False
+                elif tok.text == ")" and tok.kind == "op" and self._in_tuple():
+                    self._close(tok, empty=True)  # (0, 1,): a trailing comma
+                    expect_operand = False
                 elif tok.text == "(":
                     self.ops.append(("frame", tok, _Frame(tok, None)))
                 elif tok.text in _UNARY:
                     if _UNARY[tok.text] is not None:
                         self.ops.append(("un", tok, "neg"))
+                elif tok.text == "[":
+                    raise ParseError("unexpected '[': subscripts follow an operand, as in "
+                                     "x[0] (list displays are not supported)", tok.col, "[")
                 else:
                     what = "expected a number, a name or '('"
                     raise ParseError(f"unexpected {tok.describe()}: {what}", tok.col, tok.text)
             else:
                 if tok.kind == "op" and tok.text in _BINARY:
                     op, prec, right = _BINARY[tok.text]
+                    if prec == PREC_CMP:
+                        self._no_chain(tok)
                     self._reduce(prec, right)
                     self.ops.append(("bin", tok, op))
                     expect_operand = True
@@ -182,12 +216,22 @@ class _Parser:
                     expect_operand = True
                 elif tok.text == ")" and tok.kind == "op":
                     self._close(tok)
+                elif tok.text == "[" and tok.kind == "op":
+                    i, expect_operand = self._subscript(i)
+                    continue
+                elif tok.text == "]" and tok.kind == "op":
+                    self._close_subscript(tok)
                 elif tok.kind == "end":
                     self._reduce(-1, False)
                     if self.ops:
                         open_tok = self.ops[-1][1]
-                        raise ParseError("unclosed '('", open_tok.col, "(")
+                        raise ParseError(f"unclosed {open_tok.text!r}", open_tok.col,
+                                         open_tok.text)
                     (g,) = self.operands
+                    for o in self.outputs + [g]:
+                        if isinstance(o, _Literal):
+                            raise ParseError(f"{o.what()} can only be a parameter value",
+                                             o.tok.col, o.tok.text)
                     if self.outputs:
                         roots = [o._roots[0] for o in self.outputs + [g]]
                         return Graph(self.store, roots)
@@ -240,6 +284,10 @@ class _Parser:
                 operands.append(self._apply(op, tok, [a, b]))
 
     def _apply(self, op: str, tok: _Tok, args: list[Graph], params: dict | None = None) -> Graph:
+        for a in args:
+            if isinstance(a, _Literal):
+                raise ParseError(f"{a.what()} can only be a parameter value, as in "
+                                 f"sum(x, axis=(0, 1), keepdims=True)", a.tok.col, a.tok.text)
         try:
             return args[0].apply(op, *args, **(params or {}))
         except (TypeError, ValueError) as exc:
@@ -247,12 +295,102 @@ class _Parser:
 
     def _argument(self, tok: _Tok) -> None:
         self._reduce(-1, False)
+        if self.ops and self.ops[-1][0] == "frame" and self.ops[-1][2].base is not None:
+            raise ParseError("an index array is one expression: x[i] (use x[i][:, 0] for "
+                             "more)", tok.col, ",")
         if not self.ops:  # "a*b, a+b": a graph with several outputs
             self.outputs.append(self.operands.pop())
             return
-        if not self._in_call():
+        if self.ops[-1][0] != "frame":
             raise ParseError("unexpected ',' outside a function call", tok.col, ",")
-        self._collect(self.ops[-1][2])
+        frame = self.ops[-1][2]
+        if frame.func is None:  # (0, 1): a tuple, a parameter's value
+            frame.args.append(self.operands.pop())
+            return
+        self._collect(frame)
+
+    def _in_tuple(self) -> bool:
+        return bool(self.ops) and self.ops[-1][0] == "frame" and \
+            self.ops[-1][2].func is None and self.ops[-1][2].base is None and \
+            bool(self.ops[-1][2].args)
+
+    def _no_chain(self, tok: _Tok) -> None:
+        """a < b < c means (a < b) and (b < c) in Python: refused rather than misread."""
+        for kind, t, _ in reversed(self.ops):
+            if kind == "frame":
+                return
+            if kind == "bin" and _BINARY[t.text][1] == PREC_CMP:
+                raise ParseError("comparisons cannot be chained; write (a < b) * (b < c) "
+                                 "or use parentheses", tok.col, tok.text)
+
+    def _subscript(self, i: int) -> tuple[int, bool]:
+        """x[...] at token i: a basic index of integer constants, ':' and '...' becomes a
+        getitem node; anything else opens a frame for an index array (x[i], x[x > 0]).
+        Returns the next token's position and whether an operand is expected."""
+        open_tok = self.toks[i]
+        base = self.operands.pop()
+        j = i + 1
+        static = []
+        while self.toks[j].text != "]" or self.toks[j].kind != "op":
+            t = self.toks[j]
+            if not (t.kind == "number" or t.text == "None" or t.kind == "op"
+                    and t.text in ("-", ":", ",", "...")):
+                static = None
+                break
+            static.append(t)
+            j += 1
+        if static is None or not static:
+            if static is not None:
+                raise ParseError("empty subscript '[]'", open_tok.col, "[")
+            self.ops.append(("frame", open_tok, _Frame(open_tok, None, base)))
+            return i + 1, True
+        key = self._basic_index(static, open_tok)
+        self.operands.append(self._apply("getitem", open_tok, [base], {"index": key}))
+        return j + 1, False
+
+    def _basic_index(self, toks: list[_Tok], open_tok: _Tok) -> tuple:
+        items = _split(toks, ",")
+        if len(items) > 1 and not items[-1]:
+            items.pop()  # x[0,]: a trailing comma
+        key = []
+        for item in items:
+            texts = [t.text for t in item]
+            if texts == ["..."]:
+                key.append(Ellipsis)
+            elif texts == ["None"]:
+                key.append(None)
+            elif ":" in texts:
+                parts = _split(item, ":")
+                if len(parts) > 3:
+                    raise ParseError("a slice has at most two ':'", item[0].col, ":")
+                bounds = [self._index_number(p, open_tok) for p in parts]
+                key.append(("slice", *(bounds + [None] * (3 - len(bounds)))))
+            else:
+                key.append(self._index_number(item, open_tok))
+        return tuple(key)
+
+    def _index_number(self, toks: list[_Tok], open_tok: _Tok) -> int | None:
+        if not toks:
+            return None
+        sign = -1 if toks[0].text == "-" else 1
+        rest = toks[1:] if toks[0].text == "-" else toks
+        if len(rest) != 1 or rest[0].kind != "number":
+            t = rest[0] if rest else toks[0]
+            raise ParseError(f"unexpected {t.describe()} in a subscript: expected an "
+                             f"integer, ':', '...' or None", t.col, t.text)
+        value = float(rest[0].text)
+        if not value.is_integer():
+            raise ParseError(f"indices must be integers, got {rest[0].text}", rest[0].col,
+                             rest[0].text)
+        return sign * int(value)
+
+    def _close_subscript(self, tok: _Tok) -> None:
+        self._reduce(-1, False)
+        if not self.ops or self.ops[-1][2].base is None:
+            raise ParseError("unmatched ']'", tok.col, "]")
+        _, open_tok, frame = self.ops.pop()
+        index = self.operands.pop()
+        self.operands.append(self._apply("take", open_tok, [frame.base, index]))
 
     def _collect(self, frame: _Frame) -> None:
         value = self.operands.pop()
@@ -262,20 +400,32 @@ class _Parser:
                                  frame.tok.col, "(")
             frame.args.append(value)
             return
+        frame.kwargs[frame.key.text] = self._constant(value, frame.key)
+        frame.key = None
+
+    def _constant(self, value: Any, key: _Tok) -> Any:
+        """A parameter's value: a constant expression, True, False, None or a tuple."""
+        if isinstance(value, _Literal):
+            return value.value
         node = value.output
         if node.op != "const":
-            raise ParseError(f"parameter {frame.key.text!r} must be a constant",
-                             frame.key.col, frame.key.text)
-        frame.kwargs[frame.key.text] = node.value
-        frame.key = None
+            raise ParseError(f"parameter {key.text!r} must be a constant", key.col, key.text)
+        return node.value
 
     def _close(self, tok: _Tok, empty: bool = False) -> None:
         """Close the innermost '(' ; unless the call is empty, an argument is pending."""
         self._reduce(-1, False)
         if not self.ops:
             raise ParseError("unmatched ')'", tok.col, ")")
+        if self.ops[-1][2].base is not None:
+            raise ParseError("unclosed '['", self.ops[-1][1].col, "[")
         _, _, frame = self.ops.pop()
         if frame.func is None:
+            if frame.args:  # a tuple: its items are constants
+                if not empty:
+                    frame.args.append(self.operands.pop())
+                items = tuple(self._constant(a, frame.tok) for a in frame.args)
+                self.operands.append(_Literal(items, frame.tok))
             return
         if not empty:
             self._collect(frame)
@@ -289,18 +439,30 @@ class _Parser:
         names = [k for k, _ in prim.params]
         while len(args) > prim.arity and names:
             extra = args.pop(prim.arity)
-            if extra.output.op != "const":
+            if not isinstance(extra, _Literal) and extra.output.op != "const":
                 raise ParseError(f"{prim.name}() parameter {names[0]!r} must be a constant",
                                  func.col, func.text)
             key = names.pop(0)
             if key in frame.kwargs:
                 raise ParseError(f"parameter {key!r} given twice", func.col, func.text)
-            frame.kwargs[key] = extra.output.value
+            frame.kwargs[key] = extra.value if isinstance(extra, _Literal) \
+                else extra.output.value
         if len(args) != prim.arity:
             raise ParseError(f"{func.text}() takes {prim.arity} argument"
                              f"{'s' if prim.arity != 1 else ''}, got {len(args)}",
                              func.col, func.text)
         return self._apply(prim.name, func, args, frame.kwargs)
+
+
+def _split(toks: list[_Tok], sep: str) -> list[list[_Tok]]:
+    """Tokens in runs between separators (',' between a subscript's items, ':' in a slice)."""
+    runs: list[list[_Tok]] = [[]]
+    for t in toks:
+        if t.text == sep:
+            runs.append([])
+        else:
+            runs[-1].append(t)
+    return runs
 
 
 def symbols(names: str, shape: tuple | None = None) -> Graph | tuple[Graph, ...]:
@@ -368,7 +530,8 @@ def tensor(name: str, shape: tuple) -> Graph:
 # SymPy classes whose graphdiff counterpart is not simply the primitive of the same name.
 _SYMPY_NAMES = {"Abs": "abs", "Min": "minimum", "Max": "maximum", "Heaviside": "binary_step",
                 "asin": "arcsin", "acos": "arccos", "atan": "arctan", "asinh": "arcsinh",
-                "acosh": "arccosh", "atanh": "arctanh", "atan2": "arctan2"}
+                "acosh": "arccosh", "atanh": "arctanh", "atan2": "arctan2",
+                "ceiling": "ceil", "Mod": "mod"}
 
 
 def from_sympy(expr: Any, inputs: Iterable[str] | None = None) -> Graph:
@@ -425,6 +588,9 @@ def _from_sympy_node(sp, store: Store, e, args: list[int]) -> int:
             return store.apply("div", (store.apply("log", (args[0],)),
                                        store.apply("log", (args[1],))))
         return store.apply("log", tuple(args))
+    if isinstance(e, sp.sinc):  # SymPy's sinc is sin(u)/u; NumPy's is sin(pi u)/(pi u)
+        return store.apply("sinc", (store.apply("div", (args[0], store.const(float(sp.pi),
+                                                                            "pi"))),))
     if isinstance(e, sp.Heaviside):
         return store.apply("binary_step", (args[0],))
     if isinstance(e, sp.Piecewise):

@@ -16,6 +16,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .vocabulary import (_cumsum, _erf, _erf_series, _erfc, _erfc_tail, _erfinv, _index_add,
+                         _take, _take_add, index_text, indexed_shape, normalize_index,
+                         to_python_index)
+
 __all__ = ["Activation", "Primitive", "REGISTRY", "CONSTANTS", "call", "lookup", "activations",
            "register", "unregister"]
 
@@ -84,6 +88,9 @@ class Primitive:
     # False for primitives that read only their arguments' shapes (size): a result made
     # of constants and such is a number of the inputs' type, not an array
     reads_values: bool = True
+    # Python syntax that is neither a call nor an infix operator (x[1:3]): a function of
+    # the argument texts and the parameters, like a callable `numpy` template
+    syntax: Callable[..., str] | None = None
 
     @property
     def is_elementwise(self) -> bool:
@@ -124,6 +131,8 @@ def _param_value(op: str, key: str, value: Any, default: Any) -> Any:
             raise TypeError(f"{op}() parameter {key} must be an integer, got {v!r}")
         return int(v)
 
+    if isinstance(default, _Index):
+        return normalize_index(value, op)
     if isinstance(default, bool):
         if not isinstance(value, (bool, np.bool_, int, float)) or value not in (0, 1):
             raise TypeError(f"{op}() parameter {key} must be True or False, got {value!r}")
@@ -177,6 +186,7 @@ def _reduced_shape(shape: Any, axis: Any, keepdims: bool, op: str) -> Any:
 
 # Python's operator precedence, used by every printer: larger binds tighter.
 PREC_ADD, PREC_MUL, PREC_UNARY, PREC_POW, PREC_ATOM = 1, 2, 3, 4, 5
+PREC_CMP = 0  # comparisons: below arithmetic, and never chained
 
 
 def call(name: str, *args: Any, **params: Any) -> Any:
@@ -300,6 +310,24 @@ def _vector(op, shape):
     if len(shape) != 1:
         raise ValueError(f"{op}: takes vectors, got shape {_dim_text(shape)}")
     return shape
+
+
+def _transpose_axes(a, axes):
+    nd = len(a)
+    if axes is None:
+        return tuple(range(nd))[::-1]
+    if sorted(k % nd if -nd <= k < nd else k for k in axes) != list(range(nd)):
+        raise ValueError(f"transpose: axes {axes} are not a permutation of the "
+                         f"{nd} axes of shape {_dim_text(a)}")
+    return tuple(k % nd for k in axes)
+
+
+def _transpose_template(a, axes=None, opts=""):
+    return f"{a}.T" if axes is None else f"np.transpose({a}, {axes!r})"
+
+
+def _inverse_axes(axes):
+    return None if axes is None else tuple(int(k) for k in np.argsort(axes))
 
 
 def _one_hot_shape(labels, like):
@@ -611,6 +639,19 @@ _ACTIVATIONS = {
         r"f'(\alpha, x) = \begin{cases} \alpha & \text{for } x < 0 \\ 1 & \text{for } x \geq 0 \end{cases}",
         r"(-\infty, \infty)", "C^0", r"Yes iff $\alpha \geq 0$", "Yes",
         r"Yes iff $\alpha = 1$"),
+    # beyond the lecture's ten: GELU, exact and in its tanh approximation
+    "gelu": Activation(
+        "Gaussian error linear unit (GELU)",
+        r"f(x) = x \Phi(x) = \frac{x}{2}\left(1 + \operatorname{erf}\left(\frac{x}{\sqrt{2}}"
+        r"\right)\right)",
+        r"f'(x) = \Phi(x) + x \phi(x)", r"\approx [-0.16997, \infty)", r"C^\infty", "No", "No",
+        "No"),
+    "gelu_tanh": Activation(
+        "GELU, tanh approximation",
+        r"f(x) = \frac{x}{2}\left(1 + \tanh\left(\sqrt{2/\pi}\,(x + 0.044715 x^3)\right)\right)",
+        r"f'(x) = \frac{1 + t}{2} + \frac{x}{2}(1 - t^2)\sqrt{2/\pi}\,(1 + 0.134145 x^2)"
+        r"\text{ with } t = \tanh\left(\sqrt{2/\pi}\,(x + 0.044715 x^3)\right)",
+        r"\approx [-0.17004, \infty)", r"C^\infty", "No", "No", "No"),
 }
 
 
@@ -670,7 +711,8 @@ _PRIMITIVES = [
        sympy="atan", aliases=("atan",)),
     _p("sinh", 1, np.sinh, (lambda x, out: call("cosh", x),), latex=r"\sinh"),
     _p("cosh", 1, np.cosh, (lambda x, out: call("sinh", x),), latex=r"\cosh"),
-    _p("tanh", 1, np.tanh, (lambda x, out: 1 - out**2,), latex=r"\tanh"),
+    # (1 - y)(1 + y), not 1 - y²: relative accuracy near y = ±1
+    _p("tanh", 1, np.tanh, (lambda x, out: (1 - out) * (1 + out),), latex=r"\tanh"),
     _p("arcsinh", 1, np.arcsinh, (lambda x, out: (x**2 + 1) ** -0.5,),
        latex=r"\operatorname{arsinh}", sympy="asinh", aliases=("asinh",)),
     _p("arccosh", 1, np.arccosh, (lambda x, out: (x**2 - 1) ** -0.5,),
@@ -730,12 +772,15 @@ _PRIMITIVES = [
            None if dots[0] is None else call("outer", _exact(dots[0], a), b),
            None if dots[1] is None else call("outer", a, _exact(dots[1], b))),
        doc="outer product of two vectors"),
-    _p("transpose", 1, np.transpose, (), numpy="{0}.T", latex=r"\operatorname{transpose}",
-       sympy=lambda sp, a: a, shape=lambda a: tuple(reversed(a)),
-       vjp=lambda bar, a, out: (call("transpose", _exact(bar, out)),),
-       jvp=lambda dots, a, out: call("transpose", _exact(dots[0], a)), view="same",
-       zero_d_array=True,
-       doc="reversed axes (a.T)"),
+    _p("transpose", 1, np.transpose, (), numpy=_transpose_template,
+       latex=r"\operatorname{transpose}", sympy=lambda sp, a, axes=None: a,
+       params=(("axes", None),),
+       shape=lambda a, axes=None: tuple(a[k] for k in _transpose_axes(a, axes)),
+       vjp=lambda bar, a, out, axes: (
+           call("transpose", _exact(bar, out), axes=_inverse_axes(axes)),),
+       jvp=lambda dots, a, out, axes: call("transpose", _exact(dots[0], a), axes=axes),
+       view="same", zero_d_array=True,
+       doc="axes permuted (reversed for None: a.T)"),
     _p("sum", 1, np.sum, (), numpy=_reduce_template, latex=r"\sum",
        sympy=lambda sp, a, axis=None, keepdims=False: a,
        params=(("axis", None), ("keepdims", False)), shape=_reduce_params("sum"),
@@ -896,6 +941,400 @@ _PRIMITIVES = [
        numpy="np.logaddexp(0.0, {0})", sympy=lambda sp, x: sp.log(1 + sp.exp(x)),
        doc="log(1 + exp(x)), computed without overflow"),
 ]
+
+# === the array vocabulary (issue 11) ==========================================================
+# Comparisons, rounding, special functions, reductions, shapes and indexing.  Points where a
+# function is not differentiable follow JAX: floor, ceil, round, sign and comparisons have
+# derivative 0; max and min split the adjoint evenly among tied entries.
+
+_SQRT_PI, _TWO_OVER_SQRT_PI = math.sqrt(math.pi), 2 / math.sqrt(math.pi)
+_GELU_C = math.sqrt(2 / math.pi)  # the tanh approximation's sqrt(2/pi)
+
+
+def _comparison(name: str, symbol: str, relation: str, doc: str) -> Primitive:
+    ufunc = getattr(np, name)
+    return _p(name, 2, ufunc, (lambda x, y, out: 0, lambda x, y, out: 0),
+              numpy=f"{{0}} {symbol} {{1}}",
+              latex=" " + {"<=": r"\le", ">=": r"\ge", "==": "=", "!=": r"\ne"}.get(
+                  symbol, symbol) + " ",
+              symbol=symbol, prec=PREC_CMP, differentiable=False,
+              sympy=lambda sp, x, y: sp.Piecewise((1, getattr(sp, relation)(x, y)), (0, True)),
+              doc=f"{doc}: a boolean array, as in NumPy; derivative 0 (as JAX)")
+
+
+def _sinc_partial(x, out):
+    # (cos(pi x) - sinc(x)) / x, with x = 1 at x = 0 where the numerator is 0 too
+    safe = call("where", call("equal", x, 0.0), 1.0, x)
+    return (call("cos", math.pi * x) - out) / safe
+
+
+def _gelu_tanh(x):
+    return 0.5 * x * (1 + np.tanh(_GELU_C * (x + 0.044715 * x**3)))
+
+
+def _gelu_tanh_partial(x, out):
+    t = call("tanh", _GELU_C * (x + 0.044715 * x**3))
+    return 0.5 * (1 + t) + 0.5 * x * ((1 - t) * (1 + t)) * (_GELU_C * (1 + 0.134145 * x**2))
+
+
+# --- reductions: rules as graphs -------------------------------------------------------------
+
+def _extreme_weights(x, out, axis, keepdims):
+    """1/k on each of the k entries equal to the extreme value (JAX's even split of ties)."""
+    hit = call("where", call("equal", x, _expand(out, x, axis, keepdims)), 1.0, 0.0)
+    return hit / _expand(call("sum", hit, axis=axis, keepdims=keepdims), x, axis, keepdims)
+
+
+def _extreme_vjp(bar, x, out, axis, keepdims):
+    return (_expand(bar, x, axis, keepdims, out=out) * _extreme_weights(x, out, axis, keepdims),)
+
+
+def _extreme_jvp(dots, x, out, axis, keepdims):
+    return call("sum", _exact(dots[0], x) * _extreme_weights(x, out, axis, keepdims),
+                axis=axis, keepdims=keepdims)
+
+
+def _prod_others(x, axis):
+    """The product of the other entries along `axis`, exact with zeros: with no zero it is
+    prod / x; with one zero, the product of the rest at that zero and 0 elsewhere."""
+    zero = call("equal", x, 0.0)
+    safe = call("where", zero, 1.0, x)
+    rest = call("prod", safe, axis=axis, keepdims=True)
+    zeros = call("sum", call("where", zero, 1.0, 0.0), axis=axis, keepdims=True)
+    one_zero = call("where", zero, rest, 0.0)
+    return call("where", call("equal", zeros, 0.0), rest / safe,
+                call("where", call("equal", zeros, 1.0), one_zero, 0.0))
+
+
+def _moments(x, out, axis, keepdims, ddof):
+    """x - mean(x) and the divisor n - ddof of a variance over `axis`."""
+    centred = x - _expand(call("mean", x, axis=axis, keepdims=keepdims), x, axis, keepdims)
+    return centred, call("size", x) / call("size", out) - ddof
+
+
+def _var_vjp(bar, x, out, axis, keepdims, ddof):
+    d, n = _moments(x, out, axis, keepdims, ddof)
+    return (_expand(bar, x, axis, keepdims, out=out) * d * (2 / n),)
+
+
+def _var_jvp(dots, x, out, axis, keepdims, ddof):
+    d, n = _moments(x, out, axis, keepdims, ddof)
+    return call("sum", d * _exact(dots[0], x), axis=axis, keepdims=keepdims) * (2 / n)
+
+
+def _std_vjp(bar, x, out, axis, keepdims, ddof):
+    d, n = _moments(x, out, axis, keepdims, ddof)
+    return (_expand(_exact(bar, out) / out, x, axis, keepdims) * d / n,)
+
+
+def _std_jvp(dots, x, out, axis, keepdims, ddof):
+    d, n = _moments(x, out, axis, keepdims, ddof)
+    return call("sum", d * _exact(dots[0], x), axis=axis, keepdims=keepdims) / (n * out)
+
+
+def _cumsum_vjp(bar, x, out, axis, reverse):
+    back = call("cumsum", _exact(bar, out), axis=axis, reverse=not reverse)
+    return (back if axis is not None else call("reshape_like", back, x),)
+
+
+# --- shapes ----------------------------------------------------------------------------------
+
+def _axis_of(op, nd, axis):
+    if not -nd <= axis < nd:
+        raise ValueError(f"{op}: axis {axis} is out of range for {nd} dimensions")
+    return axis % nd
+
+
+def _reshape_shape(a, shape):
+    known = [d for d in a if d is not None]
+    free = [k for k, d in enumerate(shape) if d == -1]
+    if len(free) > 1 or any(d < -1 for d in shape):
+        raise ValueError(f"reshape: {shape} is not a shape (one -1 at most)")
+    if None in a:
+        return tuple(None if d == -1 else d for d in shape) if free else tuple(shape)
+    size, rest = math.prod(known), math.prod(d for d in shape if d != -1)
+    if free and (rest == 0 or size % rest) or not free and size != rest:
+        raise ValueError(f"reshape: cannot reshape shape {_dim_text(a)} ({size} entries) "
+                         f"into {_dim_text(tuple(shape))}")
+    return tuple(size // rest if d == -1 else d for d in shape)
+
+
+def _squeeze_shape(a, axis=None):
+    if axis is None:
+        return tuple(d for d in a if d != 1)
+    axes = {_axis_of("squeeze", len(a), k) for k in (axis if isinstance(axis, tuple)
+                                                      else (axis,))}
+    for k in axes:
+        if a[k] not in (1, None):
+            raise ValueError(f"squeeze: axis {k} of shape {_dim_text(a)} has size {a[k]}, "
+                             f"not 1")
+    return tuple(d for k, d in enumerate(a) if k not in axes)
+
+
+def _expand_dims_shape(a, axis=0):
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    nd = len(a) + len(axes)
+    at = {_axis_of("expand_dims", nd, k) for k in axes}
+    rest = iter(a)
+    return tuple(1 if k in at else next(rest) for k in range(nd))
+
+
+def _moveaxis_shape(a, source=0, destination=-1):
+    nd = len(a)
+    order = [k for k in range(nd) if k != _axis_of("moveaxis", nd, source)]
+    order.insert(_axis_of("moveaxis", nd, destination), source % nd)
+    return tuple(a[k] for k in order)
+
+
+def _swapaxes_shape(a, axis1=0, axis2=1):
+    out = list(a)
+    i, j = _axis_of("swapaxes", len(a), axis1), _axis_of("swapaxes", len(a), axis2)
+    out[i], out[j] = out[j], out[i]
+    return tuple(out)
+
+
+def _broadcast_to_shape(a, shape):
+    full = broadcast_shapes(a, tuple(shape), op="broadcast_to")
+    if full != tuple(shape):
+        raise ValueError(f"broadcast_to: shape {_dim_text(a)} does not broadcast to "
+                         f"{_dim_text(tuple(shape))}")
+    return full
+
+
+def _getitem(x, index):
+    return np.asarray(x)[to_python_index(index)]
+
+
+def _getitem_template(a, index=(), opts=""):
+    return f"{a}[{index_text(index)}]"
+
+
+def _take_shape(x, i):
+    return None  # integers pick i's shape, a boolean mask its count: known when run
+
+
+def _refuse(op):
+    def rule(sp, *args, **params):
+        raise NotImplementedError(f"{op} has no SymPy counterpart: SymPy's expressions here "
+                                  f"are scalars, with no Indexed or MatrixSlice to index")
+    return rule
+
+
+class _Index(tuple):
+    """The default of a basic-index parameter (see vocabulary.normalize_index)."""
+
+
+_VOCABULARY = [
+    # --- comparisons (infix, below arithmetic) ----------------------------------------------
+    _comparison("less", "<", "Lt", "x < y"),
+    _comparison("less_equal", "<=", "Le", "x <= y"),
+    _comparison("greater", ">", "Gt", "x > y"),
+    _comparison("greater_equal", ">=", "Ge", "x >= y"),
+    _comparison("equal", "==", "Eq", "x == y (text and gd.equal; Graph == is structural)"),
+    _comparison("not_equal", "!=", "Ne", "x != y (text and gd.not_equal)"),
+    # --- rounding: piecewise constant, derivative 0 (as JAX) --------------------------------
+    _p("floor", 1, np.floor, (lambda x, out: 0,), latex=r"\operatorname{floor}",
+       differentiable=False, doc="largest integer <= x; derivative 0"),
+    _p("ceil", 1, np.ceil, (lambda x, out: 0,), sympy="ceiling", differentiable=False,
+       doc="smallest integer >= x; derivative 0"),
+    _p("round", 1, np.round, (lambda x, out: 0,), differentiable=False,
+       sympy=lambda sp, x: sp.floor(x + sp.Rational(1, 2)),
+       doc="nearest integer, halves to even (SymPy: floor(x + 1/2)); derivative 0"),
+    _p("mod", 2, np.mod, (lambda x, y, out: 1, lambda x, y, out: -call("floor", x / y)),
+       numpy="{0} % {1}", latex=r" \bmod ", symbol="%", prec=PREC_MUL, sympy="Mod",
+       aliases=("remainder",),
+       doc="x - y floor(x/y) (Python's %, the sign of y); partials 1 and -floor(x/y)"),
+    # --- elementwise functions --------------------------------------------------------------
+    _p("fmax", 2, np.fmax, (lambda x, y, out: call("equal", out, x),
+                            lambda x, y, out: call("not_equal", out, x)),
+       sympy="Max", commutative=False,
+       doc="maximum ignoring nan; ties and nan go to the argument returned (x on a tie)"),
+    _p("fmin", 2, np.fmin, (lambda x, y, out: call("equal", out, x),
+                            lambda x, y, out: call("not_equal", out, x)),
+       sympy="Min", doc="minimum ignoring nan; ties go to x"),
+    # minimum(maximum(x, lo), hi), ties to the earlier argument as in maximum and minimum
+    _p("clip", 3, np.clip,
+       (lambda x, lo, hi, out: _step(x - lo) * _step(hi - call("maximum", x, lo)),
+        lambda x, lo, hi, out: (1 - _step(x - lo)) * _step(hi - call("maximum", x, lo)),
+        lambda x, lo, hi, out: 1 - _step(hi - call("maximum", x, lo))),
+       sympy=lambda sp, x, lo, hi: sp.Min(sp.Max(x, lo), hi),
+       doc="minimum(maximum(x, lo), hi); derivative 1 to x inside [lo, hi] (ends "
+           "included), else to the bound"),
+    _p("exp2", 1, np.exp2, (lambda x, out: out * _LOG2,), sympy=lambda sp, x: 2**x,
+       doc="2**x"),
+    _p("logaddexp2", 2, np.logaddexp2, (lambda x, y, out: call("exp2", x - out),
+                                        lambda x, y, out: call("exp2", y - out)),
+       sympy=lambda sp, x, y: sp.log(2**x + 2**y, 2), commutative=True,
+       doc="log2(2**x + 2**y)"),
+    _p("reciprocal", 1, lambda x: np.reciprocal(np.asarray(x, np.result_type(x, 0.0)))[()],
+       (lambda x, out: -out**2,), numpy="1 / {0}", sympy=lambda sp, x: 1 / x, doc="1 / x"),
+    _p("rsqrt", 1, lambda x: 1 / np.sqrt(x), (lambda x, out: -0.5 * out**3,),
+       numpy="1 / np.sqrt({0})", sympy=lambda sp, x: x ** sp.Rational(-1, 2),
+       doc="1 / sqrt(x)"),
+    _p("cbrt", 1, np.cbrt, (lambda x, out: (1 / 3) * out**-2,),
+       sympy=lambda sp, x: sp.sign(x) * sp.Abs(x) ** sp.Rational(1, 3),
+       doc="real cube root; derivative inf at 0 (as JAX)"),
+    _p("sinc", 1, np.sinc, (_sinc_partial,),
+       sympy=lambda sp, x: sp.sinc(sp.pi * x),
+       doc="sin(pi x) / (pi x), 1 at 0; derivative 0 at 0 (higher orders at exactly 0 "
+           "are not exact)"),
+    _p("deg2rad", 1, np.deg2rad, (lambda x, out: math.pi / 180,),
+       sympy=lambda sp, x: x * sp.pi / 180, aliases=("radians",), doc="degrees to radians"),
+    _p("rad2deg", 1, np.rad2deg, (lambda x, out: 180 / math.pi,),
+       sympy=lambda sp, x: x * 180 / sp.pi, aliases=("degrees",), doc="radians to degrees"),
+    _p("erf", 1, _erf, (lambda x, out: _TWO_OVER_SQRT_PI * call("exp", -x**2),),
+       numpy="_erf({0})", latex=r"\operatorname{erf}",
+       helpers=(_erf, _erf_series, _erfc_tail),
+       doc="the error function (NumPy only, no SciPy)"),
+    _p("erfc", 1, _erfc, (lambda x, out: -_TWO_OVER_SQRT_PI * call("exp", -x**2),),
+       numpy="_erfc({0})", helpers=(_erfc, _erf_series, _erfc_tail),
+       doc="1 - erf(x), accurate for large x"),
+    _p("erfinv", 1, _erfinv, (lambda x, out: (_SQRT_PI / 2) * call("exp", out**2),),
+       numpy="_erfinv({0})", helpers=(_erfinv, _erf, _erf_series, _erfc_tail),
+       doc="inverse of erf on (-1, 1)"),
+    _p("gelu", 1, lambda x: 0.5 * x * (1 + _erf(x * 0.7071067811865476)),
+       (lambda x, out: 0.5 * (1 + call("erf", x * 0.7071067811865476))
+        + x * ((1 / math.sqrt(2 * math.pi)) * call("exp", -0.5 * x**2)),),
+       numpy="0.5 * {0} * (1 + _erf({0} * 0.7071067811865476))", latex=r"\operatorname{GELU}",
+       sympy=lambda sp, x: x / 2 * (1 + sp.erf(x / sp.sqrt(2))),
+       helpers=(_erf, _erf_series, _erfc_tail), doc="x Phi(x), with erf (exact GELU)"),
+    _p("gelu_tanh", 1, _gelu_tanh, (_gelu_tanh_partial,),
+       numpy=f"0.5 * {{0}} * (1 + np.tanh({_GELU_C!r} * ({{0}} + 0.044715 * {{0}}**3)))",
+       latex=r"\operatorname{GELU}_{\tanh}",
+       sympy=lambda sp, x: x / 2 * (1 + sp.tanh(sp.sqrt(2 / sp.pi) * (x + sp.Rational(44715, 10**6) * x**3))),
+       doc="the tanh approximation of GELU"),
+    # --- reductions -------------------------------------------------------------------------
+    _p("max", 1, np.max, (), numpy="np.max({0}{opts})", latex=r"\max",
+       sympy=lambda sp, a, axis=None, keepdims=False: a, params=(("axis", None),
+                                                                 ("keepdims", False)),
+       shape=_reduce_params("max"), vjp=_extreme_vjp, jvp=_extreme_jvp, aliases=("amax",),
+       doc="largest entry over an axis; ties share the adjoint evenly (as JAX)"),
+    _p("min", 1, np.min, (), numpy="np.min({0}{opts})", latex=r"\min",
+       sympy=lambda sp, a, axis=None, keepdims=False: a, params=(("axis", None),
+                                                                 ("keepdims", False)),
+       shape=_reduce_params("min"), vjp=_extreme_vjp, jvp=_extreme_jvp, aliases=("amin",),
+       doc="smallest entry over an axis; ties share the adjoint evenly (as JAX)"),
+    _p("prod", 1, np.prod, (), numpy="np.prod({0}{opts})", latex=r"\prod",
+       sympy=lambda sp, a, axis=None, keepdims=False: a,
+       params=(("axis", None), ("keepdims", False)), shape=_reduce_params("prod"),
+       vjp=lambda bar, a, out, axis, keepdims: (
+           _expand(bar, a, axis, keepdims, out=out) * _prod_others(a, axis),),
+       jvp=lambda dots, a, out, axis, keepdims: call(
+           "sum", _exact(dots[0], a) * _prod_others(a, axis), axis=axis, keepdims=keepdims),
+       doc="product over an axis; first derivatives exact with zeros (higher orders where "
+           "no entry is 0)"),
+    _p("var", 1, np.var, (), numpy="np.var({0}{opts})", latex=r"\operatorname{Var}",
+       sympy=lambda sp, a, axis=None, keepdims=False, ddof=0: 0 * a,
+       params=(("axis", None), ("keepdims", False), ("ddof", 0.0)),
+       shape=_reduce_params("var"), vjp=_var_vjp, jvp=_var_jvp,
+       doc="variance over an axis, divided by n - ddof"),
+    _p("std", 1, np.std, (), numpy="np.std({0}{opts})", latex=r"\operatorname{std}",
+       sympy=lambda sp, a, axis=None, keepdims=False, ddof=0: 0 * a,
+       params=(("axis", None), ("keepdims", False), ("ddof", 0.0)),
+       shape=_reduce_params("std"), vjp=_std_vjp, jvp=_std_jvp,
+       doc="standard deviation over an axis, divided by n - ddof; derivative inf where "
+           "it is 0"),
+    _p("cumsum", 1, _cumsum, (),
+       numpy=lambda a, axis=None, reverse=False, opts="": (
+           f"_cumsum({a}{opts})" if reverse else f"np.cumsum({a}{opts})"),
+       latex=r"\operatorname{cumsum}", sympy=lambda sp, a, axis=None, reverse=False: a,
+       params=(("axis", None), ("reverse", False)),
+       shape=lambda a, axis=None, reverse=False: (
+           (None if None in a else math.prod(a),) if axis is None
+           else _reduced_shape(a, axis, True, "cumsum") and a),
+       vjp=_cumsum_vjp,
+       jvp=lambda dots, a, out, axis, reverse: call("cumsum", _exact(dots[0], a), axis=axis,
+                                                    reverse=reverse),
+       helpers=(_cumsum,), doc="running sums along an axis (reverse: from the end)"),
+    # --- shapes -----------------------------------------------------------------------------
+    _p("reshape", 1, lambda a, shape: np.reshape(a, shape), (),
+       numpy="np.reshape({0}, {shape})", latex=r"\operatorname{reshape}",
+       sympy=lambda sp, a, shape=(): a, params=(("shape", ()),), shape=_reshape_shape,
+       vjp=lambda bar, a, out, shape: (call("reshape_like", _exact(bar, out), a),),
+       jvp=lambda dots, a, out, shape: call("reshape", _exact(dots[0], a), shape=shape),
+       view="same", doc="the same entries in another shape (one -1 is inferred)"),
+    _p("reshape_like", 2, lambda t, x: np.reshape(t, np.shape(x)), (),
+       numpy="np.reshape({0}, np.shape({1}))", sympy=lambda sp, t, x: t,
+       shape=lambda t, x: x,
+       vjp=lambda bar, t, x, out: (call("reshape_like", _exact(bar, out), t), None),
+       jvp=lambda dots, t, x, out: (None if dots[0] is None
+                                    else call("reshape_like", _exact(dots[0], t), x)),
+       view="same", zero_d_array=True, doc="t's entries in x's shape (the adjoint of a reshape)"),
+    _p("ravel", 1, np.ravel, (), sympy=lambda sp, a: a,
+       shape=lambda a: (None if None in a else math.prod(a),),
+       vjp=lambda bar, a, out: (call("reshape_like", _exact(bar, out), a),),
+       jvp=lambda dots, a, out: call("ravel", _exact(dots[0], a)),
+       view="same", doc="the entries as a vector"),
+    _p("squeeze", 1, np.squeeze, (), numpy="np.squeeze({0}{opts})", sympy=lambda sp, a,
+       axis=None: a, params=(("axis", None),), shape=_squeeze_shape,
+       vjp=lambda bar, a, out, axis: (call("reshape_like", _exact(bar, out), a),),
+       jvp=lambda dots, a, out, axis: call("squeeze", _exact(dots[0], a), axis=axis),
+       view="same", zero_d_array=True, doc="without axes of size 1"),
+    _p("expand_dims", 1, np.expand_dims, (), numpy="np.expand_dims({0}, {axis})",
+       sympy=lambda sp, a, axis=0: a, params=(("axis", 0),), shape=_expand_dims_shape,
+       vjp=lambda bar, a, out, axis: (call("reshape_like", _exact(bar, out), a),),
+       jvp=lambda dots, a, out, axis: call("expand_dims", _exact(dots[0], a), axis=axis),
+       view="same", doc="with a new axis of size 1"),
+    _p("swapaxes", 1, np.swapaxes, (), numpy="np.swapaxes({0}, {axis1}, {axis2})",
+       sympy=lambda sp, a, axis1=0, axis2=1: a, params=(("axis1", 0), ("axis2", 1)),
+       shape=_swapaxes_shape,
+       vjp=lambda bar, a, out, axis1, axis2: (
+           call("swapaxes", _exact(bar, out), axis1=axis1, axis2=axis2),),
+       jvp=lambda dots, a, out, axis1, axis2: call("swapaxes", _exact(dots[0], a),
+                                                   axis1=axis1, axis2=axis2),
+       view="same", doc="two axes exchanged"),
+    _p("moveaxis", 1, np.moveaxis, (), numpy="np.moveaxis({0}, {source}, {destination})",
+       sympy=lambda sp, a, source=0, destination=-1: a,
+       params=(("source", 0), ("destination", -1)), shape=_moveaxis_shape,
+       vjp=lambda bar, a, out, source, destination: (
+           call("moveaxis", _exact(bar, out), source=destination, destination=source),),
+       jvp=lambda dots, a, out, source, destination: call(
+           "moveaxis", _exact(dots[0], a), source=source, destination=destination),
+       view="same", doc="one axis moved to another position"),
+    _p("flip", 1, np.flip, (), numpy="np.flip({0}{opts})", sympy=lambda sp, a, axis=None: a,
+       params=(("axis", None),), shape=lambda a, axis=None: _along_axis("flip")(a, axis)
+       if axis is not None else a,
+       vjp=lambda bar, a, out, axis: (call("flip", _exact(bar, out), axis=axis),),
+       jvp=lambda dots, a, out, axis: call("flip", _exact(dots[0], a), axis=axis),
+       view="same", doc="entries in reverse order along an axis (all axes for None)"),
+    _p("broadcast_to", 1, np.broadcast_to, (), numpy="np.broadcast_to({0}, {shape})",
+       sympy=lambda sp, a, shape=(): a, params=(("shape", ()),), shape=_broadcast_to_shape,
+       vjp=lambda bar, a, out, shape: (call("sum_to", _exact(bar, out), a, out),),
+       jvp=lambda dots, a, out, shape: call("broadcast_to", _exact(dots[0], a), shape=shape),
+       view="broadcast", zero_d_array=True, doc="a read-only broadcast view of the given shape"),
+    # --- indexing ---------------------------------------------------------------------------
+    _p("getitem", 1, _getitem, (), numpy=_getitem_template,
+       latex=r"\operatorname{index}", sympy=_refuse("getitem"),
+       params=(("index", _Index()),), shape=lambda a, index: indexed_shape(a, index),
+       syntax=_getitem_template,
+       vjp=lambda bar, a, out, index: (call("index_add", _exact(bar, out), a, index=index),),
+       jvp=lambda dots, a, out, index: call("getitem", _exact(dots[0], a), index=index),
+       view="same", doc="x[index] for a basic index (integers, slices, None, ...)"),
+    _p("index_add", 2, lambda t, x, index: _index_add(t, x, to_python_index(index)), (),
+       numpy=lambda t, x, index=(), opts="": f"_index_add({t}, {x}, np.s_[{index_text(index)}])",
+       sympy=_refuse("index_add"), params=(("index", _Index()),),
+       shape=lambda t, x, index: x,
+       vjp=lambda bar, t, x, out, index: (call("getitem", _exact(bar, out), index=index), None),
+       jvp=lambda dots, t, x, out, index: (None if dots[0] is None else call(
+           "index_add", _exact(dots[0], t), x, index=index)),
+       helpers=(_index_add,), zero_d_array=True, doc="zeros shaped like x with t added at x[index] "
+                                  "(the adjoint of getitem)"),
+    _p("take", 2, _take, (), numpy="_take({0}, {1})", sympy=_refuse("take"),
+       shape=_take_shape, syntax=lambda a, i, opts="": f"{a}[{i}]",
+       vjp=lambda bar, a, i, out: (call("take_add", _exact(bar, out), a, i), None),
+       jvp=lambda dots, a, i, out: (None if dots[0] is None
+                                    else call("take", _exact(dots[0], a), i)),
+       helpers=(_take,), zero_d_array=True, doc="x[i] for an array i of integers, or a boolean mask"),
+    _p("take_add", 3, _take_add, (), numpy="_take_add({0}, {1}, {2})", sympy=_refuse("take_add"),
+       shape=lambda t, x, i: x,
+       vjp=lambda bar, t, x, i, out: (call("take", _exact(bar, out), i), None, None),
+       jvp=lambda dots, t, x, i, out: (None if dots[0] is None
+                                       else call("take_add", _exact(dots[0], t), x, i)),
+       helpers=(_take_add,), zero_d_array=True, doc="zeros shaped like x with t added at x[i], summed where i "
+                                 "repeats (the adjoint of take)"),
+]
+_PRIMITIVES += _VOCABULARY
+
 
 REGISTRY: dict[str, Primitive] = {p.name: p for p in _PRIMITIVES}
 _NAMES: dict[str, Primitive] = {a: p for p in _PRIMITIVES for a in (p.name, *p.aliases)}

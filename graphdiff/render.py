@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .graph import Graph, format_number, node_keys
-from .primitives import (PREC_ADD, PREC_ATOM, PREC_MUL, PREC_POW, PREC_UNARY, REGISTRY,
+from .primitives import (PREC_ADD, PREC_ATOM, PREC_CMP, PREC_MUL, PREC_POW, PREC_UNARY, REGISTRY,
                          Primitive, activations)
 from .trace import MODES, Formula, Trace, TraceRow
 
@@ -113,7 +113,7 @@ class Notation:
 
     def infix(self, prim: Primitive) -> str:
         """An infix operator the arithmetic rules do not cover (a @ b)."""
-        return f" {prim.symbol} "
+        return f" {self.esc(prim.symbol)} "
 
     def param(self, name: str) -> str:
         return name
@@ -318,6 +318,10 @@ def _signed(p: Piece) -> bool:
 def piece(nota: Notation, op: str, parts: list[Piece], params: tuple = ()) -> Piece:
     """Print op(parts) in a notation, with parentheses only where they are needed."""
     prim = REGISTRY[op]
+    if prim.syntax is not None:  # v1[1:3]: the subscripted operand binds tightest
+        texts = [_operand(nota, p, k == 0 and p.prec < PREC_ATOM, False)
+                 for k, p in enumerate(parts)]
+        return Piece(prim.syntax(*texts, **dict(params)), PREC_ATOM, "op")
     if prim.symbol is None:
         return _function(nota, prim, parts, params)
     if prim.arity == 1:  # negation
@@ -331,18 +335,20 @@ def piece(nota: Notation, op: str, parts: list[Piece], params: tuple = ()) -> Pi
         base = _operand(nota, left, left.prec <= PREC_POW or left.kind == "app" or _signed(left))
         return Piece(nota.power(base, right), PREC_POW, "op")
     if prim.prec == PREC_ADD:
-        lt = _operand(nota, left, False)
+        lt = _operand(nota, left, left.prec < PREC_ADD)  # (a < b) + c
         if prim.symbol == "+" and _signed(right) and right.prec > PREC_ADD \
                 and right.kind not in ("folded", "app"):
             return Piece(f"{lt} - {right.text[1:]}", PREC_ADD, "op")  # a + (-b) reads a - b
-        paren = prim.symbol == "-" and (right.prec <= PREC_ADD or _signed(right))
+        paren = right.prec < PREC_ADD or prim.symbol == "-" and (right.prec <= PREC_ADD
+                                                                  or _signed(right))
         return Piece(f"{lt} {prim.symbol} {_operand(nota, right, paren)}", PREC_ADD, "op")
     if prim.symbol == "/":
         lt = _operand(nota, left, left.prec < PREC_MUL, False)
         rt = _operand(nota, right, right.prec <= PREC_MUL or _signed(right), False)
         return Piece(nota.over(lt, rt), PREC_MUL, "op")
-    if prim.symbol != "*":  # another infix operator: a @ b
-        lt = _operand(nota, left, left.prec < prim.prec, False)
+    if prim.symbol != "*":  # another infix operator: a @ b, a % b, a < b (never chained)
+        lt = _operand(nota, left, left.prec < prim.prec or left.prec == prim.prec == PREC_CMP,
+                      False)
         rt = _operand(nota, right, right.prec <= prim.prec or _signed(right), False)
         return Piece(f"{lt}{nota.infix(prim)}{rt}", prim.prec, "op")
     lt = nota.left_factor(left, _operand(nota, left, left.prec < PREC_MUL, False))
@@ -702,6 +708,28 @@ def _md_escape(s: str) -> str:
     return re.sub(r"([\\|*_`<>\[\]])", r"\\\1", s)
 
 
+def primitives_table() -> str:
+    """Every primitive of the registry as a Markdown table: name, arity, aliases,
+    parameters, how shapes propagate, how it is differentiated (and its convention where
+    it is not differentiable), and what it computes.  docs/graph-and-primitives.md holds
+    it; a test keeps the two the same."""
+    body = []
+    for p in REGISTRY.values():
+        shapes = ("elementwise, broadcasting" if p.is_elementwise and p.shape is None
+                  else "own rule" if p.shape is not None else "of its arguments")
+        if not p.differentiable:
+            rule = "0 (not differentiable)"
+        else:
+            rule = "partials" if len(p.partials) == p.arity else "vjp, jvp"
+        params = ", ".join(f"{k}={'()' if v == () else repr(v)}" for k, v in p.params)
+        cells = [f"`{p.name}`", str(p.arity), ", ".join(f"`{a}`" for a in p.aliases),
+                 params, shapes, rule, p.doc or f"`{p.name}(x)`"]
+        body.append([c.replace("|", r"\|") for c in cells])
+    header = ["primitive", "arity", "aliases", "parameters", "shapes", "derivative",
+              "computes (and its derivative's convention)"]
+    return "\n".join(markdown_table(header, body)) + "\n"
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     """A Markdown table whose cells are already escaped."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
@@ -903,7 +931,7 @@ def _activations_text(rows: list[tuple[str, ...]]) -> str:
 
 _LATEX_SYMBOLS = {"infty": "∞", "alpha": "α", "pi": "π", "geq": "≥", "leq": "≤", "neq": "≠",
                   "cdot": "·", "{": "{", "}": "}", "left": "", "right": "", ",": " ",
-                  "quad": "  ", " ": " ", "|": "|"}
+                  "quad": "  ", " ": " ", "|": "|", "Phi": "Φ", "phi": "φ", "approx": "≈"}
 _SUPER = str.maketrans("0123456789-+xni()", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺ˣⁿⁱ⁽⁾")
 
 

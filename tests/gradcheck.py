@@ -91,3 +91,30 @@ def assert_close(actual, expected, rtol: float = RTOL, atol: float = ATOL, what:
 def rows(matrix) -> list[list[np.ndarray]]:
     """A Hessian or Jacobian returned as a tuple of row tuples, as nested lists of arrays."""
     return [[np.asarray(v, dtype=float) for v in row] for row in matrix]
+
+
+def entrywise_difference(fun: Callable[..., Any], point: Mapping[str, Any], name: str,
+                         h: float = 1e-6) -> np.ndarray:
+    """The gradient of the scalar fun(**point) with respect to point[name] by central
+    differences, one entry at a time (fun need not act elementwise)."""
+    x = np.asarray(point[name], dtype=float)
+    grad = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[idx] += h
+        down[idx] -= h
+        grad[idx] = (fun(**{**point, name: up}) - fun(**{**point, name: down})) / (2 * h)
+    return grad
+
+
+def reduce_to(value, shape) -> np.ndarray:
+    """A per-point derivative summed over the axes along which an argument of `shape` was
+    broadcast (as reverse mode sums an adjoint down to its input's shape)."""
+    value = np.asarray(value, dtype=float)
+    value = np.broadcast_to(value, np.broadcast_shapes(value.shape, shape))
+    while value.ndim > len(shape):
+        value = value.sum(axis=0)
+    for i, n in enumerate(shape):
+        if n == 1 and value.shape[i] != 1:
+            value = value.sum(axis=i, keepdims=True)
+    return value

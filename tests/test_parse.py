@@ -99,14 +99,23 @@ ERRORS = [
     ("x.real", ".", 2, "attribute"),
     ("sin(x).imag", ".", 7, "attribute"),
     ("().__class__", ".", 3, "attribute"),
-    # subscripts
-    ("x[0]", "[", 2, "subscript"),
-    ("sin(x)[0]", "[", 7, "subscript"),
+    # subscripts: integer constants, slices, '...' and None, or one index array
+    ("x[1.5]", "1.5", 3, "integers"),
+    ("sin(x)[0", "[", 7, "unclosed"),
+    ("x[0, i]", ",", 4, "index array"),
+    ("x[]", "[", 2, "empty"),
+    ("x[0)", "[", 2, "unclosed"),
+    ("x]", "]", 2, "unmatched"),
+    # comparisons never chain (Python would read a < b < c as (a < b) and (b < c))
+    ("a < b < c", "<", 7, "chained"),
+    # True, False, None and tuples are parameter values only
+    ("(0, 1) + x", "(", 1, "parameter value"),
     # lambdas
     ("lambda x: x", "lambda", 1, "keyword"),
     ("(lambda: 0)()", "lambda", 2, "keyword"),
     # comprehensions and other displays
-    ("[x for x in y]", "[", 1, "subscript"),
+    ("[x for x in y]", "for", 4, "keyword"),
+    ("[x]", "[", 1, "subscript"),
     ("sum(x for x in y)", "for", 7, "keyword"),
     ("{x: 1}", "{", 1, "unexpected character"),
     # unknown functions
@@ -140,10 +149,9 @@ ERRORS = [
     ('"abc"', '"', 1, "string"),
     # operators that are not in the grammar
     ("x ^ 2", "^", 3, "**"),
-    ("x % 2", "%", 3, "unexpected character"),
     ("x // 2", "/", 4, "expected"),
-    ("x < y", "<", 3, "unexpected character"),
-    ("x == y", "=", 3, "expected"),
+    ("x <> y", ">", 4, "expected"),
+    ("x === y", "=", 5, "expected"),
     ("x = 1", "=", 3, "expected"),
     ("x; y", ";", 2, "unexpected character"),
     ("x # comment", "#", 3, "unexpected character"),

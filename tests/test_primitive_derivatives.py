@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
-from gradcheck import FD_ATOL, FD_RTOL, SympyReference, assert_close, central_difference, rows
+from gradcheck import (FD_ATOL, FD_RTOL, SympyReference, assert_close, central_difference,
+                       entrywise_difference, rows)
+from test_vocabulary import VOCABULARY  # the array vocabulary: checked there, at all shapes
 
 import graphdiff as gd
 
@@ -87,9 +89,9 @@ NAMES = "xyz"
 
 
 def test_every_primitive_is_checked_here():
-    missing = set(gd.REGISTRY) - set(SPECS) - TENSOR_PRIMITIVES
+    missing = set(gd.REGISTRY) - set(SPECS) - TENSOR_PRIMITIVES - VOCABULARY
     assert not missing, f"add a domain for {sorted(missing)} to SPECS or TENSOR_CASES"
-    assert not (set(SPECS) | TENSOR_PRIMITIVES) - set(gd.REGISTRY)
+    assert not (set(SPECS) | TENSOR_PRIMITIVES | VOCABULARY) - set(gd.REGISTRY)
 
 
 def _draw(rng, domain, size: int) -> np.ndarray:
@@ -256,18 +258,6 @@ def test_every_tensor_primitive_has_a_case():
     assert set().union(*(ops for _, _, ops in TENSOR_CASES.values())) == TENSOR_PRIMITIVES
 
 
-def _entrywise_difference(fun, point, name, h=1e-6) -> np.ndarray:
-    """The gradient of the scalar fun by central differences, one entry at a time."""
-    x = np.asarray(point[name], dtype=float)
-    grad = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        up, down = x.copy(), x.copy()
-        up[idx] += h
-        down[idx] -= h
-        grad[idx] = (fun(**{**point, name: up}) - fun(**{**point, name: down})) / (2 * h)
-    return grad
-
-
 def _needs_shapes(name: str, static: bool, out: gd.Graph, labels: set) -> bool:
     if name in NEEDS_SHAPES and not static:
         inputs = [n for n in out.inputs if n not in labels]
@@ -296,7 +286,7 @@ def test_tensor_vjp_matches_central_differences(name, static):
 
     for n, got, via_graph in zip(inputs, grads, graph_grads):
         assert np.shape(got) == np.shape(point[n]), n
-        expected = _entrywise_difference(scalar, point, n)
+        expected = entrywise_difference(scalar, point, n)
         assert_close(got, expected, rtol=1e-6, atol=1e-8, what=f"{name}: d/d{n}")
         assert_close(via_graph, got, rtol=1e-12, atol=1e-14, what=f"{name}: graph")
 

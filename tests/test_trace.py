@@ -159,7 +159,7 @@ BATTERY = [
     ("sigmoid(x)*tanh(y) + softsign(x - y) + softplus(y)", {"x": 0.4, "y": -0.9}),
     ("isru(x, alpha=0.5) + arctan(x*y) + relu(y) + leaky_relu(-x)", {"x": 0.6, "y": 1.2}),
     ("prelu(x, a) + prelu(y, a)", {"x": -0.8, "y": 1.3, "a": 0.25}),
-    ("sqrt(x)/cbrt + log1p(x) - expm1(-x)", {"x": 1.7, "cbrt": 3.0}),
+    ("sqrt(x)/c + log1p(x) - expm1(-x)", {"x": 1.7, "c": 3.0}),
     ("sinh(x)*cosh(y) - arcsinh(x) + arccosh(y)", {"x": 0.3, "y": 1.8}),
     ("arcsin(x) + arccos(x)*arctanh(x) + tan(x)", {"x": 0.35}),
     ("log2(x) + log10(x*y) + abs(x - y)", {"x": 2.5, "y": 0.4}),

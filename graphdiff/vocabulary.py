@@ -1,0 +1,211 @@
+"""Plain NumPy helpers of the array vocabulary (special functions, indexing, scans).
+
+Like `primitives.py`, which holds the records that use them, this module imports nothing
+of graphdiff; code generators emit these functions' source into the modules they write,
+so each one needs only NumPy (no SciPy at run time).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["_erf", "_erfc", "_erfinv", "_index_add", "_take", "_take_add", "_cumsum",
+           "index_text", "normalize_index"]
+
+
+def _erfc_tail(x):
+    """erfc(x) for x >= 1.5 by its continued fraction, evaluated from the 80th term back
+    (relative error below 1e-14 there)."""
+    t = np.zeros_like(x)
+    for k in range(80, 0, -1):
+        t = (0.5 * k) / (x + t)
+    return np.exp(-x * x) * 0.5641895835477563 / (x + t)  # 1 / sqrt(pi)
+
+
+def _erf_series(x):
+    """erf(x) for |x| < 1.5 from 2/sqrt(pi) exp(-x²) Σ 2ⁿ x²ⁿ⁺¹ / (2n+1)!!: every term
+    has the sign of x, so nothing cancels (relative error below 1e-15)."""
+    x2 = x * x
+    term = x
+    total = x
+    for n in range(1, 40):
+        term = term * (2.0 * x2 / (2 * n + 1))
+        total = total + term
+    return 1.1283791670955126 * np.exp(-x2) * total  # 2 / sqrt(pi)
+
+
+def _erf(x):
+    """The error function 2/sqrt(pi) ∫₀ˣ exp(-t²) dt, in NumPy alone, in x's floating type."""
+    x = np.asarray(x)
+    kind = np.result_type(x.dtype, np.float16)
+    x = x.astype(np.float64)
+    small = np.abs(x) < 1.5
+    near = _erf_series(np.where(small, x, 0.0))
+    far = 1.0 - _erfc_tail(np.where(small, 1.5, np.abs(x)))
+    out = np.where(small, near, np.copysign(far, x))
+    return np.where(np.isnan(x), x, out).astype(kind)[()]
+
+
+def _erfc(x):
+    """1 - erf(x), accurate where it is tiny (x large), in NumPy alone."""
+    x = np.asarray(x)
+    kind = np.result_type(x.dtype, np.float16)
+    x = x.astype(np.float64)
+    small = np.abs(x) < 1.5
+    tail = _erfc_tail(np.where(small, 1.5, np.abs(x)))
+    out = np.where(small, 1.0 - _erf_series(np.where(small, x, 0.0)),
+                   np.where(x > 0, tail, 2.0 - tail))
+    return np.where(np.isnan(x), x, out).astype(kind)[()]
+
+
+def _erfinv(y):
+    """The inverse of erf on (-1, 1): Giles' approximation polished by two Halley steps on
+    erf(x) = y (±inf at ±1, nan outside [-1, 1])."""
+    y = np.asarray(y)
+    kind = np.result_type(y.dtype, np.float16)
+    y = y.astype(np.float64)
+    inside = np.abs(y) < 1
+    u = np.where(inside, y, 0.0)
+    w = -np.log((1.0 - u) * (1.0 + u))
+    a = w - 2.5
+    p = 2.81022636e-08
+    for c in (3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
+              -0.00125372503, -0.00417768164, 0.246640727, 1.50140941):
+        p = c + p * a
+    b = np.sqrt(w) - 3.0
+    q = -0.000200214257
+    for c in (0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
+              -0.0076224613, 0.00943887047, 1.00167406, 2.83297682):
+        q = c + q * b
+    x = np.where(w < 5.0, p, q) * u
+    for _ in range(2):
+        # Halley: f = erf(x) - y, f' = 2/sqrt(pi) exp(-x²), f'' = -2x f'
+        step = (_erf(x) - u) / (1.1283791670955126 * np.exp(-x * x))
+        x = x - step / (1.0 + x * step)
+    out = np.where(inside, x, np.where(np.abs(y) == 1, np.copysign(np.inf, y), np.nan))
+    return out.astype(kind)[()]
+
+
+def _cumsum(x, axis=None, reverse=False):
+    """Running sums along `axis` (of the flattened array for None), from the end if
+    `reverse`: the adjoint of a running sum is the reversed running sum."""
+    if not reverse:
+        return np.cumsum(x, axis=axis)
+    x = np.ravel(x) if axis is None else np.asarray(x)
+    return np.flip(np.cumsum(np.flip(x, axis=axis or 0), axis=axis or 0), axis=axis or 0)
+
+
+def _index_add(t, x, index):
+    """Zeros shaped like x with t added at x[index] (a basic index: no entry twice)."""
+    out = np.zeros(np.shape(x), dtype=np.result_type(t, x))
+    out[index] += t
+    return out
+
+
+def _take(x, i):
+    """x[i] for an array i of integers (any float holding integers) or of booleans (a mask)."""
+    i = np.asarray(i)
+    if i.dtype == np.bool_:
+        return np.asarray(x)[i]
+    idx = i.astype(np.intp)
+    if np.any(idx != i):
+        raise IndexError("an index array must hold integers (or booleans, a mask)")
+    return np.asarray(x)[idx]
+
+
+def _take_add(t, x, i):
+    """Zeros shaped like x with t added at x[i], twice where i repeats an entry."""
+    i = np.asarray(i)
+    out = np.zeros(np.shape(x), dtype=np.result_type(t, x))
+    np.add.at(out, i if i.dtype == np.bool_ else i.astype(np.intp), t)
+    return out
+
+
+# --- basic indices as parameters ----------------------------------------------------------
+# A basic index (ints, slices, None for a new axis, Ellipsis) is kept as a hashable tuple
+# whose items are ints, None, Ellipsis or ("slice", start, stop, step): a parameter value the
+# store can hash and the printers can write back as Python subscript syntax.
+
+def normalize_index(key, op="getitem"):
+    """A basic NumPy index as the hashable tuple described above; TypeError otherwise."""
+    items = key if isinstance(key, tuple) and not _is_slice_item(key) else (key,)
+    out = []
+    for item in items:
+        if isinstance(item, slice):
+            item = ("slice", item.start, item.stop, item.step)
+        if _is_slice_item(item):
+            parts = tuple(_index_int(op, v, allow_none=True) for v in item[1:])
+            if parts[2] == 0:
+                raise ValueError(f"{op}: slice step cannot be zero")
+            out.append(("slice",) + parts)
+        elif item is None or item is Ellipsis:
+            out.append(item)
+        else:
+            out.append(_index_int(op, item))
+    if sum(item is Ellipsis for item in out) > 1:
+        raise IndexError(f"{op}: an index can only have a single ellipsis ('...')")
+    return tuple(out)
+
+
+def _is_slice_item(item):
+    return isinstance(item, tuple) and len(item) == 4 and item[0] == "slice"
+
+
+def _index_int(op, v, allow_none=False):
+    if v is None and allow_none:
+        return None
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer, float,
+                                                             np.floating)) or v != int(v):
+        raise TypeError(f"{op}: indices must be integers, slices, None or '...', got {v!r}")
+    return int(v)
+
+
+def to_python_index(key):
+    """The normalized tuple back as a NumPy index (slices and all)."""
+    return tuple(slice(*item[1:]) if _is_slice_item(item) else item for item in key)
+
+
+def index_text(key):
+    """Python subscript syntax of a normalized index: '1:3, :', '0', '..., None'."""
+    def part(item):
+        if item is Ellipsis:
+            return "..."
+        if item is None:
+            return "None"
+        if _is_slice_item(item):
+            start, stop, step = ("" if v is None else str(v) for v in item[1:])
+            return f"{start}:{stop}" + (f":{step}" if step else "")
+        return str(item)
+    return ", ".join(part(item) for item in key) if key else "()"
+
+
+def indexed_shape(shape, key, op="getitem"):
+    """The shape of x[key] for x of `shape` (None entries: symbolic sizes)."""
+    key = list(key)
+    consumed = sum(1 for item in key if item is not None and item is not Ellipsis)
+    if consumed > len(shape):
+        raise IndexError(f"{op}: too many indices ({consumed}) for shape "
+                         f"{_shape_text(shape)}")
+    if Ellipsis in key:
+        k = key.index(Ellipsis)
+        key[k:k + 1] = [("slice", None, None, None)] * (len(shape) - consumed)
+    else:
+        key += [("slice", None, None, None)] * (len(shape) - consumed)
+    out, dim = [], 0
+    for item in key:
+        if item is None:
+            out.append(1)
+            continue
+        n = shape[dim]
+        dim += 1
+        if _is_slice_item(item):
+            out.append(None if n is None else len(range(*slice(*item[1:]).indices(n))))
+        elif n is not None and not -n <= item < n:
+            raise IndexError(f"{op}: index {item} is out of bounds for axis {dim - 1} "
+                             f"of size {n} (shape {_shape_text(shape)})")
+    return tuple(out)
+
+
+def _shape_text(shape):
+    return "(" + ", ".join("N" if d is None else str(d) for d in shape) + \
+        ("," if len(shape) == 1 else "") + ")"

@@ -1,0 +1,465 @@
+"""The array vocabulary (issue 11): comparisons, rounding, special functions, reductions,
+shapes and indexing, each checked end to end at the shapes people use — (), (3,), (2, 3),
+(2, 3, 4) and broadcasting pairs — to second order:
+
+- reverse mode (generated code and graph evaluation) against central differences of the
+  function, entry by entry, and for elementwise primitives against SymPy's derivatives;
+- second order by differentiating the gradient graph again (reverse over reverse), against
+  central differences of the gradient and SymPy's second derivatives;
+- forward mode against central differences; static shapes checked as the graph is built;
+- the text grammar, operator overloading, the trace table and the registry's docs table.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradcheck import SympyReference, assert_close, entrywise_difference, reduce_to
+
+import graphdiff as gd
+from graphdiff.primitives import REGISTRY
+from graphdiff.vocabulary import _erf, _erfc, _erfinv
+
+ANY = (-2.0, 2.0)
+POS = (0.2, 3.0)
+AWAY = "away"  # |x| in [0.3, 2], either sign
+UNIT = (-0.9, 0.9)
+
+# name -> (domain of each argument, whether SymPy differentiates its counterpart)
+ELEMENTWISE = {
+    "less": ((ANY, ANY), True), "less_equal": ((ANY, ANY), True),
+    "greater": ((ANY, ANY), True), "greater_equal": ((ANY, ANY), True),
+    "equal": ((ANY, ANY), True), "not_equal": ((ANY, ANY), True),
+    "floor": (((-3.0, 3.0),), False), "ceil": (((-3.0, 3.0),), False),
+    "round": (((-3.0, 3.0),), False), "mod": (((-3.0, 3.0), AWAY), False),
+    "fmax": ((ANY, ANY), True), "fmin": ((ANY, ANY), True),
+    "clip": ((ANY, (-1.5, -0.3), (0.3, 1.5)), True),
+    "exp2": ((ANY,), True), "logaddexp2": ((ANY, ANY), True),
+    "reciprocal": ((AWAY,), True), "rsqrt": ((POS,), True), "cbrt": ((AWAY,), True),
+    "sinc": ((AWAY,), True), "deg2rad": ((ANY,), True), "rad2deg": ((ANY,), True),
+    "erf": ((ANY,), True), "erfc": ((ANY,), True), "erfinv": ((UNIT,), True),
+    "gelu": (((-3.0, 3.0),), True), "gelu_tanh": (((-3.0, 3.0),), True),
+    "tanh": ((ANY,), True),
+}
+# shapes of the arguments: one per argument, broadcasting where they differ
+SHAPES = {1: [[()], [(3,)], [(2, 3)], [(2, 3, 4)]],
+          2: [[(), ()], [(3,), ()], [(2, 3), (3,)], [(2, 1, 4), (3, 1)], [(2, 3, 4)] * 2],
+          3: [[(2, 3), (), (3,)], [(4,), (4,), ()]]}
+NAMES = "xyz"
+
+
+def _draw(rng, domain, shape):
+    if domain == AWAY:
+        return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.3, 2.0, size=shape)
+    return rng.uniform(*domain, size=shape)
+
+
+def _point(name, domains, shapes):
+    rng = np.random.default_rng(sum(map(ord, name)) + len(shapes[0]))
+    while True:
+        point = {NAMES[k]: _draw(rng, d, s) for k, (d, s) in enumerate(zip(domains, shapes))}
+        if len(shapes) == 1 or not REGISTRY[name].is_elementwise:
+            return point
+        # keep the first two arguments apart: the kink (or jump) of fmax, fmin and the
+        # comparisons is at x == y
+        x, y = np.broadcast_arrays(point["x"], point["y"])
+        if np.min(np.abs(x - y), initial=1.0) > 0.1:
+            return point
+
+
+def _entrywise(fun, point, name):
+    """d fun / d point[name], fun a scalar function of the point (a dict)."""
+    return entrywise_difference(lambda **p: fun(p), point, name)
+
+
+def _elementwise_cases():
+    for name, (domains, _) in ELEMENTWISE.items():
+        for shapes in SHAPES[len(domains)]:
+            yield pytest.param(name, shapes, id=f"{name}-{'-'.join(map(str, shapes))}")
+
+
+@pytest.mark.parametrize("name,shapes", list(_elementwise_cases()))
+def test_elementwise_to_second_order(name, shapes):
+    domains, sympy_differentiates = ELEMENTWISE[name]
+    prim = REGISTRY[name]
+    point = _point(name, domains, shapes)
+    args = [gd.tensor(NAMES[k], s) for k, s in enumerate(shapes)]
+    g = args[0].apply(name, *args)
+    full = np.broadcast_shapes(*shapes)
+    assert g.shape == full  # the shape rule, at build time
+    value = g(**point)
+    assert np.shape(value) == full
+    assert_close(gd.compile(g)(**point), value, rtol=1e-15, atol=0)
+    assert_close(value, prim.evaluate(*point.values()), rtol=1e-15, atol=0)
+
+    rng = np.random.default_rng(5)
+    W = rng.normal(size=full)
+    loss = gd.sum(gd.tensor("W", full) * g)
+
+    def f(p):
+        return float(np.sum(W * g(**p)))
+
+    wrt = list(g.inputs)
+    _, grads = gd.value_and_grad(loss, wrt=wrt)(W=W, **point)
+    scalar = _scalar_graph(name, len(shapes))
+    ref = SympyReference(scalar) if sympy_differentiates else None
+    wide = {n: np.broadcast_to(v, full) for n, v in point.items()}
+    for k, n in enumerate(wrt):
+        what = f"d{name}/d{n} at shapes {shapes}"
+        assert np.shape(grads[k]) == shapes[k], what
+        if not prim.differentiable:
+            assert np.all(np.asarray(grads[k]) == 0), what
+        assert_close(grads[k], _entrywise(f, point, n), rtol=1e-6, atol=1e-7, what=what)
+        if ref is not None and full in ((3,), (2, 3), ()):
+            exact = reduce_to(W * ref.at(ref.derivative(n), wide), shapes[k])
+            assert_close(grads[k], exact, rtol=1e-9, atol=1e-12, what=what + " (SymPy)")
+
+    # second order: the gradient graph differentiated again, along a random V
+    for k, n in enumerate(wrt):
+        G = gd.grad_graph(loss, wrt=[n])
+        V = rng.normal(size=shapes[k])
+        second = gd.sum(gd.tensor("V", shapes[k]) * G)
+        hv = _second(second, wrt, point, W=W, V=V)
+
+        def gv(p):
+            return float(np.sum(V * G(**{k: v for k, v in {**p, "W": W}.items()
+                                         if k in G.inputs})))
+
+        for j, m in enumerate(wrt):
+            what = f"d2{name}/d{n}d{m} at shapes {shapes}"
+            assert_close(hv[j], _entrywise(gv, point, m), rtol=1e-5, atol=1e-6, what=what)
+            if ref is not None and full in ((3,), (2, 3)):
+                d2 = ref.at(ref.derivative(n, m), wide)
+                vk = np.broadcast_to(V, full) if shapes[k] == full else None
+                if vk is not None:
+                    exact = reduce_to(W * vk * d2, shapes[j])
+                    assert_close(hv[j], exact, rtol=1e-8, atol=1e-10, what=what + " (SymPy)")
+
+    # forward mode along a random direction
+    direction = {n: rng.normal(size=np.shape(point[n])) for n in wrt}
+    _, tangent = gd.jvp(g)(**point, **{f"dot_{n}": d for n, d in direction.items()})
+    h = 1e-6
+    up = g(**{n: v + h * direction[n] for n, v in point.items()})
+    down = g(**{n: v - h * direction[n] for n, v in point.items()})
+    assert_close(tangent, (np.asarray(up, float) - np.asarray(down, float)) / (2 * h),
+                 rtol=1e-6, atol=1e-7, what=f"{name}: jvp")
+
+
+def _second(second, wrt, point, **weights):
+    """The gradient of `second` for each name in wrt: zeros for names it does not use
+    (the derivative graph dropped them)."""
+    used = [n for n in wrt if n in second.inputs]
+    values = {k: v for k, v in {**point, **weights}.items() if k in second.inputs}
+    grads = dict(zip(used, gd.value_and_grad(second, wrt=used)(**values)[1])) if used else {}
+    return [grads.get(n, np.zeros(np.shape(point[n]))) for n in wrt]
+
+
+def _scalar_graph(name, arity):
+    args = gd.symbols(" ".join(NAMES[:arity]))
+    args = args if isinstance(args, tuple) else (args,)
+    return args[0].apply(name, *args)
+
+
+# --- non-elementwise primitives: vjp, jvp and reverse-over-reverse -----------------------------
+
+TENSOR_CASES = {
+    # reductions
+    "max": (lambda a: gd.max(a), [(2, 3, 4)]),
+    "max_axis": (lambda a: gd.max(a, axis=1), [(2, 3, 4)]),
+    "max_axes_keepdims": (lambda a: gd.max(a, axis=(0, 2), keepdims=True), [(2, 3, 4)]),
+    "min_axis": (lambda a: gd.min(a, axis=-1), [(2, 3)]),
+    "min_vector": (lambda a: gd.min(a), [(3,)]),
+    "prod": (lambda a: gd.prod(a), [(2, 3)]),
+    "prod_axis": (lambda a: gd.prod(a, axis=0), [(2, 3, 4)]),
+    "var": (lambda a: gd.var(a), [(2, 3)]),
+    "var_axis_ddof": (lambda a: gd.var(a, axis=1, ddof=1), [(2, 3, 4)]),
+    "std": (lambda a: gd.std(a, axis=(0, 1)), [(2, 3, 4)]),
+    "std_ddof": (lambda a: gd.std(a, ddof=1), [(3,)]),
+    "logsumexp_axes": (lambda a: gd.logsumexp(a, axis=(0, 2)), [(2, 3, 4)]),
+    "cumsum": (lambda a: gd.cumsum(a), [(2, 3)]),
+    "cumsum_axis": (lambda a: gd.cumsum(a, axis=1), [(2, 3, 4)]),
+    "cumsum_reverse": (lambda a: gd.cumsum(a, axis=0, reverse=True), [(3,)]),
+    # shapes
+    "reshape": (lambda a: gd.reshape(a, shape=(4, -1)) * 1.5, [(2, 3, 4)]),
+    "ravel": (lambda a: a.ravel() ** 2, [(2, 3)]),
+    "squeeze": (lambda a: gd.sin(gd.squeeze(a, axis=1)), [(2, 1, 4)]),
+    "expand_dims": (lambda a: gd.expand_dims(a, axis=0) * a, [(3,)]),
+    "transpose_axes": (lambda a: gd.transpose(a, axes=(2, 0, 1)) ** 2, [(2, 3, 4)]),
+    "transpose_method": (lambda a: a.transpose(1, 0) @ a, [(2, 3)]),
+    "swapaxes": (lambda a: gd.swapaxes(a, axis1=0, axis2=2) ** 3, [(2, 3, 4)]),
+    "moveaxis": (lambda a: gd.exp(gd.moveaxis(a, source=0, destination=-1)), [(2, 3, 4)]),
+    "flip": (lambda a: gd.flip(a, axis=1) * a, [(2, 3)]),
+    "flip_all": (lambda a: gd.flip(a) * a, [(2, 3, 4)]),
+    "broadcast_to": (lambda a: gd.broadcast_to(a, shape=(2, 3)) ** 2, [(3,)]),
+    # indexing
+    "getitem": (lambda a: a[0] * a[1], [(2, 3)]),
+    "getitem_slices": (lambda a: a[:, 1:3] ** 2 + a[:, :2, None, -1], [(2, 3, 4)]),
+    "getitem_scalar": (lambda a: a[1] * a, [(3,)]),
+    "take": (lambda a, i: a[i] ** 2, [(4,), ((3,), [2, 0, 2])]),
+    "take_rows": (lambda a, i: gd.sin(a[i]) * 2, [(3, 2), ((4,), [0, 2, 2, 1])]),
+    "mask": (lambda a: gd.sum(a[a > 0] ** 3), [(2, 3)]),
+    "where_compare": (lambda a, b: gd.where(a > b, a * b, a - b), [(2, 3), (3,)]),
+}
+
+
+# the non-elementwise primitives of the vocabulary, each met by the cases above (as an
+# operation or in a derivative): tests/test_primitive_derivatives.py leaves them to this file
+TENSOR_VOCABULARY = {"max", "min", "prod", "var", "std", "cumsum", "reshape", "reshape_like",
+                     "ravel", "squeeze", "expand_dims", "swapaxes", "moveaxis", "flip",
+                     "broadcast_to", "getitem", "index_add", "take", "take_add"}
+VOCABULARY = set(ELEMENTWISE) | TENSOR_VOCABULARY
+
+
+def test_every_tensor_primitive_of_the_vocabulary_has_cases():
+    met = set()
+    for name in TENSOR_CASES:
+        out, _, constants = _tensor_case(name)
+        loss = gd.sum(out * 1.0)
+        wrt = [n for n in out.inputs if n not in constants]
+        for g in (out, gd.grad_graph(loss, wrt=wrt)):
+            met |= {n.op for n in g.nodes}
+    assert TENSOR_VOCABULARY <= met, TENSOR_VOCABULARY - met
+
+
+def _tensor_case(name):
+    fn, shapes = TENSOR_CASES[name]
+    rng = np.random.default_rng(sum(map(ord, name)))
+    args, point, constants = [], {}, set()
+    for arg, shape in zip("abc", shapes):
+        if isinstance(shape[0], tuple):  # an index array
+            shape, values = shape
+            point[arg] = np.array(values, dtype=float)
+            constants.add(arg)
+        else:
+            point[arg] = rng.normal(size=shape)
+        args.append(gd.tensor(arg, shape))
+    return fn(*args), point, constants
+
+
+@pytest.mark.parametrize("name", list(TENSOR_CASES))
+def test_tensor_primitive_to_second_order(name):
+    out, point, constants = _tensor_case(name)
+    value = np.asarray(out(**point))
+    if out.shape is not None:
+        assert value.shape == out.shape, name  # the static shape is the shape computed
+    assert_close(gd.compile(out)(**point), value, rtol=1e-14, atol=1e-15)
+    rng = np.random.default_rng(2)
+    W = rng.normal(size=value.shape)
+    Wg = gd.tensor("W", value.shape) if out.shape is not None else gd.symbols("W")
+    loss = gd.sum(Wg * out)
+    wrt = [n for n in out.inputs if n not in constants]
+
+    def f(p):
+        return float(np.sum(W * out(**p)))
+
+    _, grads = gd.value_and_grad(loss, wrt=wrt)(W=W, **point)
+    for n, got in zip(wrt, grads):
+        assert np.shape(got) == np.shape(point[n])
+        assert_close(got, _entrywise(f, point, n), rtol=1e-6, atol=1e-8, what=f"{name}: d/d{n}")
+    # forward mode
+    direction = {n: (rng.normal(size=np.shape(v)) if n not in constants else 0 * v)
+                 for n, v in point.items()}
+    _, tangent = gd.jvp(out)(**point, **{f"dot_{n}": d for n, d in direction.items()})
+    h = 1e-6
+    fd = (np.asarray(out(**{n: v + h * direction[n] for n, v in point.items()}))
+          - np.asarray(out(**{n: v - h * direction[n] for n, v in point.items()}))) / (2 * h)
+    assert_close(tangent, fd, rtol=1e-6, atol=1e-8, what=f"{name}: jvp")
+    # second order: reverse over reverse
+    for n in wrt:
+        G = gd.grad_graph(loss, wrt=[n])
+        V = rng.normal(size=np.shape(point[n]))
+        second = gd.sum(gd.tensor("V", np.shape(point[n])) * G)
+        hv = _second(second, wrt, point, W=W, V=V)
+
+        def gv(p):
+            return float(np.sum(V * G(**{k: v for k, v in {**p, "W": W}.items()
+                                         if k in G.inputs})))
+
+        for m, got in zip(wrt, hv):
+            assert_close(got, _entrywise(gv, point, m), rtol=1e-5, atol=1e-6,
+                         what=f"{name}: d2/d{n}d{m}")
+
+
+# --- the conventions at non-differentiable points (JAX's) -----------------------------------
+
+def test_max_and_min_split_ties_evenly():
+    x = gd.tensor("x", (2, 3))
+    a = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
+    _, (g,) = gd.value_and_grad(gd.max(x))(a)
+    np.testing.assert_allclose(g, [[0, 0.5, 0.5], [0, 0, 0]])
+    _, (g,) = gd.value_and_grad(gd.sum(gd.min(x, axis=1)))(a)
+    np.testing.assert_allclose(g, [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3]])
+    _, tangent = gd.jvp(gd.max(x, axis=1))(a, dot_x=np.ones((2, 3)))
+    np.testing.assert_allclose(tangent, [1.0, 1.0])
+
+
+def test_rounding_sign_and_comparisons_have_zero_derivatives():
+    x = gd.symbols("x")
+    for f in (gd.floor, gd.ceil, gd.round, gd.sign):
+        assert float(gd.grad(f(x) * x)(2.5)) == float(f(2.5))  # d(f(x) x) = f(x) + 0
+    assert float(gd.grad(gd.abs(x))(0.0)) == 0.0
+    assert float(gd.grad(gd.where(x > 0, x, -x))(0.0)) == -1.0
+    assert not REGISTRY["less"].differentiable and not REGISTRY["floor"].differentiable
+
+
+def test_prod_gradient_is_exact_with_zeros():
+    x = gd.tensor("x", (4,))
+    grad = gd.grad(gd.prod(x))
+    np.testing.assert_allclose(grad(np.array([2.0, 0.0, 3.0, 4.0])), [0, 24, 0, 0])
+    np.testing.assert_allclose(grad(np.array([0.0, 0.0, 3.0, 4.0])), [0, 0, 0, 0])
+    np.testing.assert_allclose(grad(np.array([1.0, 2.0, 3.0, 4.0])), [24, 12, 8, 6])
+    rows = gd.grad(gd.sum(gd.prod(gd.tensor("y", (2, 3)), axis=1)))
+    np.testing.assert_allclose(rows(np.array([[0.0, 2.0, 5.0], [1.0, 2.0, 3.0]])),
+                               [[10, 0, 0], [6, 3, 2]])
+
+
+def test_tanh_derivative_keeps_relative_accuracy_near_one():
+    x = np.float32(9.0)
+    got = gd.grad("tanh(x)")(x)
+    exact = 1 / math.cosh(9.0) ** 2  # 6.1e-08
+    assert np.asarray(got).dtype == np.float32
+    # (1 - y)(1 + y) with y = tanh(x) rounded to float32: 1 - y is exact (Sterbenz)
+    y = np.float32(np.tanh(x))
+    assert got == (np.float32(1) - y) * (np.float32(1) + y)
+    assert abs(float(got) - exact) / exact < 1.0  # 1 - y*y rounds to a multiple of 6e-8
+    assert "(1 - " in str(REGISTRY["tanh"].partials[0](*gd.symbols("x y")))
+
+
+def test_special_functions_match_the_c_library():
+    xs = np.concatenate([np.linspace(-6, 6, 2001), [0.0, 1e-300, -1e-8, 1.5, -1.5, 27.0]])
+    want = np.array([math.erf(v) for v in xs])
+    np.testing.assert_allclose(_erf(xs), want, rtol=2e-15, atol=0)
+    want = np.array([math.erfc(v) for v in xs])
+    np.testing.assert_allclose(_erfc(xs), want, rtol=2e-14, atol=0)
+    ys = np.linspace(-0.999999, 0.999999, 2001)
+    np.testing.assert_allclose(_erf(_erfinv(ys)), ys, rtol=0, atol=1e-15)
+    assert _erfinv(np.array([1.0, -1.0, 1.5])).tolist()[:2] == [np.inf, -np.inf]
+    assert np.isnan(_erfinv(1.5))
+    assert _erf(np.float32(0.5)).dtype == np.float32
+    assert math.isnan(_erf(np.nan))
+
+
+# --- syntax: parse and operators --------------------------------------------------------------
+
+def test_parse_comparisons_booleans_tuples_and_subscripts():
+    x = np.array([[1.0, -2.0, 3.0], [-4.0, 5.0, 6.0]])
+    cases = {
+        "sum(x, keepdims=True)": np.sum(x, keepdims=True),
+        "sum(x, axis=(0, 1))": np.sum(x),
+        "max(x, axis=0, keepdims=False)": np.max(x, axis=0),
+        "logsumexp(x, axis=(0, 1))": np.log(np.sum(np.exp(x))),
+        "x[0]": x[0], "x[:, 1:3]": x[:, 1:3], "x[-1, ::-1]": x[-1, ::-1],
+        "x[..., None]": x[..., None], "x[1][2]": x[1][2],
+        "where(x > 0, x, 0)": np.where(x > 0, x, 0), "x % 4": x % 4,
+        "(x <= 1) * x": (x <= 1) * x, "sum(x == 5)": 1, "x[x != 5]": x[x != 5],
+        "var(x, ddof=1)": np.var(x, ddof=1), "clip(x, -1, 2)": np.clip(x, -1, 2),
+        "reshape(x, shape=(3, -1))": x.reshape(3, -1), "transpose(x, (1, 0))": x.T,
+    }
+    for text, want in cases.items():
+        g = gd.parse(text)
+        np.testing.assert_allclose(g(x=x), want, err_msg=text)
+        np.testing.assert_allclose(gd.compile(g)(x=x), want, err_msg=text)
+        assert gd.parse(str(g)) == g, text  # prints as text that parses back
+    i = np.array([1.0, 0.0, 1.0])
+    np.testing.assert_allclose(gd.parse("x[i] * 2")(x=x, i=i), x[[1, 0, 1]] * 2)
+
+
+def test_sum_of_a_comparison_is_no_longer_misread_as_a_keyword():
+    g = gd.parse("sum(x == y)")
+    assert g.output.op == "sum" and int(g(x=np.arange(3.0), y=np.array([0.0, 5, 2]))) == 2
+
+
+def test_operators_build_the_same_nodes_as_the_text():
+    x, y = gd.symbols("x y")
+    assert (x < y) == gd.parse("x < y") and (x >= 1) == gd.parse("x >= 1")
+    assert (2 > x) == gd.parse("x < 2")  # Python reflects 2 > x to x < 2
+    assert x % y == gd.parse("x % y") and 3 % x == gd.parse("3 % x")
+    assert x[1:3] == gd.parse("x[1:3]") and x[0, ..., None] == gd.parse("x[0, ..., None]")
+    assert x.sum(axis=0) == gd.parse("sum(x, axis=0)")
+    assert x.reshape(2, 3) == gd.parse("reshape(x, shape=(2, 3))") == x.reshape((2, 3))
+    assert x.T == gd.parse("transpose(x)") and x.transpose(1, 0) == gd.parse(
+        "transpose(x, axes=(1, 0))")
+    assert x.max(axis=1, keepdims=True) == gd.parse("max(x, axis=1, keepdims=True)")
+    assert x.var(ddof=1) == gd.parse("var(x, ddof=1)")
+    assert x[y] == gd.parse("x[y]") and x[x > 0] == gd.parse("x[x > 0]")
+    # == on graphs is structural equality (hashing relies on it): elementwise is gd.equal
+    assert (x == y) is False and gd.equal(x, y) == gd.parse("x == y")
+    with pytest.raises(TypeError, match="index array"):
+        x[np.array([0, 1])]
+
+
+def test_shapes_are_checked_when_the_graph_is_built():
+    a, b = gd.tensor("a", (2, 3)), gd.tensor("b", (4,))
+    with pytest.raises(ValueError, match=r"\(2, 3\) and \(4,\)"):
+        a < b
+    with pytest.raises(ValueError, match=r"reshape.*\(2, 3\).*\(4, -1\)|\(4, N\)"):
+        a.reshape(4, -1)
+    with pytest.raises(IndexError, match=r"out of bounds.*\(2, 3\)"):
+        a[2]
+    with pytest.raises(IndexError, match="too many indices"):
+        a[0, 0, 0]
+    with pytest.raises(ValueError, match="axis 2 is out of range"):
+        gd.max(a, axis=2)
+    with pytest.raises(ValueError, match="not a permutation"):
+        a.transpose(0, 0)
+    with pytest.raises(ValueError, match=r"\(2, 3\) and \(4,\) do not broadcast"):
+        gd.broadcast_to(a, shape=(4,))
+    assert a[:, None, 1:].shape == (2, 1, 2)
+    assert gd.var(gd.tensor("c", (None, 3)), axis=0).shape == (3,)
+    assert gd.cumsum(a).shape == (6,) and gd.moveaxis(a, source=0, destination=1).shape == (3, 2)
+
+
+def test_sympy_conversion_or_a_clear_refusal():
+    x, y = gd.symbols("x y")
+    import sympy as sp
+
+    assert gd.erf(x).to_sympy() == sp.erf(sp.Symbol("x"))
+    assert gd.from_sympy(sp.erfinv(sp.Symbol("x"))) == gd.erfinv(x)
+    assert gd.parse(sp.sinc(sp.Symbol("x")))(x=1.0) == pytest.approx(math.sin(1.0))
+    with pytest.raises(NotImplementedError, match="getitem has no SymPy counterpart"):
+        x[0].to_sympy()
+
+
+def test_trace_rows_show_the_vocabulary():
+    t = gd.trace("max(x * y) + x[1]", x=np.array([1.0, 3.0]), y=2.0)
+    np.testing.assert_allclose(t.gradient["x"], [0.0, 3.0])
+    assert t.gradient["y"] == pytest.approx(3.0)
+    exprs = [r.expr for r in t.rows]
+    assert "v1[1]" in exprs and any(e.startswith("max(") for e in exprs)
+    text = t.to_text()
+    assert "v1[1]" in text
+
+
+def test_generated_code_reads_like_numpy():
+    x = gd.tensor("x", (2, 3))
+    source = gd.compile(gd.sum(x[:, 1:] ** 2) + gd.max(x, axis=0)[0]).source
+    assert "x[:, 1:]" in source and "np.max(" in source
+    vg = gd.value_and_grad(gd.erf(gd.symbols("x")))
+    assert "def _erf(" in vg.source and "scipy" not in vg.source
+
+
+# --- the registry's table in the docs ----------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "graph-and-primitives.md"
+BEGIN, END = "<!-- registry table: begin -->", "<!-- registry table: end -->"
+
+
+def test_docs_table_is_generated_from_the_registry():
+    from graphdiff.render import primitives_table
+
+    text = DOCS.read_text()
+    head, rest = text.split(BEGIN + "\n")
+    table, tail = rest.split(END)
+    want = primitives_table()
+    if os.environ.get("GRAPHDIFF_REGEN_GOLDEN") and table != want:
+        DOCS.write_text(head + BEGIN + "\n" + want + END + tail)
+        table = want
+    assert table == want, ("docs/graph-and-primitives.md's table differs from the registry; "
+                           "regenerate with GRAPHDIFF_REGEN_GOLDEN=1 python -m pytest "
+                           "tests/test_vocabulary.py -k docs")
+    for name in REGISTRY:
+        assert f"| `{name}` |" in table
