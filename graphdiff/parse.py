@@ -104,7 +104,7 @@ class _Frame:
 class _Literal:
     """True, False, None or a tuple of integers: a parameter's value, not an operand."""
 
-    __slots__ = ("value", "tok")
+    __slots__ = ("tok", "value")
 
     def __init__(self, value: Any, tok: _Tok):
         self.value, self.tok = value, tok
@@ -305,7 +305,12 @@ class _Parser:
             raise ParseError("unexpected ',' outside a function call", tok.col, ",")
         frame = self.ops[-1][2]
         if frame.func is None:  # (0, 1): a tuple, a parameter's value
-            frame.args.append(self.operands.pop())
+            item = self.operands.pop()
+            if not isinstance(item, _Literal) and item.output.op != "const":
+                raise ParseError("unexpected ',' outside a function call (a tuple holds "
+                                 "constants: a parameter's value, as in axis=(0, 1))",
+                                 tok.col, ",")
+            frame.args.append(item)
             return
         self._collect(frame)
 

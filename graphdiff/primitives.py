@@ -1201,7 +1201,8 @@ _VOCABULARY = [
     _p("gelu_tanh", 1, _gelu_tanh, (_gelu_tanh_partial,),
        numpy=f"0.5 * {{0}} * (1 + np.tanh({_GELU_C!r} * ({{0}} + 0.044715 * {{0}}**3)))",
        latex=r"\operatorname{GELU}_{\tanh}",
-       sympy=lambda sp, x: x / 2 * (1 + sp.tanh(sp.sqrt(2 / sp.pi) * (x + sp.Rational(44715, 10**6) * x**3))),
+       sympy=lambda sp, x: x / 2 * (1 + sp.tanh(sp.sqrt(2 / sp.pi)
+                                                * (x + sp.Rational(44715, 10**6) * x**3))),
        doc="the tanh approximation of GELU"),
     # --- reductions -------------------------------------------------------------------------
     _p("max", 1, np.max, (), numpy="np.max({0}{opts})", latex=r"\max",
@@ -1259,7 +1260,8 @@ _VOCABULARY = [
        vjp=lambda bar, t, x, out: (call("reshape_like", _exact(bar, out), t), None),
        jvp=lambda dots, t, x, out: (None if dots[0] is None
                                     else call("reshape_like", _exact(dots[0], t), x)),
-       view="same", zero_d_array=True, doc="t's entries in x's shape (the adjoint of a reshape)"),
+       view="same", zero_d_array=True,
+       doc="t's entries in x's shape (the adjoint of a reshape)"),
     _p("ravel", 1, np.ravel, (), sympy=lambda sp, a: a,
        shape=lambda a: (None if None in a else math.prod(a),),
        vjp=lambda bar, a, out: (call("reshape_like", _exact(bar, out), a),),
@@ -1301,7 +1303,8 @@ _VOCABULARY = [
        sympy=lambda sp, a, shape=(): a, params=(("shape", ()),), shape=_broadcast_to_shape,
        vjp=lambda bar, a, out, shape: (call("sum_to", _exact(bar, out), a, out),),
        jvp=lambda dots, a, out, shape: call("broadcast_to", _exact(dots[0], a), shape=shape),
-       view="broadcast", zero_d_array=True, doc="a read-only broadcast view of the given shape"),
+       view="broadcast", zero_d_array=True,
+       doc="a read-only broadcast view of the given shape"),
     # --- indexing ---------------------------------------------------------------------------
     _p("getitem", 1, _getitem, (), numpy=_getitem_template,
        latex=r"\operatorname{index}", sympy=_refuse("getitem"),
@@ -1317,20 +1320,23 @@ _VOCABULARY = [
        vjp=lambda bar, t, x, out, index: (call("getitem", _exact(bar, out), index=index), None),
        jvp=lambda dots, t, x, out, index: (None if dots[0] is None else call(
            "index_add", _exact(dots[0], t), x, index=index)),
-       helpers=(_index_add,), zero_d_array=True, doc="zeros shaped like x with t added at x[index] "
+       helpers=(_index_add,), zero_d_array=True,
+       doc="zeros shaped like x with t added at x[index] "
                                   "(the adjoint of getitem)"),
     _p("take", 2, _take, (), numpy="_take({0}, {1})", sympy=_refuse("take"),
        shape=_take_shape, syntax=lambda a, i, opts="": f"{a}[{i}]",
        vjp=lambda bar, a, i, out: (call("take_add", _exact(bar, out), a, i), None),
        jvp=lambda dots, a, i, out: (None if dots[0] is None
                                     else call("take", _exact(dots[0], a), i)),
-       helpers=(_take,), zero_d_array=True, doc="x[i] for an array i of integers, or a boolean mask"),
+       helpers=(_take,), zero_d_array=True,
+       doc="x[i] for an array i of integers, or a boolean mask"),
     _p("take_add", 3, _take_add, (), numpy="_take_add({0}, {1}, {2})", sympy=_refuse("take_add"),
        shape=lambda t, x, i: x,
        vjp=lambda bar, t, x, i, out: (call("take", _exact(bar, out), i), None, None),
        jvp=lambda dots, t, x, i, out: (None if dots[0] is None
                                        else call("take_add", _exact(dots[0], t), x, i)),
-       helpers=(_take_add,), zero_d_array=True, doc="zeros shaped like x with t added at x[i], summed where i "
+       helpers=(_take_add,), zero_d_array=True,
+       doc="zeros shaped like x with t added at x[i], summed where i "
                                  "repeats (the adjoint of take)"),
 ]
 _PRIMITIVES += _VOCABULARY

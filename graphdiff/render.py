@@ -931,7 +931,8 @@ def _activations_text(rows: list[tuple[str, ...]]) -> str:
 
 _LATEX_SYMBOLS = {"infty": "∞", "alpha": "α", "pi": "π", "geq": "≥", "leq": "≤", "neq": "≠",
                   "cdot": "·", "{": "{", "}": "}", "left": "", "right": "", ",": " ",
-                  "quad": "  ", " ": " ", "|": "|", "Phi": "Φ", "phi": "φ", "approx": "≈"}
+                  "quad": "  ", " ": " ", "|": "|", "Phi": "Φ", "phi": "φ",
+                  "approx": "≈"}
 _SUPER = str.maketrans("0123456789-+xni()", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺ˣⁿⁱ⁽⁾")
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["_erf", "_erfc", "_erfinv", "_index_add", "_take", "_take_add", "_cumsum",
-           "index_text", "normalize_index"]
+__all__ = ["index_text", "indexed_shape", "normalize_index", "to_python_index"]
 
 
 def _erfc_tail(x):

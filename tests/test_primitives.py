@@ -50,7 +50,8 @@ DOMAINS: dict[str, list[Any]] = {
     "erf": [(-3, 3)], "erfc": [(-3, 3)], "erfinv": [(-0.95, 0.95)], "gelu": [(-3, 3)],
     "gelu_tanh": [(-3, 3)],
 }
-TIES = {"minimum", "maximum", "fmax", "fmin"}  # keep the two arguments apart (the kink is at x == y)
+# keep the two arguments apart (the kink is at x == y)
+TIES = {"minimum", "maximum", "fmax", "fmin"}
 PARAMS: dict[str, list[dict]] = {"isru": [{}, {"alpha": 0.5}], "leaky_relu": [{}, {"alpha": 0.2}]}
 
 # Independent NumPy spellings (not the registry's own implementation).

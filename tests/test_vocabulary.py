@@ -125,7 +125,7 @@ def test_elementwise_to_second_order(name, shapes):
         second = gd.sum(gd.tensor("V", shapes[k]) * G)
         hv = _second(second, wrt, point, W=W, V=V)
 
-        def gv(p):
+        def gv(p, V=V, G=G):
             return float(np.sum(V * G(**{k: v for k, v in {**p, "W": W}.items()
                                          if k in G.inputs})))
 
@@ -275,7 +275,7 @@ def test_tensor_primitive_to_second_order(name):
         second = gd.sum(gd.tensor("V", np.shape(point[n])) * G)
         hv = _second(second, wrt, point, W=W, V=V)
 
-        def gv(p):
+        def gv(p, V=V, G=G):
             return float(np.sum(V * G(**{k: v for k, v in {**p, "W": W}.items()
                                          if k in G.inputs})))
 
@@ -395,7 +395,7 @@ def test_operators_build_the_same_nodes_as_the_text():
 def test_shapes_are_checked_when_the_graph_is_built():
     a, b = gd.tensor("a", (2, 3)), gd.tensor("b", (4,))
     with pytest.raises(ValueError, match=r"\(2, 3\) and \(4,\)"):
-        a < b
+        _ = a < b
     with pytest.raises(ValueError, match=r"reshape.*\(2, 3\).*\(4, -1\)|\(4, N\)"):
         a.reshape(4, -1)
     with pytest.raises(IndexError, match=r"out of bounds.*\(2, 3\)"):
@@ -414,7 +414,7 @@ def test_shapes_are_checked_when_the_graph_is_built():
 
 
 def test_sympy_conversion_or_a_clear_refusal():
-    x, y = gd.symbols("x y")
+    x = gd.symbols("x")
     import sympy as sp
 
     assert gd.erf(x).to_sympy() == sp.erf(sp.Symbol("x"))
