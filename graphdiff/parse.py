@@ -30,6 +30,7 @@ _TOKEN = re.compile(r"""
     (?P<space>\s+)
   | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<name>[^\W\d]\w*)
+  | (?P<string>'[^'\\\n]*'|"[^"\\\n]*")
   | (?P<op>\*\*|<=|>=|==|!=|\.\.\.|[-+*/@%(),=<>\[\]:])
   | (?P<bad>.)
 """, re.VERBOSE | re.DOTALL)
@@ -110,6 +111,8 @@ class _Literal:
         self.value, self.tok = value, tok
 
     def what(self) -> str:
+        if isinstance(self.value, str):
+            return f"a string ({self.tok.text})"
         return "a tuple" if isinstance(self.value, tuple) else f"keyword {self.tok.text!r}"
 
 
@@ -188,6 +191,9 @@ class _Parser:
                     expect_operand = False
                 elif tok.kind == "literal":
                     self.operands.append(_Literal(_LITERALS[tok.text], tok))
+                    expect_operand = False
+                elif tok.kind == "string":  # einsum(a, b, spec='ij,jk->ik')
+                    self.operands.append(_Literal(tok.text[1:-1], tok))
                     expect_operand = False
                 elif tok.text == ")" and tok.kind == "op" and self._in_tuple():
                     self._close(tok, empty=True)  # (0, 1,): a trailing comma

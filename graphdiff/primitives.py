@@ -133,6 +133,16 @@ def _param_value(op: str, key: str, value: Any, default: Any) -> Any:
 
     if isinstance(default, _Index):
         return normalize_index(value, op)
+    if isinstance(default, str):  # an einsum specification: letters, one ',' and '->'
+        if not isinstance(value, str) or not _SPEC.fullmatch(value.replace(" ", "")):
+            raise TypeError(f"{op}() parameter {key} must be a specification such as "
+                            f"'ij,jk->ik', got {value!r}")
+        value = value.replace(" ", "")
+        a, b, out = _spec_parts(value)
+        if any(len(set(t)) != len(t) for t in (a, b, out)) or set(out) - set(a + b):
+            raise ValueError(f"{op}: in {value!r} an index repeats within an operand or the "
+                             f"output, or an output index is in no operand")
+        return value
     if isinstance(default, bool):
         if not isinstance(value, (bool, np.bool_, int, float)) or value not in (0, 1):
             raise TypeError(f"{op}() parameter {key} must be True or False, got {value!r}")
@@ -295,9 +305,14 @@ def _one_hot(labels, like):
 
 
 def _matmul_shape(a, b):
+    if len(a) > 2 and len(b) >= 2 or len(b) > 2 and len(a) >= 2:  # stacks of matrices
+        if a[-1] != b[-2]:
+            raise ValueError(f"matmul: shapes {_dim_text(a)} and {_dim_text(b)} do not align "
+                             f"(inner sizes {a[-1]} and {b[-2]})")
+        return broadcast_shapes(a[:-2], b[:-2], op="matmul") + (a[-2], b[-1])
     if not (1 <= len(a) <= 2 and 1 <= len(b) <= 2):
-        raise ValueError(f"matmul: takes 1-D or 2-D operands, got shapes {_dim_text(a)} "
-                         f"and {_dim_text(b)}")
+        raise ValueError(f"matmul: takes 1-D or 2-D operands, or stacks of matrices (2-D "
+                         f"and up), got shapes {_dim_text(a)} and {_dim_text(b)}")
     n, m = a[-1], b[0]
     if n != m:  # two symbolic sizes are the same batch
         raise ValueError(f"matmul: shapes {_dim_text(a)} and {_dim_text(b)} do not align "
@@ -350,6 +365,10 @@ def _matmul_vjp(bar, a, b, out):
                          "them with gd.tensor(name, shape)")
     bar = _exact(bar, out)
     na, nb = len(a.shape), len(b.shape)
+    if na > 2 or nb > 2:  # stacks: each adjoint summed over the batch axes it was broadcast on
+        ga = bar @ call("swapaxes", b, axis1=-1, axis2=-2)
+        gb = call("swapaxes", a, axis1=-1, axis2=-2) @ bar
+        return call("sum_to", ga, a, ga), call("sum_to", gb, b, gb)
     if na == 2 and nb == 2:
         return bar @ call("transpose", b), call("transpose", a) @ bar
     if na == 1 and nb == 1:
@@ -764,7 +783,7 @@ _PRIMITIVES = [
        jvp=lambda dots, a, b, out: _add_tangents(
            None if dots[0] is None else _exact(dots[0], a) @ b,
            None if dots[1] is None else a @ _exact(dots[1], b)),
-       doc="matrix product of 1-D or 2-D operands"),
+       doc="matrix product of 1-D or 2-D operands, or of stacks of matrices (broadcast)"),
     _p("outer", 2, np.outer, (), sympy=lambda sp, a, b: a * b,
        shape=lambda a, b: _vector("outer", a) + _vector("outer", b),
        vjp=lambda bar, a, b, out: (_exact(bar, out) @ b, a @ _exact(bar, out)),
@@ -1120,6 +1139,107 @@ def _refuse(op):
     return rule
 
 
+# --- products and joins -----------------------------------------------------------------------
+
+_SPEC = re.compile(r"[a-zA-Z]*,[a-zA-Z]*->[a-zA-Z]*")
+
+
+def _spec_parts(spec):
+    ins, out = spec.split("->")
+    a, b = ins.split(",")
+    return a, b, out
+
+
+def _einsum_shape(a, b, spec=""):
+    left, right, out = _spec_parts(spec)
+    sizes: dict[str, Any] = {}
+    for letters, shape in ((left, a), (right, b)):
+        if len(letters) != len(shape):
+            raise ValueError(f"einsum: {letters!r} names {len(letters)} axes, but the operand "
+                             f"has shape {_dim_text(shape)}")
+        if len(set(letters)) != len(letters):
+            raise ValueError(f"einsum: {letters!r} repeats an index (a diagonal); use "
+                             f"diagonal() first")
+        for c, d in zip(letters, shape):
+            if sizes.get(c, d) != d and None not in (d, sizes[c]):
+                raise ValueError(f"einsum {spec!r}: index {c!r} has sizes {sizes[c]} and {d} "
+                                 f"(shapes {_dim_text(a)} and {_dim_text(b)})")
+            sizes[c] = d if sizes.get(c) is None else sizes[c]
+    if len(set(out)) != len(out) or set(out) - sizes.keys():
+        raise ValueError(f"einsum {spec!r}: each output index must appear once, and in an "
+                         f"operand")
+    return tuple(sizes[c] for c in out)
+
+
+def _einsum_adjoint(bar, other, letters, other_letters, out_letters, like, first):
+    """The adjoint of one operand: an einsum of the output's adjoint and the other operand,
+    broadcast back along the operand's indices that appear nowhere else (summed away)."""
+    kept = "".join(c for c in letters if c in other_letters or c in out_letters)
+    spec = (f"{out_letters},{other_letters}->{kept}" if first
+            else f"{other_letters},{out_letters}->{kept}")
+    t = call("einsum", bar, other, spec=spec) if first else call("einsum", other, bar, spec=spec)
+    if kept == letters:
+        return t
+    axes = tuple(k for k, c in enumerate(letters) if c not in kept)
+    return call("broadcast_like", t, like, axis=axes, keepdims=False)
+
+
+def _einsum_vjp(bar, a, b, out, spec):
+    left, right, result = _spec_parts(spec)
+    bar = _exact(bar, out)
+    return (_einsum_adjoint(bar, b, left, right, result, a, True),
+            _einsum_adjoint(bar, a, right, left, result, b, False))
+
+
+def _along(axis, item):
+    """A basic index that applies `item` along `axis` whatever the number of dimensions."""
+    if axis < 0:
+        return (Ellipsis, item) + (slice(None),) * (-axis - 1)
+    return (slice(None),) * axis + (item,)
+
+
+def _joined_shape(op, a, b, axis):
+    if len(a) != len(b) or len(a) == 0:
+        raise ValueError(f"{op}: shapes {_dim_text(a)} and {_dim_text(b)} must have the same "
+                         f"number of dimensions (at least 1)")
+    k = _axis_of(op, len(a), axis)
+    if any(x != y and None not in (x, y) for i, (x, y) in enumerate(zip(a, b)) if i != k):
+        raise ValueError(f"{op}: shapes {_dim_text(a)} and {_dim_text(b)} differ off axis "
+                         f"{axis}")
+    n = None if None in (a[k], b[k]) else a[k] + b[k]
+    return tuple(n if i == k else (x if x is not None else y)
+                 for i, (x, y) in enumerate(zip(a, b)))
+
+
+def _concatenate_vjp(bar, a, b, out, axis):
+    if a.shape is None or b.shape is None:
+        raise ValueError("differentiating concatenate needs operands of known shapes; "
+                         "declare them with gd.tensor(name, shape)")
+    n = a.shape[axis]
+    bar = _exact(bar, out)
+    return (call("getitem", bar, index=_along(axis, slice(0, n))),
+            call("getitem", bar, index=_along(axis, slice(n, None))))
+
+
+def _zeros_or(dot, x):
+    """A tangent, or zeros of x's shape where there is none."""
+    return call("broadcast_like", 0.0, x) if dot is None else _exact(dot, x)
+
+
+def _stack_shape(a, b, axis=0):
+    if broadcast_shapes(a, b, op="stack") != a or a != b:
+        raise ValueError(f"stack: shapes {_dim_text(a)} and {_dim_text(b)} differ")
+    k = _axis_of("stack", len(a) + 1, axis)
+    return a[:k] + (2,) + a[k:]
+
+
+def _cross_shape(a, b):
+    if not a or not b or a[-1] not in (3, None) or b[-1] not in (3, None):
+        raise ValueError(f"cross: takes vectors of 3 entries along the last axis, got shapes "
+                         f"{_dim_text(a)} and {_dim_text(b)}")
+    return broadcast_shapes(a, b, op="cross")
+
+
 class _Index(tuple):
     """The default of a basic-index parameter (see vocabulary.normalize_index)."""
 
@@ -1338,6 +1458,44 @@ _VOCABULARY = [
        helpers=(_take_add,), zero_d_array=True,
        doc="zeros shaped like x with t added at x[i], summed where i "
                                  "repeats (the adjoint of take)"),
+]
+_VOCABULARY += [
+    # --- products and joins -----------------------------------------------------------------
+    _p("einsum", 2, lambda a, b, spec: np.einsum(spec, a, b), (),
+       numpy=lambda a, b, spec="", opts="": f"np.einsum({spec!r}, {a}, {b})",
+       latex=r"\operatorname{einsum}", sympy=_refuse("einsum"), params=(("spec", ""),),
+       shape=_einsum_shape, vjp=_einsum_vjp,
+       jvp=lambda dots, a, b, out, spec: _add_tangents(
+           None if dots[0] is None else call("einsum", _exact(dots[0], a), b, spec=spec),
+           None if dots[1] is None else call("einsum", a, _exact(dots[1], b), spec=spec)),
+       doc="Einstein summation of two operands, spec such as 'ij,jk->ik' (no index "
+           "repeated within an operand)"),
+    _p("concatenate", 2, lambda a, b, axis: np.concatenate((a, b), axis=axis), (),
+       numpy="np.concatenate(({0}, {1}), axis={axis})", sympy=_refuse("concatenate"),
+       params=(("axis", 0),), shape=lambda a, b, axis=0: _joined_shape("concatenate", a, b,
+                                                                         axis),
+       vjp=_concatenate_vjp,
+       jvp=lambda dots, a, b, out, axis: call("concatenate", _zeros_or(dots[0], a),
+                                              _zeros_or(dots[1], b), axis=axis),
+       doc="a and b joined along an axis (nest for more operands)"),
+    _p("stack", 2, lambda a, b, axis: np.stack((a, b), axis=axis), (),
+       numpy="np.stack(({0}, {1}), axis={axis})", sympy=_refuse("stack"),
+       params=(("axis", 0),), shape=_stack_shape,
+       vjp=lambda bar, a, b, out, axis: (
+           call("getitem", _exact(bar, out), index=_along(axis, 0)),
+           call("getitem", _exact(bar, out), index=_along(axis, 1))),
+       jvp=lambda dots, a, b, out, axis: call("stack", _zeros_or(dots[0], a),
+                                              _zeros_or(dots[1], b), axis=axis),
+       doc="a and b (of one shape) stacked along a new axis"),
+    _p("cross", 2, lambda a, b: np.cross(a, b), (), sympy=_refuse("cross"),
+       shape=_cross_shape,
+       vjp=lambda bar, a, b, out: (
+           call("sum_to", call("cross", b, _exact(bar, out)), a, out),
+           call("sum_to", call("cross", _exact(bar, out), a), b, out)),
+       jvp=lambda dots, a, b, out: _add_tangents(
+           None if dots[0] is None else call("cross", _exact(dots[0], a), b),
+           None if dots[1] is None else call("cross", a, _exact(dots[1], b))),
+       doc="cross product of 3-vectors along the last axis (broadcast)"),
 ]
 _PRIMITIVES += _VOCABULARY
 

@@ -145,8 +145,9 @@ ERRORS = [
     # dunder names (the classic escape) and strings
     ("__import__('os').system('echo pwned')", "__import__", 1, "reserved"),
     ("x.__class__", ".", 2, "attribute"),
-    ("'abc'", "'", 1, "string"),
-    ('"abc"', '"', 1, "string"),
+    ("'abc'", "'abc'", 1, "string"),
+    ("'ab", "'", 1, "string"),
+    ('"abc" + x', '"abc"', 1, "can only be a parameter value"),
     # operators that are not in the grammar
     ("x ^ 2", "^", 3, "**"),
     ("x // 2", "/", 4, "expected"),

@@ -374,6 +374,12 @@ def _vocabulary_samples(rng, A, C, v3, axes):
         "take": [((A, np.array([1.0, 0.0, 1.0])), {}, (True, False)),
                  ((A, A > 0), {}, (True, False))],
         "take_add": [((_arr(rng, 3, 3), A, np.array([1.0, 0.0, 1.0])), {}, (True, False, False))],
+        "einsum": [((A, _arr(rng, 3, 4)), {"spec": "ij,jk->ik"}, (True, True)),
+                   ((C, _arr(rng, 4)), {"spec": "ijk,k->j"}, (True, True))],
+        "concatenate": [((A, _arr(rng, 1, 3)), {}, (True, True)),
+                        ((A, _arr(rng, 2, 2)), {"axis": -1}, (True, True))],
+        "stack": [((A, _arr(rng, 2, 3)), {"axis": 1}, (True, True))],
+        "cross": [((_arr(rng, 4, 3), _arr(rng, 3)), {}, (True, True))],
     }
 
 
@@ -429,6 +435,12 @@ VOCABULARY_REFERENCE: dict[str, Callable[..., Any]] = {
     "index_add": lambda t, x, index: np.where(np.arange(len(x))[:, None] == index, t, 0 * x),
     "take": lambda a, i: a[i] if i.dtype == bool else a[i.astype(int)],
     "take_add": _scatter,
+    "einsum": lambda a, b, spec: np.tensordot(a, b, axes=1) if spec == "ij,jk->ik"
+    else (a * b).sum(axis=(0, 2)),
+    "concatenate": lambda a, b, axis=0: np.block([[a], [b]]) if axis == 0 else np.block([a, b]),
+    "stack": lambda a, b, axis=0: np.array([a, b]).transpose(1, 0, 2),
+    "cross": lambda a, b: np.stack([a[:, 1] * b[2] - a[:, 2] * b[1], a[:, 2] * b[0]
+                                    - a[:, 0] * b[2], a[:, 0] * b[1] - a[:, 1] * b[0]], axis=-1),
 }
 
 

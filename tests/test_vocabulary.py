@@ -203,6 +203,17 @@ TENSOR_CASES = {
     "take_rows": (lambda a, i: gd.sin(a[i]) * 2, [(3, 2), ((4,), [0, 2, 2, 1])]),
     "mask": (lambda a: gd.sum(a[a > 0] ** 3), [(2, 3)]),
     "where_compare": (lambda a, b: gd.where(a > b, a * b, a - b), [(2, 3), (3,)]),
+    # products and joins
+    "matmul_batched": (lambda a, b: a @ b, [(2, 3, 4), (4, 2)]),
+    "matmul_batched_broadcast": (lambda a, b: gd.sin(a @ b), [(2, 1, 3, 4), (3, 4, 2)]),
+    "einsum_matmul": (lambda a, b: gd.einsum(a, b, spec="ij,jk->ik") ** 2, [(2, 3), (3, 4)]),
+    "einsum_summed_away": (lambda a, b: gd.einsum(a, b, spec="ijk,k->j"), [(2, 3, 4), (4,)]),
+    "einsum_scalar": (lambda a, b: gd.einsum(a, b, spec="ij,ij->") * a, [(2, 3), (2, 3)]),
+    "einsum_batch_outer": (lambda a, b: gd.einsum(a, b, spec="bi,bj->bij"), [(2, 3), (2, 4)]),
+    "concatenate": (lambda a, b: gd.concatenate(a, b) ** 2, [(2, 3), (1, 3)]),
+    "concatenate_last": (lambda a, b: gd.exp(gd.concatenate(a, b, axis=-1)), [(2, 3), (2, 2)]),
+    "stack": (lambda a, b: gd.stack(a, b, axis=1) * gd.stack(b, a, axis=-2), [(2, 3), (2, 3)]),
+    "cross": (lambda a, b: gd.cross(a, b) ** 2, [(4, 3), (3,)]),
 }
 
 
@@ -210,7 +221,8 @@ TENSOR_CASES = {
 # operation or in a derivative): tests/test_primitive_derivatives.py leaves them to this file
 TENSOR_VOCABULARY = {"max", "min", "prod", "var", "std", "cumsum", "reshape", "reshape_like",
                      "ravel", "squeeze", "expand_dims", "swapaxes", "moveaxis", "flip",
-                     "broadcast_to", "getitem", "index_add", "take", "take_add"}
+                     "broadcast_to", "getitem", "index_add", "take", "take_add", "einsum",
+                     "concatenate", "stack", "cross"}
 VOCABULARY = set(ELEMENTWISE) | TENSOR_VOCABULARY
 
 
@@ -358,6 +370,8 @@ def test_parse_comparisons_booleans_tuples_and_subscripts():
         "(x <= 1) * x": (x <= 1) * x, "sum(x == 5)": 1, "x[x != 5]": x[x != 5],
         "var(x, ddof=1)": np.var(x, ddof=1), "clip(x, -1, 2)": np.clip(x, -1, 2),
         "reshape(x, shape=(3, -1))": x.reshape(3, -1), "transpose(x, (1, 0))": x.T,
+        "einsum(x, x, spec='ij,kj->ik')": x @ x.T, "stack(x, x, axis=-1)": np.stack([x, x], -1),
+        "concatenate(x, x[:1], axis=0)": np.concatenate([x, x[:1]]),
     }
     for text, want in cases.items():
         g = gd.parse(text)
@@ -408,6 +422,16 @@ def test_shapes_are_checked_when_the_graph_is_built():
         a.transpose(0, 0)
     with pytest.raises(ValueError, match=r"\(2, 3\) and \(4,\) do not broadcast"):
         gd.broadcast_to(a, shape=(4,))
+    with pytest.raises(ValueError, match=r"index 'j' has sizes 3 and 4"):
+        gd.einsum(a, b, spec="ij,j->i")
+    with pytest.raises(ValueError, match=r"concatenate: shapes \(2, 3\) and \(2, 4\) differ"):
+        gd.concatenate(a, gd.tensor("d", (2, 4)))
+    with pytest.raises(ValueError, match="cross: takes vectors of 3"):
+        gd.cross(b, b)
+    with pytest.raises(ValueError, match=r"matmul: shapes \(2, 3, 4\) and \(5, 6\)"):
+        gd.tensor("p", (2, 3, 4)) @ gd.tensor("q", (5, 6))
+    assert (gd.tensor("g", (5, 1, 2, 3)) @ gd.tensor("h", (4, 3, 6))).shape == (5, 4, 2, 6)
+    assert gd.stack(a, a, axis=-1).shape == (2, 3, 2)
     assert a[:, None, 1:].shape == (2, 1, 2)
     assert gd.var(gd.tensor("c", (None, 3)), axis=0).shape == (3,)
     assert gd.cumsum(a).shape == (6,) and gd.moveaxis(a, source=0, destination=1).shape == (3, 2)
