@@ -572,6 +572,12 @@ class Graph:
     def cumsum(self, axis: Any = None) -> Graph:
         return self.apply("cumsum", self, axis=axis)
     def clip(self, lo: Any, hi: Any) -> Graph: return self.apply("clip", self, lo, hi)
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Graph:
+        return self.apply("diagonal", self, offset=offset, axis1=axis1, axis2=axis2)
+
+    def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Graph:
+        """The sum of a diagonal, NumPy's a.trace() (gd.trace is the lecture's table)."""
+        return self.apply("trace", self, offset=offset, axis1=axis1, axis2=axis2)
 
     # --- structure -----------------------------------------------------------------------
     @property

@@ -16,9 +16,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .vocabulary import (_cumsum, _erf, _erf_series, _erfc, _erfc_tail, _erfinv, _index_add,
-                         _take, _take_add, index_text, indexed_shape, normalize_index,
-                         to_python_index)
+from .vocabulary import (_cumsum, _diagonal_add, _erf, _erf_series, _erfc, _erfc_tail, _erfinv,
+                         _index_add, _pad, _pad_widths, _sort_by, _take, _take_add, _unpad,
+                         _unrepeat, _unsort_by, _untile, index_text, indexed_shape,
+                         normalize_index, to_python_index)
 
 __all__ = ["Activation", "Primitive", "REGISTRY", "CONSTANTS", "call", "lookup", "activations",
            "register", "unregister"]
@@ -1240,6 +1241,143 @@ def _cross_shape(a, b):
     return broadcast_shapes(a, b, op="cross")
 
 
+# --- rearrangements ---------------------------------------------------------------------------
+
+def _at_least_2d(op):
+    def rule(a, **_):
+        if len(a) < 2:
+            raise ValueError(f"{op}: takes arrays of 2 dimensions or more, got shape "
+                             f"{_dim_text(a)}")
+        return a
+    return rule
+
+
+def _permutation(op, inverse, impl, doc):
+    """sort_by or unsort_by: t permuted as sorting key says (or back); linear in t, and
+    the key only lends its order.  Each one's adjoint is the other."""
+    return _p(op, 2, impl, (), numpy=f"{impl.__name__}({{0}}, {{1}}, axis={{axis}})",
+              sympy=lambda sp, t, key, axis=-1: t, params=(("axis", -1),),
+              shape=lambda t, key, axis=-1: broadcast_shapes(t, key, op=op) and key,
+              vjp=lambda bar, t, key, out, axis: (
+                  call(inverse, _exact(bar, out), key, axis=axis), None),
+              jvp=lambda dots, t, key, out, axis: None if dots[0] is None else call(
+                  op, _exact(dots[0], t), key, axis=axis),
+              helpers=(impl,), doc=doc)
+
+
+def _diff_shape(a, n=1, axis=-1):
+    k = _axis_of("diff", len(a), axis)
+    if n < 0:
+        raise ValueError(f"diff: n must be 0 or more, got {n}")
+    return tuple(None if d is None else max(d - n, 0) if i == k else d
+                 for i, d in enumerate(a))
+
+
+def _diff_vjp(bar, x, out, n, axis):
+    t = _exact(bar, out)
+    for k in reversed(range(n)):  # d(x[1:] - x[:-1]): scattered back, shifted
+        src = x if k == 0 else call("diff", x, n=k, axis=axis)
+        t = call("index_add", t, src, index=_along(axis, slice(1, None))) - \
+            call("index_add", t, src, index=_along(axis, slice(None, -1)))
+    return (t,)
+
+
+def _diagonal_shape(a, offset=0, axis1=0, axis2=1):
+    i, j = _axis_of("diagonal", len(a), axis1), _axis_of("diagonal", len(a), axis2)
+    if i == j:
+        raise ValueError("diagonal: axis1 and axis2 must differ")
+    n, m = a[i], a[j]
+    size = None if None in (n, m) else max(0, min(n, m - offset) if offset >= 0
+                                           else min(n + offset, m))
+    return tuple(d for k, d in enumerate(a) if k not in (i, j)) + (size,)
+
+
+def _diagonal_rules(op):
+    """vjp and jvp of diagonal (op "diagonal") and of its adjoint diagonal_add; `kw` are
+    the parameters offset, axis1 and axis2."""
+    def vjp(bar, *args, **kw):
+        *args, out = args
+        if op == "diagonal":
+            return (call("diagonal_add", _exact(bar, out), args[0], **kw),)
+        return call("diagonal", _exact(bar, out), **kw), None
+
+    def jvp(dots, *args, **kw):
+        args = args[:-1]  # without the output
+        if dots[0] is None:
+            return None
+        return call(op, _exact(dots[0], args[0]), *args[1:], **kw)
+    return vjp, jvp
+
+
+def _trace_vjp(bar, x, out, **kw):
+    d = call("diagonal", x, **kw)
+    return (call("diagonal_add", _expand(bar, d, -1, False, out=out), x, **kw),)
+
+
+def _repeat_shape(a, repeats=1, axis=None):
+    if axis is None:
+        return (None if None in a else math.prod(a) * repeats,)
+    k = _axis_of("repeat", len(a), axis)
+    return tuple(None if d is None else d * repeats if i == k else d for i, d in enumerate(a))
+
+
+def _unrepeat_shape(t, repeats=1, axis=0):
+    k = _axis_of("repeat", len(t), axis)
+    if t[k] is not None and t[k] % repeats:
+        raise ValueError(f"unrepeat: axis {axis} of shape {_dim_text(t)} is not a multiple "
+                         f"of {repeats}")
+    return tuple(None if d is None else d // repeats if i == k else d for i, d in enumerate(t))
+
+
+def _tile_shape(a, reps=1):
+    reps = (reps,) if isinstance(reps, int) else tuple(reps)
+    n = max(len(a), len(reps))
+    a, reps = (1,) * (n - len(a)) + tuple(a), (1,) * (n - len(reps)) + reps
+    return tuple(None if d is None else d * r for d, r in zip(a, reps))
+
+
+def _pad_shape(a, pad_width=0):
+    return tuple(None if d is None else d + b + e
+                 for d, (b, e) in zip(a, _pad_widths(len(a), pad_width)))
+
+
+def _unpad_shape(t, pad_width=0):
+    return tuple(None if d is None else d - b - e
+                 for d, (b, e) in zip(t, _pad_widths(len(t), pad_width)))
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _contraction_spec(op, a, b, k):
+    """The einsum spec of tensordot(a, b, axes=k) (op "tensordot") or inner(a, b)."""
+    if a.shape is None or b.shape is None:
+        raise ValueError(f"differentiating {op} needs operands of known shapes; declare "
+                         f"them with gd.tensor(name, shape)")
+    na, nb = len(a.shape), len(b.shape)
+    left = _LETTERS[:na]
+    if op == "tensordot":
+        right = left[na - k:] + _LETTERS[na:na + nb - k]
+        out = left[:na - k] + _LETTERS[na:na + nb - k]
+    else:  # inner: the last axes meet
+        right = _LETTERS[na:na + nb - 1] + left[-1]
+        out = left[:-1] + right[:-1]
+    return f"{left},{right}->{out}"
+
+
+def _tensordot_shape(a, b, axes=2):
+    if axes < 0 or axes > min(len(a), len(b)) or tuple(a[len(a) - axes:]) != tuple(b[:axes]):
+        raise ValueError(f"tensordot: the last {axes} axes of {_dim_text(a)} do not match the "
+                         f"first of {_dim_text(b)}")
+    return tuple(a[:len(a) - axes]) + tuple(b[axes:])
+
+
+def _inner_shape(a, b):
+    if not a or not b or a[-1] != b[-1]:
+        raise ValueError(f"inner: the last axes of {_dim_text(a)} and {_dim_text(b)} differ")
+    return tuple(a[:-1]) + tuple(b[:-1])
+
+
 class _Index(tuple):
     """The default of a basic-index parameter (see vocabulary.normalize_index)."""
 
@@ -1496,6 +1634,120 @@ _VOCABULARY += [
            None if dots[0] is None else call("cross", _exact(dots[0], a), b),
            None if dots[1] is None else call("cross", a, _exact(dots[1], b))),
        doc="cross product of 3-vectors along the last axis (broadcast)"),
+]
+_DIAGONAL = (("offset", 0), ("axis1", 0), ("axis2", 1))
+_VOCABULARY += [
+    # --- rearrangements -------------------------------------------------------------------
+    _p("roll", 1, lambda a, shift, axis: np.roll(a, shift, axis), (),
+       numpy="np.roll({0}, {shift}, axis={axis})", sympy=lambda sp, a, shift=0, axis=None: a,
+       params=(("shift", 0), ("axis", None)),
+       shape=lambda a, shift=0, axis=None: a if axis is None else _along_axis("roll")(a, axis),
+       vjp=lambda bar, a, out, shift, axis: (call(
+           "roll", _exact(bar, out), shift=tuple(-s for s in shift)
+           if isinstance(shift, tuple) else -shift, axis=axis),),
+       jvp=lambda dots, a, out, shift, axis: call("roll", _exact(dots[0], a), shift=shift,
+                                                  axis=axis),
+       doc="entries shifted along an axis (of the flattened array for None), wrapping"),
+    _p("tril", 1, lambda a, k: np.tril(a, k), (), numpy="np.tril({0}{opts})",
+       sympy=lambda sp, a, k=0: a, params=(("k", 0),), shape=_at_least_2d("tril"),
+       vjp=lambda bar, a, out, k: (call("tril", _exact(bar, out), k=k),),
+       jvp=lambda dots, a, out, k: call("tril", _exact(dots[0], a), k=k),
+       doc="zeros above the k-th diagonal (of the last two axes)"),
+    _p("triu", 1, lambda a, k: np.triu(a, k), (), numpy="np.triu({0}{opts})",
+       sympy=lambda sp, a, k=0: a, params=(("k", 0),), shape=_at_least_2d("triu"),
+       vjp=lambda bar, a, out, k: (call("triu", _exact(bar, out), k=k),),
+       jvp=lambda dots, a, out, k: call("triu", _exact(dots[0], a), k=k),
+       doc="zeros below the k-th diagonal (of the last two axes)"),
+    _p("diff", 1, lambda a, n, axis: np.diff(a, n, axis), (), numpy="np.diff({0}{opts})",
+       sympy=lambda sp, a, n=1, axis=-1: 0 * a, params=(("n", 1), ("axis", -1)),
+       shape=_diff_shape, vjp=_diff_vjp,
+       jvp=lambda dots, a, out, n, axis: call("diff", _exact(dots[0], a), n=n, axis=axis),
+       doc="n-th differences along an axis"),
+    _p("sort", 1, lambda a, axis: np.sort(a, axis=axis, kind="stable"), (),
+       numpy="np.sort({0}, axis={axis}, kind='stable')", sympy=lambda sp, a, axis=-1: a,
+       params=(("axis", -1),), shape=_along_axis("sort"),
+       vjp=lambda bar, a, out, axis: (call("unsort_by", _exact(bar, out), a, axis=axis),),
+       jvp=lambda dots, a, out, axis: call("sort_by", _exact(dots[0], a), a, axis=axis),
+       doc="sorted along an axis; derivatives follow the permutation (ties: stable order)"),
+    _permutation("sort_by", "unsort_by", _sort_by,
+                 "t in the order that sorts key (the tangent of sort)"),
+    _permutation("unsort_by", "sort_by", _unsort_by,
+                 "t put back where sorting key took its entries from (the adjoint of sort)"),
+    _p("diagonal", 1, np.diagonal, (), numpy="np.diagonal({0}{opts})",
+       sympy=lambda sp, a, **_: a, params=_DIAGONAL, shape=_diagonal_shape,
+       vjp=_diagonal_rules("diagonal")[0], jvp=_diagonal_rules("diagonal")[1],
+       view="same", doc="the diagonal of axes axis1 and axis2, as the last axis"),
+    _p("diagonal_add", 2, _diagonal_add, (), numpy="_diagonal_add({0}, {1}{opts})",
+       sympy=lambda sp, t, x, **_: t, params=_DIAGONAL,
+       shape=lambda t, x, **kw: _diagonal_shape(x, **kw) and x,
+       vjp=_diagonal_rules("diagonal_add")[0], jvp=_diagonal_rules("diagonal_add")[1],
+       helpers=(_diagonal_add,),
+       doc="zeros shaped like x with t on its diagonal (the adjoint of diagonal)"),
+    _p("trace", 1, np.trace, (), numpy="np.trace({0}{opts})", sympy=lambda sp, a, **_: a,
+       params=_DIAGONAL, shape=lambda a, **kw: _diagonal_shape(a, **kw)[:-1],
+       vjp=_trace_vjp,
+       jvp=lambda dots, a, out, **kw: call("trace", _exact(dots[0], a), **kw),
+       doc="the sum of a diagonal"),
+    _p("repeat", 1, lambda a, repeats, axis: np.repeat(a, repeats, axis), (),
+       numpy="np.repeat({0}, {repeats}, axis={axis})", sympy=lambda sp, a, **_: a,
+       params=(("repeats", 1), ("axis", None)), shape=_repeat_shape,
+       vjp=lambda bar, a, out, repeats, axis: (
+           call("unrepeat", _exact(bar, out), repeats=repeats, axis=axis) if axis is not None
+           else call("reshape_like", call("unrepeat", _exact(bar, out), repeats=repeats), a),),
+       jvp=lambda dots, a, out, repeats, axis: call("repeat", _exact(dots[0], a),
+                                                    repeats=repeats, axis=axis),
+       doc="each entry repeated along an axis (of the flattened array for None)"),
+    _p("unrepeat", 1, _unrepeat, (), numpy="_unrepeat({0}{opts})", sympy=lambda sp, t, **_: t,
+       params=(("repeats", 1), ("axis", 0)), shape=_unrepeat_shape,
+       vjp=lambda bar, t, out, repeats, axis: (
+           call("repeat", _exact(bar, out), repeats=repeats, axis=axis),),
+       jvp=lambda dots, t, out, repeats, axis: call("unrepeat", _exact(dots[0], t),
+                                                    repeats=repeats, axis=axis),
+       helpers=(_unrepeat,), doc="sums of runs of `repeats` entries (the adjoint of repeat)"),
+    _p("tile", 1, lambda a, reps: np.tile(a, reps), (), numpy="np.tile({0}, {reps})",
+       sympy=lambda sp, a, reps=1: a, params=(("reps", 1),), shape=_tile_shape,
+       vjp=lambda bar, a, out, reps: (call("untile", _exact(bar, out), a, reps=reps),),
+       jvp=lambda dots, a, out, reps: call("tile", _exact(dots[0], a), reps=reps),
+       doc="the array repeated as tiles"),
+    _p("untile", 2, lambda t, x, reps: _untile(t, x), (), numpy="_untile({0}, {1})",
+       sympy=lambda sp, t, x, reps=1: t, params=(("reps", 1),),
+       shape=lambda t, x, reps=1: x,
+       vjp=lambda bar, t, x, out, reps: (call("tile", _exact(bar, out), reps=reps), None),
+       jvp=lambda dots, t, x, out, reps: None if dots[0] is None else call(
+           "untile", _exact(dots[0], t), x, reps=reps),
+       helpers=(_untile,), doc="a tiling summed tile over tile (the adjoint of tile)"),
+    _p("pad", 1, _pad, (), numpy="_pad({0}, {pad_width})", sympy=lambda sp, a, **_: a,
+       params=(("pad_width", 0),), shape=_pad_shape,
+       vjp=lambda bar, a, out, pad_width: (call("unpad", _exact(bar, out),
+                                                pad_width=pad_width),),
+       jvp=lambda dots, a, out, pad_width: call("pad", _exact(dots[0], a),
+                                                pad_width=pad_width),
+       helpers=(_pad_widths, _pad),
+       doc="zeros around x: pad_width one width, (before, after), or a pair per axis, "
+           "flat (b0, a0, b1, a1, ...)"),
+    _p("unpad", 1, _unpad, (), numpy="_unpad({0}, {pad_width})", sympy=lambda sp, t, **_: t,
+       params=(("pad_width", 0),), shape=_unpad_shape,
+       vjp=lambda bar, t, out, pad_width: (call("pad", _exact(bar, out), pad_width=pad_width),),
+       jvp=lambda dots, t, out, pad_width: call("unpad", _exact(dots[0], t),
+                                                pad_width=pad_width),
+       view="same", helpers=(_pad_widths, _unpad),
+       doc="the middle without the padding (the adjoint of pad)"),
+    _p("tensordot", 2, lambda a, b, axes: np.tensordot(a, b, axes), (),
+       numpy="np.tensordot({0}, {1}, {axes})", sympy=_refuse("tensordot"),
+       params=(("axes", 2),), shape=_tensordot_shape,
+       vjp=lambda bar, a, b, out, axes: _einsum_vjp(
+           bar, a, b, out, _contraction_spec("tensordot", a, b, axes)),
+       jvp=lambda dots, a, b, out, axes: _add_tangents(
+           None if dots[0] is None else call("tensordot", _exact(dots[0], a), b, axes=axes),
+           None if dots[1] is None else call("tensordot", a, _exact(dots[1], b), axes=axes)),
+       doc="sum over the last `axes` axes of a and the first of b"),
+    _p("inner", 2, np.inner, (), sympy=_refuse("inner"), shape=_inner_shape,
+       vjp=lambda bar, a, b, out: _einsum_vjp(bar, a, b, out,
+                                              _contraction_spec("inner", a, b, 1)),
+       jvp=lambda dots, a, b, out: _add_tangents(
+           None if dots[0] is None else call("inner", _exact(dots[0], a), b),
+           None if dots[1] is None else call("inner", a, _exact(dots[1], b))),
+       doc="sum over the last axes of a and b"),
 ]
 _PRIMITIVES += _VOCABULARY
 

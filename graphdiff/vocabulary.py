@@ -208,3 +208,70 @@ def indexed_shape(shape, key, op="getitem"):
 def _shape_text(shape):
     return "(" + ", ".join("N" if d is None else str(d) for d in shape) + \
         ("," if len(shape) == 1 else "") + ")"
+
+
+# --- permutations, diagonals, repeats and padding (plain NumPy, emitted as helpers) -----------
+
+def _sort_by(t, key, axis=-1):
+    """t's entries in the order that sorts `key` along `axis` (sort(x) is _sort_by(x, x))."""
+    order = np.argsort(key, axis=axis, kind="stable")
+    return np.take_along_axis(np.asarray(t), order, axis=axis)
+
+
+def _unsort_by(t, key, axis=-1):
+    """The inverse permutation of _sort_by: t's entries put back where key's came from."""
+    order = np.argsort(key, axis=axis, kind="stable")
+    out = np.empty(np.shape(order), dtype=np.result_type(t, 0.0))
+    np.put_along_axis(out, order, np.broadcast_to(t, np.shape(order)), axis=axis)
+    return out
+
+
+def _diagonal_add(t, x, offset=0, axis1=0, axis2=1):
+    """Zeros shaped like x with t written on the diagonal that np.diagonal(x, ...) reads."""
+    out = np.zeros(np.shape(x), dtype=np.result_type(t, x))
+    view = np.moveaxis(out, (axis1, axis2), (-2, -1))
+    i = np.arange(np.shape(t)[-1])
+    rows, cols = (i, i + offset) if offset >= 0 else (i - offset, i)
+    view[..., rows, cols] = t
+    return out
+
+
+def _unrepeat(t, repeats=1, axis=0):
+    """Sums of each run of `repeats` entries along `axis` (the adjoint of np.repeat)."""
+    t = np.asarray(t)
+    return np.add.reduceat(t, np.arange(0, t.shape[axis], repeats), axis=axis)
+
+
+def _untile(t, x):
+    """t, a tiling of x (np.tile), summed tile over tile down to x's shape."""
+    t = np.asarray(t)
+    shape = (1,) * (t.ndim - np.ndim(x)) + np.shape(x)
+    parts = [d for n, m in zip(t.shape, shape) for d in (n // m, m)]
+    summed = t.reshape(parts).sum(axis=tuple(range(0, 2 * t.ndim, 2)))
+    return summed.reshape(np.shape(x))
+
+
+def _pad_widths(ndim, pad_width):
+    w = (pad_width,) if isinstance(pad_width, int) else tuple(pad_width)
+    if len(w) == 1:
+        w = w * 2
+    if len(w) == 2:
+        return [tuple(w)] * ndim
+    if len(w) != 2 * ndim:
+        raise ValueError(f"pad: pad_width {pad_width} is not one width, (before, after), or "
+                         f"a (before, after) pair for each of {ndim} axes")
+    return [tuple(w[2 * k: 2 * k + 2]) for k in range(ndim)]
+
+
+def _pad(x, pad_width=0):
+    """x with zeros around it: pad_width is one width, (before, after) for every axis, or
+    (before0, after0, before1, after1, ...)."""
+    x = np.asarray(x)
+    return np.pad(x, _pad_widths(x.ndim, pad_width))
+
+
+def _unpad(t, pad_width=0):
+    """The middle of t without the padding _pad added (the adjoint of _pad)."""
+    t = np.asarray(t)
+    return t[tuple(slice(b, t.shape[k] - a) for k, (b, a) in
+                   enumerate(_pad_widths(t.ndim, pad_width)))]

@@ -380,6 +380,27 @@ def _vocabulary_samples(rng, A, C, v3, axes):
                         ((A, _arr(rng, 2, 2)), {"axis": -1}, (True, True))],
         "stack": [((A, _arr(rng, 2, 3)), {"axis": 1}, (True, True))],
         "cross": [((_arr(rng, 4, 3), _arr(rng, 3)), {}, (True, True))],
+        "tensordot": [((C, _arr(rng, 3, 4, 2)), {}, (True, True)),
+                      ((A, _arr(rng, 3, 4)), {"axes": 1}, (True, True))],
+        "inner": [((A, _arr(rng, 4, 3)), {}, (True, True))],
+        "roll": [((A,), {"shift": 1, "axis": 1}, one), ((C,), {"shift": -2}, one)],
+        "tril": [((_arr(rng, 3, 3),), {}, one), ((C,), {"k": 1}, one)],
+        "triu": [((_arr(rng, 3, 3),), {}, one), ((C,), {"k": -1}, one)],
+        "diff": [((A,), {}, one), ((_arr(rng, 4, 3),), {"n": 2, "axis": 0}, one)],
+        "sort": [((A,), {}, one), ((A,), {"axis": 0}, one)],
+        "sort_by": [((A, _arr(rng, 2, 3)), {}, (True, False))],
+        "unsort_by": [((A, _arr(rng, 2, 3)), {"axis": 0}, (True, False))],
+        "diagonal": [((_arr(rng, 3, 4),), {"offset": 1}, one),
+                     ((_arr(rng, 2, 3, 3),), {"axis1": 1, "axis2": 2}, one)],
+        "diagonal_add": [((_arr(rng, 3), _arr(rng, 3, 4)), {"offset": 1}, (True, False))],
+        "trace": [((_arr(rng, 3, 3),), {}, one), ((C,), {"offset": 1, "axis1": 1, "axis2": 2},
+                                                   one)],
+        "repeat": [((A,), {"repeats": 2, "axis": 1}, one), ((A,), {"repeats": 3}, one)],
+        "unrepeat": [((_arr(rng, 2, 6),), {"repeats": 2, "axis": 1}, one)],
+        "tile": [((A,), {"reps": (2, 1, 2)}, one), ((v3,), {"reps": 2}, one)],
+        "untile": [((_arr(rng, 4, 6), A), {"reps": (2, 2)}, (True, False))],
+        "pad": [((A,), {"pad_width": (1, 2)}, one), ((A,), {"pad_width": (0, 1, 2, 0)}, one)],
+        "unpad": [((_arr(rng, 5, 6),), {"pad_width": (1, 2)}, one)],
     }
 
 
@@ -439,6 +460,39 @@ VOCABULARY_REFERENCE: dict[str, Callable[..., Any]] = {
     else (a * b).sum(axis=(0, 2)),
     "concatenate": lambda a, b, axis=0: np.block([[a], [b]]) if axis == 0 else np.block([a, b]),
     "stack": lambda a, b, axis=0: np.array([a, b]).transpose(1, 0, 2),
+    "tensordot": lambda a, b, axes=2: np.einsum("ijk,jkl->il", a, b) if axes == 2
+    else a @ b,
+    "inner": lambda a, b: a @ b.T,
+    "roll": lambda a, shift, axis=None: np.concatenate([a[:, -1:], a[:, :-1]], axis=1)
+    if axis == 1 else np.concatenate([a.ravel()[2:], a.ravel()[:2]]).reshape(a.shape),
+    "tril": lambda a, k=0: a * (np.arange(a.shape[-1]) <= np.arange(a.shape[-2])[:, None] + k),
+    "triu": lambda a, k=0: a * (np.arange(a.shape[-1]) >= np.arange(a.shape[-2])[:, None] + k),
+    "diff": lambda a, n=1, axis=-1: a[:, 1:] - a[:, :-1] if n == 1
+    else a[2:] - 2 * a[1:-1] + a[:-2],
+    "sort": lambda a, axis=-1: -np.partition(-a, range(a.shape[axis]), axis=axis)[
+        (slice(None, None, -1),) if axis == 0 else (slice(None), slice(None, None, -1))],
+    "sort_by": lambda t, key, axis=-1: np.array([r[np.argsort(k)] for r, k in zip(t, key)]),
+    "unsort_by": lambda t, key, axis=-1: np.array(
+        [r[np.argsort(np.argsort(k))] for r, k in zip(t.T, key.T)]).T,
+    "diagonal": lambda a, offset=0, axis1=0, axis2=1: np.array(
+        [a[i, i + offset] for i in range(3)]) if a.ndim == 2
+    else np.array([[m[i, i] for i in range(3)] for m in a]),
+    "diagonal_add": lambda t, x, offset=0, axis1=0, axis2=1: np.array(
+        [[t[i] if j == i + offset else 0.0 for j in range(4)] for i in range(3)]),
+    "trace": lambda a, offset=0, axis1=0, axis2=1: np.einsum("ii", a) if a.ndim == 2
+    else np.array([m[0, 1] + m[1, 2] + m[2, 3] for m in a]),
+    "repeat": lambda a, repeats=1, axis=None: np.array([[v for v in r for _ in range(2)]
+                                                        for r in a]) if axis == 1
+    else np.array([v for v in a.ravel() for _ in range(3)]),
+    "unrepeat": lambda t, repeats=1, axis=0: t[:, ::2] + t[:, 1::2],
+    "tile": lambda a, reps=1: np.stack([np.concatenate([a, a], 1)] * 2)
+    if a.ndim == 2 else np.concatenate([a, a]),
+    "untile": lambda t, x, reps=1: t[:2, :3] + t[2:, :3] + t[:2, 3:] + t[2:, 3:],
+    "pad": lambda a, pad_width=0: np.block([[np.zeros((1, 6))], [np.zeros((2, 1)), a,
+                                                                  np.zeros((2, 2))],
+                                            [np.zeros((2, 6))]]) if len(pad_width) == 2
+    else np.block([[np.zeros((2, 2)), a], [np.zeros((1, 5))]]),
+    "unpad": lambda t, pad_width=0: t[1:-2, 1:-2],
     "cross": lambda a, b: np.stack([a[:, 1] * b[2] - a[:, 2] * b[1], a[:, 2] * b[0]
                                     - a[:, 0] * b[2], a[:, 0] * b[1] - a[:, 1] * b[0]], axis=-1),
 }

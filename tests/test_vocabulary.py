@@ -214,6 +214,29 @@ TENSOR_CASES = {
     "concatenate_last": (lambda a, b: gd.exp(gd.concatenate(a, b, axis=-1)), [(2, 3), (2, 2)]),
     "stack": (lambda a, b: gd.stack(a, b, axis=1) * gd.stack(b, a, axis=-2), [(2, 3), (2, 3)]),
     "cross": (lambda a, b: gd.cross(a, b) ** 2, [(4, 3), (3,)]),
+    "tensordot": (lambda a, b: gd.tensordot(a, b, axes=2) ** 2, [(2, 3, 4), (3, 4, 5)]),
+    "tensordot_1": (lambda a, b: gd.tensordot(a, b, axes=1), [(2, 3), (3, 4)]),
+    "inner": (lambda a, b: gd.inner(a, b) ** 2, [(2, 3), (4, 3)]),
+    # rearrangements
+    "roll": (lambda a: gd.roll(a, shift=1, axis=1) * a, [(2, 3)]),
+    "roll_flat": (lambda a: gd.roll(a, shift=-2) ** 2, [(2, 3, 4)]),
+    "tril": (lambda a: gd.tril(a) ** 2, [(3, 3)]),
+    "triu_k": (lambda a: gd.triu(a, k=1) * a, [(2, 3, 4)]),
+    "diff": (lambda a: gd.diff(a) ** 2, [(2, 3)]),
+    "diff_2": (lambda a: gd.diff(a, n=2, axis=0) ** 2, [(4, 3)]),
+    "sort": (lambda a: gd.sort(a, axis=0) ** 3, [(3, 4)]),
+    "sort_vector": (lambda a: gd.sort(a) * gd.exp(a), [(5,)]),
+    "diagonal": (lambda a: gd.diagonal(a, offset=1) ** 2, [(3, 4)]),
+    "diagonal_batch": (lambda a: gd.sin(gd.diagonal(a, axis1=1, axis2=2)), [(2, 3, 3)]),
+    # gd.trace is the lecture's table: the primitive is a.trace(), or trace(a) in text
+    "trace": (lambda a: a.trace() * a, [(3, 3)]),
+    "trace_offset": (lambda a: gd.parse("trace(a, offset=-1, axis1=1, axis2=2)", ["a"])
+                     .with_shapes({"a": (2, 3, 3)}) ** 2 * a[0, 0, 0], [(2, 3, 3)]),
+    "repeat": (lambda a: gd.repeat(a, repeats=2, axis=1) ** 2, [(2, 3)]),
+    "repeat_flat": (lambda a: gd.repeat(a, repeats=3) ** 2, [(2, 2)]),
+    "tile": (lambda a: gd.tile(a, reps=(2, 1, 2)) ** 2, [(2, 3)]),
+    "pad": (lambda a: (gd.pad(a, pad_width=(1, 2)) + 1) ** 2, [(2, 3)]),
+    "pad_per_axis": (lambda a: gd.exp(gd.pad(a, pad_width=(0, 1, 2, 0))), [(2, 3)]),
 }
 
 
@@ -222,7 +245,10 @@ TENSOR_CASES = {
 TENSOR_VOCABULARY = {"max", "min", "prod", "var", "std", "cumsum", "reshape", "reshape_like",
                      "ravel", "squeeze", "expand_dims", "swapaxes", "moveaxis", "flip",
                      "broadcast_to", "getitem", "index_add", "take", "take_add", "einsum",
-                     "concatenate", "stack", "cross"}
+                     "concatenate", "stack", "cross", "tensordot", "inner", "roll", "tril",
+                     "triu", "diff", "sort", "sort_by", "unsort_by", "diagonal",
+                     "diagonal_add", "trace", "repeat", "unrepeat", "tile", "untile", "pad",
+                     "unpad"}
 VOCABULARY = set(ELEMENTWISE) | TENSOR_VOCABULARY
 
 
@@ -232,7 +258,7 @@ def test_every_tensor_primitive_of_the_vocabulary_has_cases():
         out, _, constants = _tensor_case(name)
         loss = gd.sum(out * 1.0)
         wrt = [n for n in out.inputs if n not in constants]
-        for g in (out, gd.grad_graph(loss, wrt=wrt)):
+        for g in (out, gd.grad_graph(loss, wrt=wrt), gd.jvp_graph(out)):
             met |= {n.op for n in g.nodes}
     assert TENSOR_VOCABULARY <= met, TENSOR_VOCABULARY - met
 
