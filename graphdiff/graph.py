@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import itertools
 import math
 import numbers
 import threading
@@ -572,6 +573,21 @@ class Graph:
     def cumsum(self, axis: Any = None) -> Graph:
         return self.apply("cumsum", self, axis=axis)
     def clip(self, lo: Any, hi: Any) -> Graph: return self.apply("clip", self, lo, hi)
+    def split(self, sections: Any, axis: int = 0) -> tuple[Graph, ...]:
+        """np.split as slices (getitem nodes): `sections` equal parts (the axis's size must
+        be known), or the indices where parts begin."""
+        if isinstance(sections, int):
+            size = None if self.shape is None else self.shape[axis]
+            if size is None or size % sections:
+                raise ValueError(f"split: {sections} equal sections need a known axis {axis} "
+                                 f"of a size they divide (shape {self.shape})")
+            sections = [size // sections * k for k in range(1, sections)]
+        bounds = [None, *sections, None]
+        lead = (slice(None),) * axis if axis >= 0 else ()
+        tail = () if axis >= 0 else (slice(None),) * (-axis - 1)
+        return tuple(self[(*lead, *((Ellipsis,) if axis < 0 else ()), slice(lo, hi), *tail)]
+                     for lo, hi in itertools.pairwise(bounds))
+
     def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Graph:
         return self.apply("diagonal", self, offset=offset, axis1=axis1, axis2=axis2)
 

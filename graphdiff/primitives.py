@@ -1365,6 +1365,106 @@ def _contraction_spec(op, a, b, k):
     return f"{left},{right}->{out}"
 
 
+def _dot_shape(a, b):
+    if not a or not b:
+        return broadcast_shapes(a, b, op="dot")
+    inner = b[-2] if len(b) >= 2 else b[0]
+    if a[-1] != inner:
+        raise ValueError(f"dot: shapes {_dim_text(a)} and {_dim_text(b)} do not align "
+                         f"(inner sizes {a[-1]} and {inner})")
+    return tuple(a[:-1]) + tuple(b[:-2]) + tuple(b[-1:] if len(b) >= 2 else ())
+
+
+def _dot_spec(a, b):
+    """np.dot(a, b) as an einsum: the last axis of a meets b's second to last (or only)."""
+    if a.shape is None or b.shape is None:
+        raise ValueError("differentiating dot needs operands of known shapes; declare them "
+                         "with gd.tensor(name, shape)")
+    na, nb = len(a.shape), len(b.shape)
+    left = _LETTERS[:na]
+    rest = _LETTERS[na:na + nb - 1]
+    right = rest[:-1] + left[-1] + rest[-1:] if nb >= 2 else left[-1]
+    return f"{left},{right}->{left[:-1] + rest}"
+
+
+def _dot_vjp(bar, a, b, out):
+    if a.shape == () or b.shape == ():  # a product with a number
+        bar = _exact(bar, out)
+        return call("sum_to", bar * b, a, out), call("sum_to", bar * a, b, out)
+    return _einsum_vjp(bar, a, b, out, _dot_spec(a, b))
+
+
+def _kron_shape(a, b):
+    if len(a) != len(b) or len(a) not in (1, 2):
+        raise ValueError(f"kron: takes two vectors or two matrices, got shapes "
+                         f"{_dim_text(a)} and {_dim_text(b)}")
+    return tuple(None if None in (m, n) else m * n for m, n in zip(a, b))
+
+
+def _kron_vjp(bar, a, b, out):
+    if a.shape is None or b.shape is None:
+        raise ValueError("differentiating kron needs operands of known shapes; declare them "
+                         "with gd.tensor(name, shape)")
+    # kron(a, b)[i p, j q] = a[i, j] b[p, q]: the adjoint viewed with one axis per index
+    split = tuple(d for pair in zip(a.shape, b.shape) for d in pair)
+    t = call("reshape", _exact(bar, out), shape=split)
+    vectors = len(a.shape) == 1
+    return (call("einsum", t, b, spec="ip,p->i" if vectors else "ipjq,pq->ij"),
+            call("einsum", a, t, spec="i,ip->p" if vectors else "ij,ipjq->pq"))
+
+
+def _stacked_rows(op, a):
+    """How many rows a contributes to vstack (1 for a vector) or columns to hstack."""
+    if a.shape is None:
+        raise ValueError(f"differentiating {op} needs operands of known shapes; declare "
+                         f"them with gd.tensor(name, shape)")
+    if op == "vstack":
+        return 1 if len(a.shape) <= 1 else a.shape[0]
+    return a.shape[0] if len(a.shape) == 1 else a.shape[1]
+
+
+def _stack2_shape(op):
+    def rule(a, b):
+        if op == "vstack":  # vectors are rows
+            rows = [s if len(s) >= 2 else (1,) + tuple(s) for s in (a, b)]
+            return _joined_shape(op, *rows, 0)
+        return _joined_shape(op, a, b, 1 if len(a) >= 2 else 0)
+    return rule
+
+
+def _stack2_vjp(op):
+    def vjp(bar, a, b, out):
+        n = _stacked_rows(op, a)
+        axis = 0 if op == "vstack" or len(a.shape) == 1 else 1
+        bar = _exact(bar, out)
+        return tuple(call("reshape_like", call("getitem", bar, index=_along(axis, part)), x)
+                     for x, part in ((a, slice(0, n)), (b, slice(n, None))))
+    return vjp
+
+
+def _diag_rules():
+    def shape(a, k=0):
+        if len(a) == 1:
+            n = None if a[0] is None else a[0] + abs(k)
+            return (n, n)
+        if len(a) == 2:
+            return _diagonal_shape(a, offset=k)
+        raise ValueError(f"diag: takes a vector or a matrix, got shape {_dim_text(a)}")
+
+    def vjp(bar, a, out, k):
+        if a.shape is None:
+            raise ValueError("differentiating diag needs an operand of known shape; declare "
+                             "it with gd.tensor(name, shape)")
+        bar = _exact(bar, out)
+        if len(a.shape) == 1:
+            return (call("diagonal", bar, offset=k),)
+        return (call("diagonal_add", bar, a, offset=k),)
+
+    def jvp(dots, a, out, k):
+        return call("diag", _exact(dots[0], a), k=k)
+    return shape, vjp, jvp
+
+
 def _tensordot_shape(a, b, axes=2):
     if axes < 0 or axes > min(len(a), len(b)) or tuple(a[len(a) - axes:]) != tuple(b[:axes]):
         raise ValueError(f"tensordot: the last {axes} axes of {_dim_text(a)} do not match the "
@@ -1748,6 +1848,32 @@ _VOCABULARY += [
            None if dots[0] is None else call("inner", _exact(dots[0], a), b),
            None if dots[1] is None else call("inner", a, _exact(dots[1], b))),
        doc="sum over the last axes of a and b"),
+]
+_DIAG_SHAPE, _DIAG_VJP, _DIAG_JVP = _diag_rules()
+_VOCABULARY += [
+    _p("dot", 2, np.dot, (), sympy=lambda sp, a, b: a * b, shape=_dot_shape, vjp=_dot_vjp,
+       jvp=lambda dots, a, b, out: _add_tangents(
+           None if dots[0] is None else call("dot", _exact(dots[0], a), b),
+           None if dots[1] is None else call("dot", a, _exact(dots[1], b))),
+       doc="NumPy's dot: a product with a 0-d operand, else the last axis of a with the "
+           "second to last of b"),
+    _p("kron", 2, np.kron, (), sympy=lambda sp, a, b: a * b, shape=_kron_shape, vjp=_kron_vjp,
+       jvp=lambda dots, a, b, out: _add_tangents(
+           None if dots[0] is None else call("kron", _exact(dots[0], a), b),
+           None if dots[1] is None else call("kron", a, _exact(dots[1], b))),
+       doc="Kronecker product of two vectors or two matrices"),
+    _p("vstack", 2, lambda a, b: np.vstack((a, b)), (), numpy="np.vstack(({0}, {1}))",
+       sympy=_refuse("vstack"), shape=_stack2_shape("vstack"), vjp=_stack2_vjp("vstack"),
+       jvp=lambda dots, a, b, out: call("vstack", _zeros_or(dots[0], a), _zeros_or(dots[1], b)),
+       doc="rows of a, then rows of b (vectors are rows)"),
+    _p("hstack", 2, lambda a, b: np.hstack((a, b)), (), numpy="np.hstack(({0}, {1}))",
+       sympy=_refuse("hstack"), shape=_stack2_shape("hstack"), vjp=_stack2_vjp("hstack"),
+       jvp=lambda dots, a, b, out: call("hstack", _zeros_or(dots[0], a), _zeros_or(dots[1], b)),
+       doc="columns of a, then columns of b (vectors joined end to end)"),
+    _p("diag", 1, lambda a, k: np.diag(a, k), (), numpy="np.diag({0}{opts})",
+       sympy=lambda sp, a, k=0: a, params=(("k", 0),), shape=_DIAG_SHAPE, vjp=_DIAG_VJP,
+       jvp=_DIAG_JVP, doc="a vector as the k-th diagonal of a square matrix, or a matrix's "
+                          "k-th diagonal"),
 ]
 _PRIMITIVES += _VOCABULARY
 

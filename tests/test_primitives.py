@@ -401,6 +401,11 @@ def _vocabulary_samples(rng, A, C, v3, axes):
         "untile": [((_arr(rng, 4, 6), A), {"reps": (2, 2)}, (True, False))],
         "pad": [((A,), {"pad_width": (1, 2)}, one), ((A,), {"pad_width": (0, 1, 2, 0)}, one)],
         "unpad": [((_arr(rng, 5, 6),), {"pad_width": (1, 2)}, one)],
+        "dot": [((A, _arr(rng, 3, 4)), {}, (True, True)), ((np.float64(0.5), A), {}, (True, True))],
+        "kron": [((A, _arr(rng, 3, 2)), {}, (True, True))],
+        "vstack": [((A, v3), {}, (True, True))],
+        "hstack": [((A, _arr(rng, 2, 2)), {}, (True, True))],
+        "diag": [((v3,), {"k": 1}, one), ((_arr(rng, 3, 4),), {}, one)],
     }
 
 
@@ -493,6 +498,13 @@ VOCABULARY_REFERENCE: dict[str, Callable[..., Any]] = {
                                             [np.zeros((2, 6))]]) if len(pad_width) == 2
     else np.block([[np.zeros((2, 2)), a], [np.zeros((1, 5))]]),
     "unpad": lambda t, pad_width=0: t[1:-2, 1:-2],
+    "dot": lambda a, b: a * b if np.ndim(a) == 0 else a @ b,
+    "kron": lambda a, b: np.einsum("ij,pq->ipjq", a, b).reshape(6, 6),
+    "vstack": lambda a, b: np.concatenate([a, b[None]]),
+    "hstack": lambda a, b: np.concatenate([a, b], axis=1),
+    "diag": lambda a, k=0: np.array([[a[i] if j == i + 1 else 0.0 for j in range(4)]
+                                     for i in range(4)])[:4] if a.ndim == 1
+    else np.array([a[i, i] for i in range(3)]),
     "cross": lambda a, b: np.stack([a[:, 1] * b[2] - a[:, 2] * b[1], a[:, 2] * b[0]
                                     - a[:, 0] * b[2], a[:, 0] * b[1] - a[:, 1] * b[0]], axis=-1),
 }

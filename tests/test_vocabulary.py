@@ -217,6 +217,17 @@ TENSOR_CASES = {
     "tensordot": (lambda a, b: gd.tensordot(a, b, axes=2) ** 2, [(2, 3, 4), (3, 4, 5)]),
     "tensordot_1": (lambda a, b: gd.tensordot(a, b, axes=1), [(2, 3), (3, 4)]),
     "inner": (lambda a, b: gd.inner(a, b) ** 2, [(2, 3), (4, 3)]),
+    "dot": (lambda a, b: gd.dot(a, b) ** 2, [(2, 3, 4), (3, 4, 2)]),
+    "dot_matrix_vector": (lambda a, b: gd.dot(a, b), [(2, 3), (3,)]),
+    "dot_scalar": (lambda a, b: gd.dot(a, b) * a, [(), (2, 3)]),
+    "kron": (lambda a, b: gd.kron(a, b) ** 2, [(2, 3), (3, 2)]),
+    "kron_vectors": (lambda a, b: gd.kron(a, b) * gd.kron(b, a), [(2,), (3,)]),
+    "vstack": (lambda a, b: gd.vstack(a, b) ** 2, [(2, 3), (3,)]),
+    "hstack": (lambda a, b: gd.hstack(a, b) ** 2, [(2, 3), (2, 2)]),
+    "hstack_vectors": (lambda a, b: gd.exp(gd.hstack(a, b)), [(2,), (3,)]),
+    "diag_vector": (lambda a: gd.diag(a, k=1) ** 2, [(3,)]),
+    "diag_matrix": (lambda a: gd.diag(a, k=-1) ** 2, [(3, 4)]),
+    "split": (lambda a: a.split(2, axis=1)[0] * a.split([1], axis=-1)[1][:, :2], [(2, 4)]),
     # rearrangements
     "roll": (lambda a: gd.roll(a, shift=1, axis=1) * a, [(2, 3)]),
     "roll_flat": (lambda a: gd.roll(a, shift=-2) ** 2, [(2, 3, 4)]),
@@ -248,7 +259,7 @@ TENSOR_VOCABULARY = {"max", "min", "prod", "var", "std", "cumsum", "reshape", "r
                      "concatenate", "stack", "cross", "tensordot", "inner", "roll", "tril",
                      "triu", "diff", "sort", "sort_by", "unsort_by", "diagonal",
                      "diagonal_add", "trace", "repeat", "unrepeat", "tile", "untile", "pad",
-                     "unpad"}
+                     "unpad", "dot", "kron", "vstack", "hstack", "diag"}
 VOCABULARY = set(ELEMENTWISE) | TENSOR_VOCABULARY
 
 
@@ -268,7 +279,7 @@ def _tensor_case(name):
     rng = np.random.default_rng(sum(map(ord, name)))
     args, point, constants = [], {}, set()
     for arg, shape in zip("abc", shapes):
-        if isinstance(shape[0], tuple):  # an index array
+        if shape and isinstance(shape[0], tuple):  # an index array
             shape, values = shape
             point[arg] = np.array(values, dtype=float)
             constants.add(arg)
