@@ -1026,6 +1026,53 @@ def _prod_others(x, axis):
                 call("where", call("equal", zeros, 1.0), one_zero, 0.0))
 
 
+def _scan_steps(x, axis):
+    """cumprod as Hillis and Steele's scan: y <- y * (y shifted s places, ones in front),
+    s = 1, 2, 4, ...: products and slices only, so its derivatives are exact with zeros, to
+    any order.  Returns the axis, its length and the shift of a value by s places."""
+    if x.shape is None:
+        raise ValueError("differentiating cumprod needs an operand of known shape; declare "
+                         "it with gd.tensor(name, shape)")
+    n = x.shape[axis]
+
+    def part(y, lo, hi):
+        return call("getitem", y, index=_along(axis, slice(lo, hi)))
+
+    def shift(y, s, fill):  # y moved s places along the axis, `fill` in front
+        return call("concatenate", call("broadcast_like", fill, part(y, 0, s)),
+                    part(y, 0, n - s), axis=axis)
+
+    def unshift(t, s):  # the adjoint of shift (of its moved part)
+        return call("concatenate", part(t, s, n), call("broadcast_like", 0.0, part(t, 0, s)),
+                    axis=axis)
+    steps = [1 << k for k in range(max(n - 1, 0).bit_length())]
+    return steps, shift, unshift
+
+
+def _cumprod_vjp(bar, x, out, axis):
+    flat = axis is None
+    v = call("ravel", x) if flat else x
+    steps, shift, unshift = _scan_steps(v, 0 if flat else axis)
+    ys = [v]
+    for s in steps[:-1]:
+        ys.append(ys[-1] * shift(ys[-1], s, 1.0))
+    t = _exact(bar, out)
+    for s, y in zip(reversed(steps), reversed(ys)):
+        t = t * shift(y, s, 1.0) + unshift(t * y, s)
+    return (call("reshape_like", t, x) if flat else t,)
+
+
+def _cumprod_jvp(dots, x, out, axis):
+    flat = axis is None
+    v, d = (call("ravel", x), call("ravel", _exact(dots[0], x))) if flat else \
+        (x, _exact(dots[0], x))
+    steps, shift, _ = _scan_steps(v, 0 if flat else axis)
+    y = v
+    for s in steps:
+        y, d = y * shift(y, s, 1.0), d * shift(y, s, 1.0) + y * shift(d, s, 0.0)
+    return d
+
+
 def _moments(x, out, axis, keepdims, ddof):
     """x - mean(x) and the divisor n - ddof of a variance over `axis`."""
     centred = x - _expand(call("mean", x, axis=axis, keepdims=keepdims), x, axis, keepdims)
@@ -1605,6 +1652,14 @@ _VOCABULARY = [
        jvp=lambda dots, a, out, axis, reverse: call("cumsum", _exact(dots[0], a), axis=axis,
                                                     reverse=reverse),
        helpers=(_cumsum,), doc="running sums along an axis (reverse: from the end)"),
+    _p("cumprod", 1, lambda a, axis: np.cumprod(a, axis=axis), (),
+       numpy="np.cumprod({0}{opts})", latex=r"\operatorname{cumprod}",
+       sympy=lambda sp, a, axis=None: a, params=(("axis", None),),
+       shape=lambda a, axis=None: ((None if None in a else math.prod(a),) if axis is None
+                                   else _along_axis("cumprod")(a, axis)),
+       vjp=_cumprod_vjp, jvp=_cumprod_jvp,
+       doc="running products along an axis; derivatives through a scan of products, exact "
+           "with zeros"),
     # --- shapes -----------------------------------------------------------------------------
     _p("reshape", 1, lambda a, shape: np.reshape(a, shape), (),
        numpy="np.reshape({0}, {shape})", latex=r"\operatorname{reshape}",

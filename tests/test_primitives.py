@@ -406,6 +406,7 @@ def _vocabulary_samples(rng, A, C, v3, axes):
         "vstack": [((A, v3), {}, (True, True))],
         "hstack": [((A, _arr(rng, 2, 2)), {}, (True, True))],
         "diag": [((v3,), {"k": 1}, one), ((_arr(rng, 3, 4),), {}, one)],
+        "cumprod": [((A,), {}, one), ((Az,), {"axis": 1}, one)],
     }
 
 
@@ -499,6 +500,8 @@ VOCABULARY_REFERENCE: dict[str, Callable[..., Any]] = {
     else np.block([[np.zeros((2, 2)), a], [np.zeros((1, 5))]]),
     "unpad": lambda t, pad_width=0: t[1:-2, 1:-2],
     "dot": lambda a, b: a * b if np.ndim(a) == 0 else a @ b,
+    "cumprod": lambda a, axis=None: np.multiply.accumulate(a.ravel() if axis is None else a,
+                                                           axis=axis or 0),
     "kron": lambda a, b: np.einsum("ij,pq->ipjq", a, b).reshape(6, 6),
     "vstack": lambda a, b: np.concatenate([a, b[None]]),
     "hstack": lambda a, b: np.concatenate([a, b], axis=1),

@@ -184,6 +184,8 @@ TENSOR_CASES = {
     "cumsum": (lambda a: gd.cumsum(a), [(2, 3)]),
     "cumsum_axis": (lambda a: gd.cumsum(a, axis=1), [(2, 3, 4)]),
     "cumsum_reverse": (lambda a: gd.cumsum(a, axis=0, reverse=True), [(3,)]),
+    "cumprod": (lambda a: gd.cumprod(a), [(2, 3)]),
+    "cumprod_axis": (lambda a: gd.cumprod(a, axis=1) * a, [(2, 5, 3)]),
     # shapes
     "reshape": (lambda a: gd.reshape(a, shape=(4, -1)) * 1.5, [(2, 3, 4)]),
     "ravel": (lambda a: a.ravel() ** 2, [(2, 3)]),
@@ -260,7 +262,7 @@ TENSOR_VOCABULARY = {"max", "min", "prod", "var", "std", "cumsum", "reshape", "r
                      "concatenate", "stack", "cross", "tensordot", "inner", "roll", "tril",
                      "triu", "diff", "sort", "sort_by", "unsort_by", "diagonal",
                      "diagonal_add", "trace", "repeat", "unrepeat", "tile", "untile", "pad",
-                     "unpad", "dot", "kron", "vstack", "hstack", "diag"}
+                     "unpad", "dot", "kron", "vstack", "hstack", "diag", "cumprod"}
 VOCABULARY = set(ELEMENTWISE) | TENSOR_VOCABULARY
 
 
@@ -365,6 +367,23 @@ def test_prod_gradient_is_exact_with_zeros():
     rows = gd.grad(gd.sum(gd.prod(gd.tensor("y", (2, 3)), axis=1)))
     np.testing.assert_allclose(rows(np.array([[0.0, 2.0, 5.0], [1.0, 2.0, 3.0]])),
                                [[10, 0, 0], [6, 3, 2]])
+
+
+def test_cumprod_derivatives_are_exact_with_zeros():
+    a = np.array([2.0, 0.0, 3.0, 4.0, 1.5])
+    x = gd.tensor("x", (5,))
+    ref = [sum(np.prod([a[k] for k in range(i + 1) if k != j]) for i in range(j, 5))
+           for j in range(5)]
+    np.testing.assert_allclose(gd.grad(gd.sum(gd.cumprod(x)))(a), ref)  # [1, 68, 0, 0, 0]
+    # second order: d2/dxj dxk sum_i prod_{m <= i} x_m, through the zero at x1
+    hess = np.asarray(gd.hessian(gd.sum(gd.cumprod(x)))(a))
+    want = np.zeros((5, 5))
+    for j in range(5):
+        for k in range(5):
+            if j != k:
+                want[j, k] = sum(np.prod([a[m] for m in range(i + 1) if m not in (j, k)])
+                                 for i in range(max(j, k), 5))
+    np.testing.assert_allclose(hess, want)
 
 
 def test_tanh_derivative_keeps_relative_accuracy_near_one():
