@@ -550,7 +550,7 @@ def test_docs_table_is_generated_from_the_registry():
 
 @pytest.mark.parametrize("name", list(TENSOR_CASES))
 def test_variants_and_in_place_code_compute_what_the_plain_code_computes(name):
-    fn, shapes = TENSOR_CASES[name]
+    fn, _ = TENSOR_CASES[name]
     out, point, constants = _tensor_case(name)
     W = np.random.default_rng(4).normal(size=np.shape(out(**point)))
     wrt = [n for n in out.inputs if n not in constants]
