@@ -999,19 +999,23 @@ def _gelu_tanh_partial(x, out):
 
 # --- reductions: rules as graphs -------------------------------------------------------------
 
-def _extreme_weights(x, out, axis, keepdims):
-    """1/k on each of the k entries equal to the extreme value (JAX's even split of ties)."""
-    hit = call("where", call("equal", x, _expand(out, x, axis, keepdims)), 1.0, 0.0)
+def _extreme_weights(x, out, axis, keepdims, sign):
+    """1/k on each of the k entries equal to the extreme value (JAX's even split of ties),
+    in x's floating type: sign*(x - extreme) <= 0 is 0 exactly there."""
+    hit = _step(sign * (x - _expand(out, x, axis, keepdims)))
     return hit / _expand(call("sum", hit, axis=axis, keepdims=keepdims), x, axis, keepdims)
 
 
-def _extreme_vjp(bar, x, out, axis, keepdims):
-    return (_expand(bar, x, axis, keepdims, out=out) * _extreme_weights(x, out, axis, keepdims),)
+def _extreme_rules(sign):
+    """vjp and jvp of max (sign 1) and min (sign -1)."""
+    def vjp(bar, x, out, axis, keepdims):
+        weights = _extreme_weights(x, out, axis, keepdims, sign)
+        return (_expand(bar, x, axis, keepdims, out=out) * weights,)
 
-
-def _extreme_jvp(dots, x, out, axis, keepdims):
-    return call("sum", _exact(dots[0], x) * _extreme_weights(x, out, axis, keepdims),
-                axis=axis, keepdims=keepdims)
+    def jvp(dots, x, out, axis, keepdims):
+        weights = _extreme_weights(x, out, axis, keepdims, sign)
+        return call("sum", _exact(dots[0], x) * weights, axis=axis, keepdims=keepdims)
+    return vjp, jvp
 
 
 def _prod_others(x, axis):
@@ -1550,13 +1554,15 @@ _VOCABULARY = [
        aliases=("remainder",),
        doc="x - y floor(x/y) (Python's %, the sign of y); partials 1 and -floor(x/y)"),
     # --- elementwise functions --------------------------------------------------------------
-    _p("fmax", 2, np.fmax, (lambda x, y, out: call("equal", out, x),
-                            lambda x, y, out: call("not_equal", out, x)),
-       sympy="Max", commutative=False,
-       doc="maximum ignoring nan; ties and nan go to the argument returned (x on a tie)"),
-    _p("fmin", 2, np.fmin, (lambda x, y, out: call("equal", out, x),
-                            lambda x, y, out: call("not_equal", out, x)),
-       sympy="Min", doc="minimum ignoring nan; ties go to x"),
+    # out == x, in x's floating type: out - x has one sign, and is nan only where x is
+    _p("fmax", 2, np.fmax, (lambda x, y, out: _step(x - out),
+                            lambda x, y, out: 1 - _step(x - out)),
+       sympy="Max", doc="maximum ignoring nan; the derivative goes to the argument "
+                        "returned (x on a tie)"),
+    _p("fmin", 2, np.fmin, (lambda x, y, out: _step(out - x),
+                            lambda x, y, out: 1 - _step(out - x)),
+       sympy="Min", doc="minimum ignoring nan; the derivative goes to the argument "
+                        "returned (x on a tie)"),
     # minimum(maximum(x, lo), hi), ties to the earlier argument as in maximum and minimum
     _p("clip", 3, np.clip,
        (lambda x, lo, hi, out: _step(x - lo) * _step(hi - call("maximum", x, lo)),
@@ -1613,12 +1619,14 @@ _VOCABULARY = [
     _p("max", 1, np.max, (), numpy="np.max({0}{opts})", latex=r"\max",
        sympy=lambda sp, a, axis=None, keepdims=False: a, params=(("axis", None),
                                                                  ("keepdims", False)),
-       shape=_reduce_params("max"), vjp=_extreme_vjp, jvp=_extreme_jvp, aliases=("amax",),
+       shape=_reduce_params("max"), vjp=_extreme_rules(1)[0], jvp=_extreme_rules(1)[1],
+       aliases=("amax",),
        doc="largest entry over an axis; ties share the adjoint evenly (as JAX)"),
     _p("min", 1, np.min, (), numpy="np.min({0}{opts})", latex=r"\min",
        sympy=lambda sp, a, axis=None, keepdims=False: a, params=(("axis", None),
                                                                  ("keepdims", False)),
-       shape=_reduce_params("min"), vjp=_extreme_vjp, jvp=_extreme_jvp, aliases=("amin",),
+       shape=_reduce_params("min"), vjp=_extreme_rules(-1)[0], jvp=_extreme_rules(-1)[1],
+       aliases=("amin",),
        doc="smallest entry over an axis; ties share the adjoint evenly (as JAX)"),
     _p("prod", 1, np.prod, (), numpy="np.prod({0}{opts})", latex=r"\prod",
        sympy=lambda sp, a, axis=None, keepdims=False: a,
