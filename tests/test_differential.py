@@ -139,6 +139,22 @@ class _Drawer:
             keep = bool(rng.integers(2))
             out = gd.call(name, a, axis=axis, keepdims=keep)
             return out, _reduced(sa, axis, keep)
+        if name in ("max", "min", "prod", "var"):  # the array vocabulary's reductions
+            axis = None if nd == 0 or rng.random() < 0.4 else int(rng.integers(-nd, nd))
+            keep = bool(rng.integers(2))
+            return gd.call(name, a, axis=axis, keepdims=keep), _reduced(sa, axis, keep)
+        if name in ("cumsum", "sort", "flip", "roll"):
+            if nd == 0:
+                return a, sa
+            axis = int(rng.integers(-nd, nd))
+            params = {"shift": int(rng.integers(-2, 3))} if name == "roll" else {}
+            return gd.call(name, a, axis=axis, **params), sa
+        if name == "ravel":
+            return a.ravel(), (int(np.prod(sa)),)
+        if name == "getitem":
+            if nd == 0:
+                return a, sa
+            return a[..., -1], sa[:-1]
         if name in ("logsumexp", "softmax", "log_softmax"):
             if nd == 0:
                 return a, sa
