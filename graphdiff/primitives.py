@@ -1019,8 +1019,20 @@ def _extreme_rules(sign):
 
 
 def _prod_others(x, axis):
-    """The product of the other entries along `axis`, exact with zeros: with no zero it is
-    prod / x; with one zero, the product of the rest at that zero and 0 elsewhere."""
+    """The product of the other entries along `axis`, exact with zeros.  With the shape
+    known (and one axis or all): the products before and after each entry, by scans of
+    products, so its own derivatives are exact with zeros too.  Otherwise: with no zero it
+    is prod / x; with one zero, the product of the rest at that zero and 0 elsewhere (whose
+    derivatives are exact only where no entry is zero)."""
+    if getattr(x, "shape", None) is not None and not isinstance(axis, tuple):
+        flat = axis is None
+        v = call("ravel", x) if flat else x
+        ax = 0 if flat else axis
+        _, shift, _ = _scan_steps(v, ax)
+        before = shift(call("cumprod", v, axis=ax), 1, 1.0)
+        after = call("flip", shift(call("cumprod", call("flip", v, axis=ax), axis=ax), 1, 1.0),
+                     axis=ax)
+        return call("reshape_like", before * after, x) if flat else before * after
     zero = call("equal", x, 0.0)
     safe = call("where", zero, 1.0, x)
     rest = call("prod", safe, axis=axis, keepdims=True)
@@ -1635,8 +1647,8 @@ _VOCABULARY = [
            _expand(bar, a, axis, keepdims, out=out) * _prod_others(a, axis),),
        jvp=lambda dots, a, out, axis, keepdims: call(
            "sum", _exact(dots[0], a) * _prod_others(a, axis), axis=axis, keepdims=keepdims),
-       doc="product over an axis; first derivatives exact with zeros (higher orders where "
-           "no entry is 0)"),
+       doc="product over an axis; derivatives exact with zeros (of unknown shape or over "
+           "several axes: first derivatives; higher ones where no entry is 0)"),
     _p("var", 1, np.var, (), numpy="np.var({0}{opts})", latex=r"\operatorname{Var}",
        sympy=lambda sp, a, axis=None, keepdims=False, ddof=0: 0 * a,
        params=(("axis", None), ("keepdims", False), ("ddof", 0.0)),

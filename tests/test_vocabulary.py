@@ -176,6 +176,7 @@ TENSOR_CASES = {
     "min_vector": (lambda a: gd.min(a), [(3,)]),
     "prod": (lambda a: gd.prod(a), [(2, 3)]),
     "prod_axis": (lambda a: gd.prod(a, axis=0), [(2, 3, 4)]),
+    "prod_axes": (lambda a: gd.prod(a, axis=(0, 2), keepdims=True), [(2, 3, 2)]),
     "var": (lambda a: gd.var(a), [(2, 3)]),
     "var_axis_ddof": (lambda a: gd.var(a, axis=1, ddof=1), [(2, 3, 4)]),
     "std": (lambda a: gd.std(a, axis=(0, 1)), [(2, 3, 4)]),
@@ -364,6 +365,10 @@ def test_prod_gradient_is_exact_with_zeros():
     np.testing.assert_allclose(grad(np.array([2.0, 0.0, 3.0, 4.0])), [0, 24, 0, 0])
     np.testing.assert_allclose(grad(np.array([0.0, 0.0, 3.0, 4.0])), [0, 0, 0, 0])
     np.testing.assert_allclose(grad(np.array([1.0, 2.0, 3.0, 4.0])), [24, 12, 8, 6])
+    # second order through the zero: d2 prod / dxj dxk = the product of the others but j, k
+    hess = np.asarray(gd.hessian(gd.prod(x))(np.array([2.0, 0.0, 3.0, 4.0])))
+    want = [[0, 12, 0, 0], [12, 0, 8, 6], [0, 8, 0, 0], [0, 6, 0, 0]]
+    np.testing.assert_allclose(hess, want)
     rows = gd.grad(gd.sum(gd.prod(gd.tensor("y", (2, 3)), axis=1)))
     np.testing.assert_allclose(rows(np.array([[0.0, 2.0, 5.0], [1.0, 2.0, 3.0]])),
                                [[10, 0, 0], [6, 3, 2]])
