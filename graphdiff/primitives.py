@@ -751,9 +751,12 @@ _PRIMITIVES = [
        sympy="Abs", doc="|x|; derivative sign(x)"),
     _p("sign", 1, np.sign, (lambda x, out: 0,), sympy="sign", differentiable=False,
        doc="-1, 0 or 1; derivative 0 almost everywhere"),
-    _p("hypot", 2, np.hypot, (lambda x, y, out: x / out, lambda x, y, out: y / out),
+    # x / hypot, with 0 at the origin (as abs has at 0), not 0/0
+    _p("hypot", 2, np.hypot,
+       (lambda x, y, out: x / call("where", call("equal", out, 0.0), 1.0, out),
+        lambda x, y, out: y / call("where", call("equal", out, 0.0), 1.0, out)),
        sympy=lambda sp, x, y: sp.sqrt(x**2 + y**2), commutative=True,
-       doc="sqrt(x**2 + y**2)"),
+       doc="sqrt(x**2 + y**2); derivative 0 at the origin (as abs at 0)"),
     _p("arctan2", 2, np.arctan2,
        (lambda y, x, out: x / (x**2 + y**2), lambda y, x, out: -y / (x**2 + y**2)),
        sympy="atan2", aliases=("atan2",), doc="angle of the point (x, y); arguments (y, x)"),
@@ -1745,7 +1748,8 @@ _VOCABULARY = [
        syntax=_getitem_template,
        vjp=lambda bar, a, out, index: (call("index_add", _exact(bar, out), a, index=index),),
        jvp=lambda dots, a, out, index: call("getitem", _exact(dots[0], a), index=index),
-       view="same", doc="x[index] for a basic index (integers, slices, None, ...)"),
+       view="same", zero_d_array=True,  # x[..., 0] of a vector is a 0-d array
+       doc="x[index] for a basic index (integers, slices, None, ...)"),
     _p("index_add", 2, lambda t, x, index: _index_add(t, x, to_python_index(index)), (),
        numpy=lambda t, x, index=(), opts="": f"_index_add({t}, {x}, np.s_[{index_text(index)}])",
        sympy=_refuse("index_add"), params=(("index", _Index()),),
@@ -1822,6 +1826,7 @@ _VOCABULARY += [
            if isinstance(shift, tuple) else -shift, axis=axis),),
        jvp=lambda dots, a, out, shift, axis: call("roll", _exact(dots[0], a), shift=shift,
                                                   axis=axis),
+       zero_d_array=True,
        doc="entries shifted along an axis (of the flattened array for None), wrapping"),
     _p("tril", 1, lambda a, k: np.tril(a, k), (), numpy="np.tril({0}{opts})",
        sympy=lambda sp, a, k=0: a, params=(("k", 0),), shape=_at_least_2d("tril"),
@@ -1909,7 +1914,7 @@ _VOCABULARY += [
        doc="the middle without the padding (the adjoint of pad)"),
     _p("tensordot", 2, lambda a, b, axes: np.tensordot(a, b, axes), (),
        numpy="np.tensordot({0}, {1}, {axes})", sympy=_refuse("tensordot"),
-       params=(("axes", 2),), shape=_tensordot_shape,
+       params=(("axes", 2),), shape=_tensordot_shape, zero_d_array=True,
        vjp=lambda bar, a, b, out, axes: _einsum_vjp(
            bar, a, b, out, _contraction_spec("tensordot", a, b, axes)),
        jvp=lambda dots, a, b, out, axes: _add_tangents(

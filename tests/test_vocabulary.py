@@ -355,6 +355,9 @@ def test_rounding_sign_and_comparisons_have_zero_derivatives():
     for f in (gd.floor, gd.ceil, gd.round, gd.sign):
         assert float(gd.grad(f(x) * x)(2.5)) == float(f(2.5))  # d(f(x) x) = f(x) + 0
     assert float(gd.grad(gd.abs(x))(0.0)) == 0.0
+    y = gd.symbols("y")
+    assert [float(g) for g in gd.grad(gd.hypot(x, y))(0.0, 0.0)] == [0.0, 0.0]
+    assert gd.trace("hypot(x, y)", x=0.0, y=0.0).gradient == {"x": 0.0, "y": 0.0}
     assert float(gd.grad(gd.where(x > 0, x, -x))(0.0)) == -1.0
     assert not REGISTRY["less"].differentiable and not REGISTRY["floor"].differentiable
 
