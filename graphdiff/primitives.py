@@ -295,7 +295,7 @@ def _log_softmax(x, axis=-1):
 def _one_hot(labels, like):
     """Integer class labels as one-hot rows shaped like `like` (labels must be in range)."""
     labels = np.asarray(labels)
-    k = np.shape(like)[-1]
+    k = _classes(like, "one_hot", labels)
     idx = labels.astype(np.intp)
     if np.any(idx != labels) or np.any(idx < 0) or np.any(idx >= k):
         raise ValueError(f"class labels must be integers in [0, {k}), got values from "
@@ -506,8 +506,21 @@ def _class_labels(y, k):
     return idx
 
 
+def _classes(z, op, y):
+    """The number of classes (z's last axis), refusing scores without one and labels or
+    targets of a shape that does not fit."""
+    z_shape, y_shape = np.shape(z), np.shape(y)
+    if not z_shape:
+        raise ValueError(f"{op}: scores need a class axis (the last), got a scalar")
+    if y_shape not in (z_shape, z_shape[:-1]):
+        raise ValueError(f"{op}: labels or targets of shape {y_shape} do not fit scores of "
+                         f"shape {z_shape} (expected {z_shape[:-1]} or {z_shape})")
+    return z_shape[-1]
+
+
 def _softmax_xent(z, y):
     """mean over rows of logsumexp(z) sum(y) - sum(y z); y one-hot rows or integer labels."""
+    _classes(z, "softmax_xent", y)
     m = np.max(z, axis=-1, keepdims=True)
     lse = np.log(np.add.reduce(np.exp(z - m), axis=-1)) + m[..., 0]
     if np.ndim(y) == np.ndim(z) - 1:
@@ -522,6 +535,7 @@ def _softmax_xent(z, y):
 
 def _softmax_xent_grad(z, y):
     """d/dz of _softmax_xent: (softmax(z) sum(y) - y) / rows."""
+    _classes(z, "softmax_xent", y)
     e = np.exp(z - np.max(z, axis=-1, keepdims=True))
     e /= np.add.reduce(e, axis=-1, keepdims=True)
     rows = np.size(z) // np.shape(z)[-1]
@@ -541,6 +555,7 @@ def _softmax_xent_grad(z, y):
 
 def _softmax_xent_and_grad(z, y):
     """_softmax_xent and _softmax_xent_grad of the same arguments, sharing the exponentials."""
+    _classes(z, "softmax_xent", y)
     m = np.max(z, axis=-1, keepdims=True)
     e = np.exp(z - m)
     total = np.add.reduce(e, axis=-1, keepdims=True)
@@ -874,7 +889,7 @@ _PRIMITIVES = [
        shape=_one_hot_shape,
        vjp=lambda bar, labels, like, out: (None, None),
        jvp=lambda dots, labels, like, out: None, differentiable=False,
-       helpers=(_one_hot,), doc="integer labels as one-hot rows shaped like `like`"),
+       helpers=(_classes, _one_hot), doc="integer labels as one-hot rows shaped like `like`"),
     # rules select the adjoint itself (np.where(c, bar, 0.0) keeps bar's dtype, where a
     # partial np.where(c, 1.0, 0.0) would be float64)
     _p("where", 3, lambda c, a, b: np.where(c, a, b), (), elementwise=True,
@@ -921,11 +936,11 @@ _PRIMITIVES = [
        jvp=lambda dots, z, y, out: _add_tangents(
            None if dots[0] is None else call("sum", call("softmax_xent_grad", z, y) * dots[0]),
            None if dots[1] is None else _xent_target_jvp(dots[1], z, y)),
-       helpers=(_class_labels, _softmax_xent),
+       helpers=(_classes, _class_labels, _softmax_xent),
        doc="mean over rows of -sum(y log softmax(z)); y one-hot rows or integer labels"),
     _p("softmax_xent_grad", 2, _softmax_xent_grad, (), numpy="_softmax_xent_grad({0}, {1})",
        sympy=lambda sp, z, y: z, shape=lambda z, y: z, vjp=_no_second_derivative("softmax_xent"),
-       jvp=_no_second_derivative("softmax_xent"), helpers=(_class_labels, _softmax_xent_grad),
+       jvp=_no_second_derivative("softmax_xent"), helpers=(_classes, _class_labels, _softmax_xent_grad),
        doc="(softmax(z) sum(y) - y) / rows: the gradient of softmax_xent"),
     # --- activation functions (the lecture's table) ---------------------------------------
     _p("identity", 1, np.positive, (lambda x, out: 1,), numpy="{0}", view="same", zero_d_array=True,
