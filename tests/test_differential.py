@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 import domains
 import numpy as np
 import pytest
+import sympy as sp
 from gradcheck import SympyReference
 from test_specialize import _leaves
 from hypothesis import HealthCheck, assume, given, settings
@@ -451,9 +452,12 @@ def _check_references(case: Case, grads, hessian_rows) -> None:
         scalars = {n: float(v) for n, v in point.items()}
         np.testing.assert_allclose(float(g(**scalars)), ref.value(scalars), rtol=1e-9,
                                    atol=1e-11, err_msg="value vs SymPy")
-        for gw, expected in zip(grads, ref.gradient(scalars, wrt)):
-            np.testing.assert_allclose(float(gw), float(expected), rtol=1e-7, atol=1e-9,
-                                       err_msg="gradient vs SymPy")
+        for w, gw in zip(wrt, grads):
+            derivative = ref.derivative(w)
+            if derivative.has(sp.Derivative, sp.Subs):
+                continue  # SymPy left it unevaluated (sign of a composite): no reference
+            np.testing.assert_allclose(float(gw), float(ref.at(derivative, scalars)),
+                                       rtol=1e-7, atol=1e-9, err_msg="gradient vs SymPy")
             COUNTS["checks"] += 1
 
 
