@@ -270,6 +270,8 @@ def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
     x, y = args
     if store.simplify >= 2:
         found = _move_negation(store, op, x, y)
+        if found is None and op in ("mul", "div"):
+            found = _collect_scalars(store, op, x, y)
         if found is None and op == "mul":
             found = _scalars_first(store, x, y)
             if found is None and x == y:
@@ -336,6 +338,30 @@ def _move_negation(store: Store, op: str, x: int, y: int) -> int | None:
     if op == "sub" and ny:
         return store.apply("add", (x, sargs[y][0]))
     return None
+
+
+def _collect_scalars(store: Store, op: str, x: int, y: int) -> int | None:
+    """(a*s)*t, (a*s)/t, (a/s)*t, (a/s)/t -> a*(s*t), a*(s/t), a*(t/s), a/(s*t) for an
+    array a and known scalars s, t: the scalar factors of a product meet in one scalar.
+    Without it the adjoint of w_L*...*w_1*x rebuilds its product of scalars at every
+    layer (a*(b*s) -> (a*b)*s moves one factor out at a time), and a chain of L layers
+    costs L**2 lines; with it, one array and one scalar operation per layer."""
+    shape = store.shape
+    if op == "mul" and shape[x] == ():
+        x, y = y, x  # mul commutes: t*(a*s) is (a*s)*t
+    if shape[y] != () or x < store.kept or store.op[x] not in ("mul", "div"):
+        return None
+    inner = store.op[x]
+    a, s = store.args[x]
+    if inner == "mul" and shape[a] == ():
+        a, s = s, a
+    if shape[s] != () or shape[a] in (None, ()):
+        return None
+    if inner == "mul":
+        return store.apply("mul", (a, store.apply(op, (s, y))))
+    if op == "mul":
+        return store.apply("mul", (a, store.apply("div", (y, s))))
+    return store.apply("div", (a, store.apply("mul", (s, y))))
 
 
 def _scalars_first(store: Store, x: int, y: int) -> int | None:
