@@ -268,16 +268,23 @@ def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
     if len(args) != 2:
         return None
     x, y = args
+    # each rule below starts by asking for a negation, a product or a constant among the
+    # arguments: asked once here, since most nodes have none of them
+    ox, oy = sop[x], sop[y]
     if store.simplify >= 2:
-        found = _move_negation(store, op, x, y)
-        if found is None and op in ("mul", "div"):
+        found = None
+        if ox == "neg" or oy == "neg":
+            found = _move_negation(store, op, x, y)
+        if found is None and op in _PRODUCTS and (ox in _PRODUCTS or oy in _PRODUCTS):
             found = _collect_scalars(store, op, x, y)
-        if found is None and op == "mul":
-            found = _scalars_first(store, x, y)
-            if found is None and x == y:
-                found = _known_square(store, x)
+            if found is None and op == "mul":
+                found = _scalars_first(store, x, y)
+        if found is None and op == "mul" and x == y:
+            found = _known_square(store, x)
         if found is not None:
             return found
+    if op == "mul" and ox != "const" and oy != "const" and ox != "div" and oy != "div":
+        return None
     if op == "add":
         return y if c(x, 0.0) else x if c(y, 0.0) else None
     # results that drop an operand keep the shape only if that operand is a known scalar
@@ -307,6 +314,9 @@ def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
     if op == "pow":
         return x if c(y, 1.0) else store.const(1.0) if c(y, 0.0) and scalar[x] == () else None
     return None
+
+
+_PRODUCTS = ("mul", "div")
 
 
 def _move_negation(store: Store, op: str, x: int, y: int) -> int | None:
