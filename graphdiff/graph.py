@@ -963,17 +963,29 @@ def postorder(args: list[tuple[int, ...]], roots: Iterable[int]) -> list[int]:
     append = order.append
     for r in roots:
         stack = [r]
-        pop, extend = stack.pop, stack.extend
+        pop, push = stack.pop, stack.append
         while stack:
             n = stack[-1]
             if n in seen:
                 pop()
                 continue
-            pending = [a for a in args[n] if a not in seen]
-            if pending:
-                pending.reverse()
-                extend(pending)
+            # the first unseen argument goes on top, so it is numbered first; one and two
+            # arguments (nearly every node) without building a list
+            a = args[n]
+            if len(a) == 2:
+                x, y = a
+                if y not in seen and (y != x or x in seen):
+                    push(y)
+                if x not in seen:
+                    push(x)
+            elif len(a) == 1:
+                if a[0] not in seen:
+                    push(a[0])
             else:
+                pending = [k for k in a if k not in seen]
+                pending.reverse()
+                stack.extend(pending)
+            if stack[-1] == n:
                 add(n)
                 append(n)
                 pop()
