@@ -82,12 +82,13 @@ class _Builder:
 
 
 def _is_zero(v: Any) -> bool:
-    return v is None or (isinstance(v, numbers.Number) and v == 0)
+    # a graph first: asking numbers.Number (an abstract class) costs more than the rest
+    return v is None or (type(v) is not Graph and isinstance(v, numbers.Number) and v == 0)
 
 
 def _scale(seed: Any, partial: Any) -> Any:
     """seed * partial, without building a node for the common partials 0, 1 and -1."""
-    if isinstance(partial, numbers.Number):
+    if type(partial) is not Graph and isinstance(partial, numbers.Number):
         if partial == 0:
             return None
         if partial == 1:

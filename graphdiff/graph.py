@@ -268,14 +268,23 @@ def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
     if len(args) != 2:
         return None
     x, y = args
+    # each rule below starts by asking for a negation, a product or a constant among the
+    # arguments: asked once here, since most nodes have none of them
+    ox, oy = sop[x], sop[y]
     if store.simplify >= 2:
-        found = _move_negation(store, op, x, y)
-        if found is None and op == "mul":
-            found = _scalars_first(store, x, y)
-            if found is None and x == y:
-                found = _known_square(store, x)
+        found = None
+        if ox == "neg" or oy == "neg":
+            found = _move_negation(store, op, x, y)
+        if found is None and op in _PRODUCTS and (ox in _PRODUCTS or oy in _PRODUCTS):
+            found = _collect_scalars(store, op, x, y)
+            if found is None and op == "mul":
+                found = _scalars_first(store, x, y)
+        if found is None and op == "mul" and x == y:
+            found = _known_square(store, x)
         if found is not None:
             return found
+    if op == "mul" and ox != "const" and oy != "const" and ox != "div" and oy != "div":
+        return None
     if op == "add":
         return y if c(x, 0.0) else x if c(y, 0.0) else None
     # results that drop an operand keep the shape only if that operand is a known scalar
@@ -307,6 +316,9 @@ def _identity(store: Store, op: str, args: tuple[int, ...]) -> int | None:
     return None
 
 
+_PRODUCTS = ("mul", "div")
+
+
 def _move_negation(store: Store, op: str, x: int, y: int) -> int | None:
     """(-a)*b, a*(-b), (-a)/b, a/(-b) -> -(a*b) or -(a/b);  a + -b -> a - b;
     -a + b -> b - a;  a - -b -> a + b;  (-a)*s, (-a)/s -> a*(-s), a/(-s) for a known
@@ -336,6 +348,30 @@ def _move_negation(store: Store, op: str, x: int, y: int) -> int | None:
     if op == "sub" and ny:
         return store.apply("add", (x, sargs[y][0]))
     return None
+
+
+def _collect_scalars(store: Store, op: str, x: int, y: int) -> int | None:
+    """(a*s)*t, (a*s)/t, (a/s)*t, (a/s)/t -> a*(s*t), a*(s/t), a*(t/s), a/(s*t) for an
+    array a and known scalars s, t: the scalar factors of a product meet in one scalar.
+    Without it the adjoint of w_L*...*w_1*x rebuilds its product of scalars at every
+    layer (a*(b*s) -> (a*b)*s moves one factor out at a time), and a chain of L layers
+    costs L**2 lines; with it, one array and one scalar operation per layer."""
+    shape = store.shape
+    if op == "mul" and shape[x] == ():
+        x, y = y, x  # mul commutes: t*(a*s) is (a*s)*t
+    if shape[y] != () or x < store.kept or store.op[x] not in ("mul", "div"):
+        return None
+    inner = store.op[x]
+    a, s = store.args[x]
+    if inner == "mul" and shape[a] == ():
+        a, s = s, a
+    if shape[s] != () or shape[a] in (None, ()):
+        return None
+    if inner == "mul":
+        return store.apply("mul", (a, store.apply(op, (s, y))))
+    if op == "mul":
+        return store.apply("mul", (a, store.apply("div", (y, s))))
+    return store.apply("div", (a, store.apply("mul", (s, y))))
 
 
 def _scalars_first(store: Store, x: int, y: int) -> int | None:
@@ -927,17 +963,29 @@ def postorder(args: list[tuple[int, ...]], roots: Iterable[int]) -> list[int]:
     append = order.append
     for r in roots:
         stack = [r]
-        pop, extend = stack.pop, stack.extend
+        pop, push = stack.pop, stack.append
         while stack:
             n = stack[-1]
             if n in seen:
                 pop()
                 continue
-            pending = [a for a in args[n] if a not in seen]
-            if pending:
-                pending.reverse()
-                extend(pending)
+            # the first unseen argument goes on top, so it is numbered first; one and two
+            # arguments (nearly every node) without building a list
+            a = args[n]
+            if len(a) == 2:
+                x, y = a
+                if y not in seen and (y != x or x in seen):
+                    push(y)
+                if x not in seen:
+                    push(x)
+            elif len(a) == 1:
+                if a[0] not in seen:
+                    push(a[0])
             else:
+                pending = [k for k in a if k not in seen]
+                pending.reverse()
+                stack.extend(pending)
+            if stack[-1] == n:
                 add(n)
                 append(n)
                 pop()

@@ -11,6 +11,7 @@ from typing import Callable, NamedTuple
 from .graph import Graph, Store, format_call, format_number, paused_gc
 from .primitives import PREC_ATOM, PREC_UNARY, REGISTRY
 from .stable import CATALOGUE, ROOTS
+from .stable import rewrite as _stable_rewrite
 
 __all__ = ["fold_constants", "eliminate_common_subexpressions", "apply_identities",
            "remove_dead_code", "stabilize", "stabilized", "simplify", "PASSES", "Rewrite",
@@ -96,13 +97,50 @@ def stabilized(g: Graph) -> tuple[Graph, tuple[Rewrite, ...]]:
     >>> str(g), [str(r) for r in done]
     ('-softplus(-(w*x + b))', ['log(sigmoid(w*x + b)) -> -softplus(-(w*x + b))  (log_sigmoid)'])
     """
-    if not any(n.op in ROOTS for n in g.nodes):
+    if not _any_rule_matches(g):
         return g, ()
     store = Store(stable=True)
     out = _rebuild(g, store)
     if not store.rewrites:
         return g, ()
     return out, tuple(_describe(store, r) for r in store.rewrites)
+
+
+class _Matched(Exception):
+    """A stability rule matched (raised by `_Probe.apply`)."""
+
+
+class _Probe:
+    """A graph's nodes read as a store's columns (`op`, `args`, `value`, `params`), so the
+    catalogue's matchers can look at the graph as written; a rule that matches builds its
+    stable form with `apply`, which raises `_Matched` instead."""
+
+    def __init__(self, g: Graph):
+        nodes = g.nodes
+        self.op = [n.op for n in nodes]
+        self.args = [n.args for n in nodes]
+        self.value = [n.value for n in nodes]
+        self.params = [n.params for n in nodes]
+        self.rewrites: list[tuple] = []
+
+    def apply(self, op: str, args: tuple, params: tuple = ()) -> int:
+        raise _Matched
+
+
+def _any_rule_matches(g: Graph) -> bool:
+    """Whether a stability rule applies anywhere in g.  Rules only read a node's arguments
+    (and theirs), so when none matches the graph as written a rebuild would rewrite
+    nothing either: asking first saves copying a large graph for nothing."""
+    probe = None
+    for n in g.nodes:
+        if n.op in ROOTS:
+            probe = probe or _Probe(g)
+            try:
+                if _stable_rewrite(probe, n.op, n.args, n.params) is not None:
+                    return True
+            except _Matched:
+                return True
+    return False
 
 
 _TEXT_LIMIT = 60

@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 import sympy as sp
 from corpus import CORPUS, LOGNORMAL, NUMPY_REFERENCE
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import graphdiff as gd
+from graphdiff.graph import postorder
 
 POINT = {"y": 1.5, "mu": 0.5, "sigma": 2.0}
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -404,3 +407,29 @@ def test_docs_page_examples_run():
     failures, tried = doctest.testfile(str(page), module_relative=False,
                                        optionflags=doctest.NORMALIZE_WHITESPACE)
     assert tried >= 40 and failures == 0
+
+
+def _postorder_by_recursion(args, roots):
+    """The definition: each root's arguments left to right, depth first, then the root."""
+    seen, order = set(), []
+
+    def visit(n):
+        if n not in seen:
+            for a in args[n]:
+                visit(a)
+            seen.add(n)
+            order.append(n)
+    for r in roots:
+        visit(r)
+    return order
+
+
+@given(st.data())
+@settings(max_examples=300, deadline=None)
+def test_postorder_numbers_arguments_depth_first_left_to_right(data):
+    """postorder is iterative with shortcuts for one and two arguments (x*x included)."""
+    size = data.draw(st.integers(1, 25))
+    args = [()] + [tuple(data.draw(st.lists(st.integers(0, i - 1), max_size=3)))
+                   for i in range(1, size)]
+    roots = data.draw(st.lists(st.integers(0, size - 1), min_size=1, max_size=3))
+    assert postorder(args, roots) == _postorder_by_recursion(args, roots)

@@ -197,3 +197,69 @@ def test_an_output_that_simplifies_to_a_constant_keeps_the_inputs_type(text, dty
         tol = np.finfo(dtype).eps * 8  # rearranged arithmetic rounds differently
         assert_same_results(f.fn(*args), special, f"{kind} of {text}", rtol=tol, atol=tol)
         assert all(np.asarray(v).dtype == dtype for v in _leaves(special))
+
+
+# --- derivatives that stay linear ------------------------------------------------------------
+# Known scalars move out of products (one array operation instead of two, a scalar factor
+# leaves a sum); the gradient of a layered expression must still cost a few lines per
+# layer, with shapes declared or not, in the general function and in its variants.
+
+def _layer(kind: str, h: gd.Graph, w: gd.Graph, b: gd.Graph) -> gd.Graph:
+    return {"tanh": lambda: gd.tanh(w * h),
+            "affine": lambda: gd.tanh(w * h + b),
+            "cos": lambda: gd.cos(h * w),  # a negated partial: -sin
+            "div": lambda: gd.sin(h / w),
+            "sigmoid": lambda: gd.sigmoid(w * h - b)}[kind]()
+
+
+def _layered(kind: str, size: int, declared: bool) -> gd.Graph:
+    """`size` scalar-weighted layers on an array x (`chain` kinds), or the sum of `size`
+    terms w_i*tanh(a_i*x + b_i) (`sum`); the scalars declared as such or not."""
+    scalar, array = ((), (None,)) if declared else (None, None)
+    x = gd.symbols("x", array)
+    if kind == "sum":
+        terms = [gd.symbols(f"w{i}", scalar) * gd.tanh(gd.symbols(f"a{i}", scalar) * x
+                                                       + gd.symbols(f"b{i}", scalar))
+                 for i in range(size)]
+        total = terms[0]
+        for t in terms[1:]:
+            total = total + t
+        return total
+    h = x
+    for i in range(size):
+        h = _layer(kind, h, gd.symbols(f"w{i}", scalar), gd.symbols(f"b{i}", scalar))
+    return gd.sum(h)
+
+
+def _point(f, points: int = 4) -> list:
+    return [np.linspace(-1.0, 1.0, points) if n == "x" else 0.9 for n in f.inputs]
+
+
+@pytest.mark.parametrize("kind", ["tanh", "affine", "cos", "div", "sigmoid", "sum"])
+def test_gradient_lines_grow_linearly_with_the_layers(kind):
+    """lines(2L)/lines(L) stays near 2 (a quadratic gradient gives 3 to 4), with the
+    scalars declared or not, for the general function and the variant built for scalar
+    weights and an array x."""
+    sizes = (25, 50, 100, 200) if kind in ("tanh", "sum") else (25, 50, 100)
+    for how in ("undeclared", "declared", "variant"):
+        lines = []
+        for size in sizes:
+            vg = gd.value_and_grad(_layered(kind, size, how == "declared"))
+            if how == "variant":
+                vg = vg.specialized(*_point(vg))
+                assert vg.variants == {} and "compiled for" in vg.source  # a variant indeed
+            lines.append(len(vg.source.splitlines()))
+        ratios = [big / small for small, big in zip(lines, lines[1:])]
+        assert all(r < 2.1 for r in ratios), f"{kind}, {how}: lines {lines}"
+
+
+@pytest.mark.parametrize("kind", ["tanh", "affine", "cos", "div", "sigmoid", "sum"])
+def test_collected_scalar_factors_keep_the_gradient(kind):
+    """The rearranged products (scalar factors multiplied together first) compute the
+    gradient of the general function, declared shapes or not."""
+    general = gd.value_and_grad(_layered(kind, 12, False))
+    declared = gd.value_and_grad(_layered(kind, 12, True))
+    args = _point(general, 5)
+    expected = general.fn(*args)
+    assert_same_results(expected, declared(*args), f"declared {kind}")
+    assert_same_results(expected, general.specialized(*args)(*args), f"variant of {kind}")

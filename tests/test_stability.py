@@ -8,9 +8,11 @@ import math
 
 import numpy as np
 import pytest
+from corpus import CORPUS
 
 import graphdiff as gd
-from graphdiff.simplify import stabilized
+from graphdiff.graph import Store, copy_nodes
+from graphdiff.simplify import _any_rule_matches, stabilized
 from graphdiff.stable import CATALOGUE
 
 # rule -> (expression, point, exact value, exact gradient of the output's sum, or None)
@@ -113,6 +115,18 @@ def test_an_expression_without_traps_is_left_alone():
     assert stabilized(g) == (g, ())
     assert gd.compile(g).rewrites == () and gd.compile(g).source.startswith("import numpy")
     assert gd.trace(g, x=1.0, y=2.0).rewrites == ()
+
+
+@pytest.mark.parametrize("text", [c[0] for c in CASES.values()] + [
+    e.expr for e in CORPUS] + ["log(2 + x)", "exp(x) - 2", "sqrt(x**2 + y)", "log(x + y)",
+                               "log(sum(sin(x)))", "log1p(sin(x))", "x + exp(y)"])
+def test_asking_whether_a_rule_matches_agrees_with_rebuilding(text):
+    """stabilized() asks the catalogue's matchers about the graph as written before it
+    rebuilds anything; the answer is what a rebuild finds."""
+    g = gd.parse(text)
+    store = Store(stable=True)
+    copy_nodes(g, store)
+    assert _any_rule_matches(g) == bool(store.rewrites), text
 
 
 def test_rewrites_inside_larger_expressions_and_repeated_ones():
