@@ -6,7 +6,7 @@ code disappears as a side effect of rebuilding only what the outputs need.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from .graph import Graph, Store, format_call, format_number, paused_gc
 from .primitives import PREC_ATOM, PREC_UNARY, REGISTRY
