@@ -940,7 +940,8 @@ _PRIMITIVES = [
        doc="mean over rows of -sum(y log softmax(z)); y one-hot rows or integer labels"),
     _p("softmax_xent_grad", 2, _softmax_xent_grad, (), numpy="_softmax_xent_grad({0}, {1})",
        sympy=lambda sp, z, y: z, shape=lambda z, y: z, vjp=_no_second_derivative("softmax_xent"),
-       jvp=_no_second_derivative("softmax_xent"), helpers=(_classes, _class_labels, _softmax_xent_grad),
+       jvp=_no_second_derivative("softmax_xent"),
+       helpers=(_classes, _class_labels, _softmax_xent_grad),
        doc="(softmax(z) sum(y) - y) / rows: the gradient of softmax_xent"),
     # --- activation functions (the lecture's table) ---------------------------------------
     _p("identity", 1, np.positive, (lambda x, out: 1,), numpy="{0}", view="same", zero_d_array=True,
