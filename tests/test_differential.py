@@ -15,7 +15,9 @@ Profiles: CI runs a seeded, bounded one (about a minute).  The long one runs on 
     GRAPHDIFF_DIFFERENTIAL=long python -m pytest tests/test_differential.py -q -s
 
 (`GRAPHDIFF_DIFFERENTIAL_EXAMPLES=N` sets the number of expressions; it prints how many
-expressions and checks it ran.)  Every defect it finds gets a case in REGRESSIONS below.
+expressions and checks it ran.)  `python tests/sweep_differential.py --minutes 30` runs
+seed after seed for a while and reports every disagreement rather than the first.  Every
+defect they find gets a case in REGRESSIONS below.
 """
 
 from __future__ import annotations
