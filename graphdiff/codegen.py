@@ -17,11 +17,13 @@ import linecache
 import os
 import re
 import weakref
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from .graph import Graph, as_arrays, bind, format_call, format_number, paused_gc
+from .passes import _INFIX_UFUNCS, MemoryPlan, Schedule, out_ufunc, plan_memory, schedule
 from .primitives import FUSED_LOSSES, PREC_ATOM, PREC_UNARY, REGISTRY, _dim_text
 
 __all__ = ["CompiledFunction", "emit_numpy", "compile_graph", "compile_jacobian", "safe_identifier",
@@ -108,44 +110,55 @@ def emit_numpy(g: Graph, name: str = "f", returns: Callable[[list[str]], str] | 
         return _emit(g, name, returns, doc, marks or {}, free, inplace, dtypes)
 
 
-_INFIX_UFUNCS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide",
-                 "neg": "negative"}  # not pow: `x ** 2` has a fast path np.power lacks
+@dataclass(frozen=True)
+class Spelling:
+    """How one backend prints what the passes decided: the module's head, a primitive's
+    template and helpers (from the registry record, or the table beside it), literals,
+    the returned values, and (for mutable backends) masks and writes into buffers."""
+
+    head: tuple[str, ...]
+    template: Callable[[Any], Any]  # prim -> its template (str or callable)
+    helpers: Callable[[Any], tuple]  # prim -> the helper functions the template calls
+    fused: Callable[[str], Callable]  # a loss's name -> its value-and-gradient helper
+    literal: Callable[[float], tuple[str, int]]
+    returned: Callable[..., list[str]]
+    prologue: Callable[[list[str]], list[str]] = lambda params: []
+    mask: Callable[[str], str] | None = None  # a boolean mask's expression
+    written: Callable[..., str] | None = None  # rhs written into a dying buffer
 
 
-# a template that is one ufunc call on the arguments and number literals, such as
-# np.maximum({0}, 0.0): it can take `out=` as a last argument
-_UFUNC_CALL = re.compile(r"np\.(\w+)\(((?:\{\d\}|-?[\d.]+(?:e-?\d+)?)"
-                         r"(?:, (?:\{\d\}|-?[\d.]+(?:e-?\d+)?))*)\)")
+def _numpy_written(n, rhs: str, into: int, nodes, expr) -> str:
+    """rhs rewritten to write into the buffer of `into`, a dying argument (see passes)."""
+    ufunc, operands = out_ufunc(n, nodes)
+    if n.op == "pow" or n.op in _INFIX_UFUNCS:
+        texts = ", ".join(expr[b][0] for b in operands)
+        return f"np.{ufunc}({texts}, out={expr[into][0]})"
+    return f"{rhs[:-1]}, out={expr[into][0]})"  # the template's own call
 
 
-def _ufunc_of(prim) -> str | None:
-    """The NumPy ufunc a primitive's template calls with its arguments, if any."""
-    if prim.name in _INFIX_UFUNCS:
-        return _INFIX_UFUNCS[prim.name]
-    template = prim.numpy
-    if isinstance(template, str) and not prim.params:
-        m = _UFUNC_CALL.fullmatch(template)
-        if m and isinstance(getattr(np, m.group(1), None), np.ufunc):
-            return m.group(1)
-    return None
-
-
-def _buffers(nodes, masks: set[int]) -> list[bool]:
-    """Which nodes own a fresh array (of the computation's float type: not a boolean mask)
-    that an elementwise operation may overwrite."""
-    viewed = set(masks)
-    for n in nodes:
-        if n.op not in ("input", "const") and REGISTRY[n.op].view is not None:
-            # a result that may share memory with an argument: that argument is never
-            # overwritten
-            viewed.update(n.args)
-    return [n.op not in ("input", "const") and n.index not in viewed
-            and n.shape is not None and n.shape != ()
-            and (n.op in ("matmul", "pow") or _ufunc_of(REGISTRY[n.op]) is not None)
-            for n in nodes]
+NUMPY = Spelling(
+    head=("import numpy as np", ""),
+    template=lambda prim: prim.numpy,
+    helpers=lambda prim: prim.helpers,
+    fused=lambda op: FUSED_LOSSES[op][1],
+    literal=lambda value: _literal(value),
+    returned=lambda *a: _returned(*a),
+    mask=lambda arg: f"np.greater_equal({arg}, 0)",
+    written=_numpy_written,
+)
 
 
 def _emit(g, name, returns, doc, marks, free, inplace, dtypes) -> tuple[str, list[str]]:
+    sched = schedule(g, reorder=inplace)
+    plan = plan_memory(g, sched, free, inplace, RECYCLE_ABOVE)
+    return print_module(g, sched, plan, NUMPY, name, returns, doc, marks, dtypes)
+
+
+def print_module(g: Graph, sched: Schedule, plan: MemoryPlan, spell: Spelling, name: str,
+                 returns: Callable[[list[str]], str] | None, doc: str, marks: dict[int, str],
+                 dtypes: Sequence[str] | None) -> tuple[str, list[str]]:
+    """The source of a module defining `name`, printed from the schedule and the memory
+    plan in one backend's spelling; and the function's parameter names."""
     nodes = g.nodes
     hints = g.hints
     named_by_hint = any(hints)
@@ -159,70 +172,41 @@ def _emit(g, name, returns, doc, marks, free, inplace, dtypes) -> tuple[str, lis
             expr[n.index] = (p, PREC_ATOM)
     # comments show each operation in terms of the inputs while that stays short
     short: list[tuple[str, int] | None] = [None] * len(nodes)
-    masks = _boolean_masks(nodes, g.outputs) if inplace else set()
-    order = _reductions_early(nodes, masks) if inplace else list(range(len(nodes)))
-    fused = _fused_losses(nodes)  # a loss's value -> its gradient, computed on one line
-    if fused:
-        # the pair is computed where the first of the two is needed (both read the same
-        # arguments, which exist by then)
-        pair = {k: (v, g_) for v, g_ in fused.items() for k in (v, g_)}
-        done: set[int] = set()
-        order = [j for i in order if i not in done
-                 for j in (pair[i] if i in pair else (i,)) if not done.add(j)]
-    position = [0] * len(nodes)
-    for k, i in enumerate(order):
-        position[i] = k
-    end = len(nodes)
-    last_use = [-1] * len(nodes)
-    dies_at = [-1] * len(nodes)  # position of the last operation that reads each node
-    for n in nodes:
-        for a in n.args:
-            dies_at[a] = max(dies_at[a], position[n.index])
-    for i in g.outputs:
-        dies_at[i] = end
-    owned = _buffers(nodes, masks) if inplace else [False] * len(nodes)
-    if free:
-        last_use = list(dies_at)
-        for n in nodes:
-            if not _may_be_large(n.shape):
-                last_use[n.index] = end  # freed at the return, like any local
+    fused = sched.fused
     lines: list[str] = []
     helpers: dict[str, Callable] = {}
-    recycle = free and sum(n.op not in ("input", "const") for n in nodes) > RECYCLE_ABOVE
     pool: list[str] = []
     pending_mark = None
-    for n in (nodes[i] for i in order):
+    for n in (nodes[i] for i in sched.order):
         if n.op == "input":
             short[n.index] = expr[n.index]
             continue
         if n.op == "const":
-            expr[n.index] = _literal(n.value)
+            expr[n.index] = spell.literal(n.value)
             short[n.index] = format_number(n.value)
             continue
         prim = REGISTRY[n.op]
         if n.index in fused:
-            helper = FUSED_LOSSES[n.op][1]
-            for h in (*prim.helpers, helper):  # the fused helper calls the loss's own
+            helper = spell.fused(n.op)
+            for h in (*spell.helpers(prim), helper):  # the fused helper calls the loss's own
                 helpers[h.__name__] = h
             rhs = f"{helper.__name__}({', '.join(expr[a][0] for a in n.args)})"
         elif n.index in fused.values():  # computed on its value's line, just before
             rhs = None
         else:
-            for h in prim.helpers:
+            for h in spell.helpers(prim):
                 helpers[h.__name__] = h
-            rhs = _apply_template(prim, [expr[a] for a in n.args], n.params)
-        if n.index in masks:
+            rhs = _apply_template(prim, spell.template(prim), [expr[a] for a in n.args],
+                                  n.params)
+        if n.index in plan.masks:
             # only multiplied with arrays of its shape: a boolean array does, at 1/8 the size
-            rhs = f"np.greater_equal({expr[n.args[0]][0]}, 0)"
-        elif inplace and rhs is not None and n.shape not in (None, ()):
-            dying = [a for a in n.args if owned[a] and dies_at[a] == position[n.index]
-                     and nodes[a].shape == n.shape]
-            if dying:
-                rhs = _written_into(n, prim, rhs, dying, nodes, expr)
+            rhs = spell.mask(expr[n.args[0]][0])
+        elif n.index in plan.writes:
+            rhs = spell.written(n, rhs, plan.writes[n.index], nodes, expr)
         targets: list[str] = []
         if rhs is not None:
             for k in (n.index, fused[n.index]) if n.index in fused else (n.index,):
-                if recycle:
+                if plan.recycle:
                     target = pool.pop() if pool else _local_name(f"r{len(taken)}", None, True,
                                                                  taken)
                 else:
@@ -244,20 +228,19 @@ def _emit(g, name, returns, doc, marks, free, inplace, dtypes) -> tuple[str, lis
             lines.append(f"    {', '.join(targets)} = {rhs}{comment}")
         elif n.index in marks:  # a gradient computed with its value: the next line
             pending_mark = n.index
-        dead = sorted({expr[a][0] for a in n.args if last_use[a] == position[n.index]
-                       and nodes[a].op not in ("input", "const")})
-        if recycle:
+        dead = sorted({expr[a][0] for a in plan.release.get(n.index, ())})
+        if plan.recycle:
             pool.extend(d for d in dead if d not in targets)
         elif dead:
             lines.append(f"    del {', '.join(dead)}")
-    outs = _returned(nodes, g.outputs, [expr[i][0] for i in g.outputs], params, helpers)
+    outs = spell.returned(nodes, g.outputs, [expr[i][0] for i in g.outputs], params, helpers)
     ret = returns(outs) if returns else (outs[0] if len(outs) == 1 else ", ".join(outs))
-    head = ["import numpy as np", ""]
+    head = list(spell.head)
     for h in helpers.values():
         head += ["", _helper_source(h), ""]
     doc_line = f'    """{_clean(doc)}"""' if doc else None
     body = [f"def {name}({', '.join(params)}):"] + ([doc_line] if doc_line else [])
-    body += _shape_guard(name, nodes, params, dtypes) + lines
+    body += _shape_guard(name, nodes, params, dtypes) + spell.prologue(params) + lines
     body.append(f"    return {ret}")
     return "\n".join(head + [""] + body) + "\n", params
 
@@ -397,82 +380,6 @@ def _rewrites_comment(rewrites: Sequence[Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _written_into(n, prim, rhs: str, dying: list[int], nodes, expr) -> str:
-    """rhs rewritten to write into the buffer of a dying argument, where a ufunc can."""
-    ufunc, operands = _ufunc_of(prim), n.args
-    if n.op == "pow" and nodes[n.args[1]].op == "const" and nodes[n.args[1]].value == 2:
-        ufunc, operands = "square", n.args[:1]
-    if ufunc is None:
-        return rhs
-    for a in operands:
-        if a in dying:
-            if n.op == "pow" or prim.name in _INFIX_UFUNCS:
-                texts = ", ".join(expr[b][0] for b in operands)
-                return f"np.{ufunc}({texts}, out={expr[a][0]})"
-            return f"{rhs[:-1]}, out={expr[a][0]})"  # the template's own call
-    return rhs
-
-
-def _fused_losses(nodes) -> dict[int, int]:
-    """Loss nodes whose gradient node (same arguments) is in the graph too: value -> grad."""
-    wanted = {}
-    for n in nodes:
-        if n.op in FUSED_LOSSES:
-            wanted[(FUSED_LOSSES[n.op][0], n.args, n.params)] = n.index
-    if not wanted:
-        return {}
-    return {wanted[(n.op, n.args, n.params)]: n.index for n in nodes
-            if (n.op, n.args, n.params) in wanted}
-
-
-def _boolean_masks(nodes, outputs: Sequence[int]) -> set[int]:
-    """binary_step nodes, not returned, whose every use multiplies them with an array of
-    their own shape (relu's derivative times an adjoint): these can be boolean arrays, as
-    NumPy's float * bool is float."""
-    users: dict[int, list] = {}
-    for n in nodes:
-        for a in n.args:
-            users.setdefault(a, []).append(n)
-    def scales_an_array(u, mask) -> bool:
-        if u.op != "mul" or u.args[0] == u.args[1]:
-            return False
-        other = nodes[u.args[1] if u.args[0] == mask.index else u.args[0]]
-        return other.shape == mask.shape and other.op != "binary_step"
-
-    return {n.index for n in nodes
-            if n.op == "binary_step" and n.shape not in (None, ()) and n.index in users
-            and n.index not in outputs
-            and all(scales_an_array(u, n) for u in users[n.index])}
-
-
-def _reductions_early(nodes, masks: set[int] = frozenset()) -> list[int]:
-    """An evaluation order in which every operation that turns large arrays into a small
-    result (a sum to a scalar, a boolean mask) runs as soon as its arguments exist, so the
-    arrays it reads may die (and lend their buffers) earlier; the rest keep their order."""
-    key: list[tuple[int, int, int]] = []
-    for n in nodes:
-        if n.index in masks or n.op not in ("input", "const") and n.args and \
-                not _may_be_large(n.shape) and any(_may_be_large(nodes[a].shape) for a in n.args):
-            key.append((max(key[a][0] for a in n.args), 1, n.index))
-        else:
-            key.append((n.index, 0, n.index))
-    return sorted(range(len(nodes)), key=key.__getitem__)
-
-
-# Deleting a name costs a statement, which arrays of a few numbers do not repay; anything
-# that may be large (an unknown shape, a symbolic batch, or this many entries) is freed early.
-_FREE_FROM = 256
-
-
-def _may_be_large(shape: Any) -> bool:
-    if shape is None or None in shape:
-        return True
-    size = 1
-    for d in shape:
-        size *= d
-    return size >= _FREE_FROM
-
-
 def _clean(text: str) -> str:
     # docstrings carry only graphdiff's own words, but keep them inert regardless
     return re.sub(r"[^\w .,:;()+\-*/=<>'\[\]]", " ", text).replace('"""', "")
@@ -492,14 +399,13 @@ def _local_name(hint: str | None, var: str | None, by_hint: bool, taken: set[str
     return base
 
 
-def _apply_template(prim, args: list[tuple[str, int]], params) -> str:
+def _apply_template(prim, template, args: list[tuple[str, int]], params) -> str:
     texts = []
     for pos, (text, prec) in enumerate(args):
         # a negative literal needs parentheses as the base of ** or under a unary minus
         if prec == PREC_UNARY and (prim.name == "neg" or (prim.name == "pow" and pos == 0)):
             text = f"({text})"
         texts.append(text)
-    template = prim.numpy
     if not params and not prim.params and not callable(template):
         return template.format(*texts)
     defaults = dict(prim.params)
