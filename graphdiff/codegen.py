@@ -23,13 +23,15 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .graph import Graph, as_arrays, bind, format_call, format_number, paused_gc
+from . import array_api as xp_helpers
 from .passes import _INFIX_UFUNCS, MemoryPlan, Schedule, out_ufunc, plan_memory, schedule
 from .primitives import FUSED_LOSSES, PREC_ATOM, PREC_UNARY, REGISTRY, _dim_text
 
-__all__ = ["CompiledFunction", "emit_numpy", "compile_graph", "compile_jacobian", "safe_identifier",
-           "check_function_name"]
+__all__ = ["CompiledFunction", "emit_numpy", "emit_array_api", "compile_graph", "compile_jacobian",
+           "safe_identifier", "check_function_name"]
 
-_RESERVED = re.compile(r"^(v\d+|t\d+|r\d+|(bar|dot|grad)_\w*|d\w*_d\w*|np|_\w*)$")
+# np, xp and math: the modules the generated functions call (xp: the array-API namespace)
+_RESERVED = re.compile(r"^(v\d+|t\d+|r\d+|(bar|dot|grad)_\w*|d\w*_d\w*|np|xp|math|_\w*)$")
 # Above this many operations nobody reads the lines beside a table, and CPython compiles a
 # function with few distinct local names about twice as fast: intermediates then share a
 # pool of names r1, r2, ..., each rebound once its value is dead.
@@ -58,9 +60,14 @@ def check_function_name(name: Any) -> None:
     """A ValueError unless `name` can name the generated function without hiding a global
     of its module (`np`, a `_helper`, a builtin the helpers call)."""
     _check_identifier(name)
-    if name == "np" or name.startswith("_") or hasattr(builtins, name):
+    if name in _MODULE_NAMES or name.startswith("_") or hasattr(builtins, name):
         raise ValueError(f"function name {name!r} would hide a name the generated module "
                          "uses (np, the _helpers, builtins); choose another")
+
+
+# the globals of generated modules: NumPy's, and the array-API module's imports
+_MODULE_NAMES = frozenset(("np", "xp", "math", "array_namespace", "device", "is_array_api_obj",
+                           "is_lazy_array", "is_numpy_array"))
 
 
 def _check_identifier(name: Any) -> None:
@@ -119,10 +126,12 @@ class Spelling:
     head: tuple[str, ...]
     template: Callable[[Any], Any]  # prim -> its template (str or callable)
     helpers: Callable[[Any], tuple]  # prim -> the helper functions the template calls
-    fused: Callable[[str], Callable]  # a loss's name -> its value-and-gradient helper
+    fused: Callable[[str], tuple]  # a loss's name -> its value-and-gradient helper, last,
+    # after those it calls
     literal: Callable[[float], tuple[str, int]]
     returned: Callable[..., list[str]]
-    prologue: Callable[[list[str]], list[str]] = lambda params: []
+    prologue: Callable[..., list[str]] = lambda params, helpers: []
+    first: str = ""  # the first arguments of every helper call (the namespace)
     mask: Callable[[str], str] | None = None  # a boolean mask's expression
     written: Callable[..., str] | None = None  # rhs written into a dying buffer
 
@@ -140,12 +149,65 @@ NUMPY = Spelling(
     head=("import numpy as np", ""),
     template=lambda prim: prim.numpy,
     helpers=lambda prim: prim.helpers,
-    fused=lambda op: FUSED_LOSSES[op][1],
+    fused=lambda op: (FUSED_LOSSES[op][1],),
     literal=lambda value: _literal(value),
     returned=lambda *a: _returned(*a),
     mask=lambda arg: f"np.greater_equal({arg}, 0)",
     written=_numpy_written,
 )
+
+
+def _xp_prologue(params: list[str], helpers: dict[str, Callable]) -> list[str]:
+    helpers["_namespace"] = xp_helpers._namespace
+    return [f"    xp, {_tuple_of(params)} = _namespace({', '.join(params)})"]
+
+
+ARRAY_API = Spelling(
+    head=xp_helpers.HEAD,
+    template=lambda prim: xp_helpers.spelled(prim.name)[0],
+    helpers=lambda prim: xp_helpers.spelled(prim.name)[1],
+    fused=lambda op: xp_helpers.FUSED[op],
+    first="xp, ",
+    literal=lambda value: _xp_literal(value),
+    returned=lambda *a: _returned(*a, constant=_xp_constant, owned=xp_helpers._owned,
+                                  scalar=None),
+    prologue=_xp_prologue,
+)
+
+BACKENDS = {"numpy": NUMPY, "array_api": ARRAY_API}
+
+
+def _xp_literal(value: float) -> tuple[str, int]:
+    text, prec = format_number(value)
+    if text in ("inf", "-inf", "nan"):
+        text = text.replace("inf", "math.inf").replace("nan", "math.nan")
+    return text, prec
+
+
+def _tuple_of(names: list[str]) -> str:
+    return "(" + ", ".join(names) + ("," if len(names) == 1 else "") + ")"
+
+
+def emit_array_api(g: Graph, name: str = "f", returns: Callable[[list[str]], str] | None = None,
+                   doc: str = "", marks: dict[int, str] | None = None,
+                   free: bool = True) -> tuple[str, list[str]]:
+    """Python source of a module defining `name`, an array-API function computing g's
+    outputs on the namespace of its inputs (NumPy, CuPy, torch, Dask, ...; see
+    graphdiff.array_api): the schedule of emit_numpy in the graph's own order, no memory
+    plan beyond releasing dead names (the standard has no out= and no in-place updates)."""
+    _check_name(name)
+    with paused_gc():
+        sched = schedule(g)
+        plan = plan_memory(g, sched, free, inplace=False, recycle_above=RECYCLE_ABOVE)
+        for n in g.nodes:
+            if n.op not in ("input", "const"):
+                xp_helpers.spelled(n.op)  # a primitive without a spelling: say which
+        return print_module(g, sched, plan, ARRAY_API, name, returns, doc, marks or {}, None)
+
+
+def _check_name(name: str) -> None:
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise ValueError(f"function name {name!r} is not a Python identifier")
 
 
 def _emit(g, name, returns, doc, marks, free, inplace, dtypes) -> tuple[str, list[str]]:
@@ -187,10 +249,10 @@ def print_module(g: Graph, sched: Schedule, plan: MemoryPlan, spell: Spelling, n
             continue
         prim = REGISTRY[n.op]
         if n.index in fused:
-            helper = spell.fused(n.op)
-            for h in (*spell.helpers(prim), helper):  # the fused helper calls the loss's own
+            *called, helper = spell.fused(n.op)
+            for h in (*spell.helpers(prim), *called, helper):  # it calls the loss's own
                 helpers[h.__name__] = h
-            rhs = f"{helper.__name__}({', '.join(expr[a][0] for a in n.args)})"
+            rhs = f"{helper.__name__}({spell.first}{', '.join(expr[a][0] for a in n.args)})"
         elif n.index in fused.values():  # computed on its value's line, just before
             rhs = None
         else:
@@ -235,12 +297,14 @@ def print_module(g: Graph, sched: Schedule, plan: MemoryPlan, spell: Spelling, n
             lines.append(f"    del {', '.join(dead)}")
     outs = spell.returned(nodes, g.outputs, [expr[i][0] for i in g.outputs], params, helpers)
     ret = returns(outs) if returns else (outs[0] if len(outs) == 1 else ", ".join(outs))
+    prologue = spell.prologue(params, helpers)
     head = list(spell.head)
     for h in helpers.values():
         head += ["", _helper_source(h), ""]
     doc_line = f'    """{_clean(doc)}"""' if doc else None
     body = [f"def {name}({', '.join(params)}):"] + ([doc_line] if doc_line else [])
-    body += _shape_guard(name, nodes, params, dtypes) + spell.prologue(params) + lines
+    body += prologue + _shape_guard(name, nodes, params, dtypes)
+    body += lines
     body.append(f"    return {ret}")
     return "\n".join(head + [""] + body) + "\n", params
 
@@ -257,10 +321,25 @@ def _scalar(a):
     return np.asarray(a)[()]
 
 
+def _numpy_constant(text: str, params: list[str], helpers: dict[str, Callable]) -> str:
+    if params:
+        return f"np.result_type({', '.join(params)}, 0.0).type({text})"
+    return f"np.float64({text})"
+
+
+def _xp_constant(text: str, params: list[str], helpers: dict[str, Callable]) -> str:
+    helpers["_constant"] = xp_helpers._constant
+    return f"_constant(xp, {', '.join([text] + params)})"
+
+
 def _returned(nodes, outputs: Sequence[int], texts: list[str], params: list[str],
-              helpers: dict[str, Callable]) -> list[str]:
+              helpers: dict[str, Callable], constant: Callable[..., str] = _numpy_constant,
+              owned: Callable = _owned, scalar: Callable | None = _scalar) -> list[str]:
     """The expressions returned for the outputs: each a value the caller owns (no memory
-    shared with an input or another output) and of NumPy's kind (0-d: a NumPy scalar)."""
+    shared with an input or another output) and of NumPy's kind (0-d: a NumPy scalar).
+    `constant(text, params, helpers)` spells a number of the inputs' floating type, `owned`
+    and `scalar` are the helpers that copy and unwrap (default: NumPy's, below; a backend
+    without scalars gives scalar=None)."""
     # which computed arrays (or inputs) each node's memory may belong to, and whether
     # it depends on the inputs' values at all (size() reads a shape only)
     roots: list[frozenset] = []
@@ -282,20 +361,17 @@ def _returned(nodes, outputs: Sequence[int], texts: list[str], params: list[str]
         if n.op == "const":
             # an output that simplified to a constant (x - x of a known scalar) is still
             # a number of the inputs' floating type, as the computation would have given
-            if params:
-                text = f"np.result_type({', '.join(params)}, 0.0).type({text})"
-            else:
-                text = f"np.float64({text})"
+            text = constant(text, params, helpers)
         elif roots[i] & claimed or any(nodes[r].op == "input" for r in roots[i]) \
                 or broadcast[i]:  # read-only, entries overlapping
-            helpers["_owned"] = _owned
+            helpers["_owned"] = owned
             text = f"_owned({text})"
         elif not values[i] and params:
             # made of constants and sizes only (the gradient of mean(x) - x): a Python
             # number, which takes the inputs' floating type as the computation would
-            text = f"np.result_type({', '.join(params)}, 0.0).type({text})"
-        elif n.shape in (None, ()) and REGISTRY[n.op].zero_d_array:
-            helpers["_scalar"] = _scalar
+            text = constant(text, params, helpers)
+        elif n.shape in (None, ()) and REGISTRY[n.op].zero_d_array and scalar:
+            helpers["_scalar"] = scalar
             text = f"_scalar({text})"
         claimed |= roots[i]
         out.append(text)
@@ -434,6 +510,11 @@ class CompiledFunction:
     dtype gets a variant compiled for them (see `specialized`): with every shape known,
     scalar factors leave sums, reductions run early and dead arrays lend their buffers.
     `.source` stays the general function that takes any shapes.
+
+    Called with another library's arrays (Dask, CuPy, torch, array_api_strict: anything
+    `array_api_compat` knows that is not NumPy), it runs the array-API module of the same
+    graph (`source_for("array_api")`) and returns that library's arrays: lazy Dask arrays
+    for Dask inputs.
     """
 
     # a signature is specialised on its second call, and only this many per function
@@ -442,8 +523,13 @@ class CompiledFunction:
 
     def __init__(self, source: str, name: str, inputs: Sequence[str], params: Sequence[str],
                  graph: Graph, specialize: Callable[[dict[str, tuple]], Any] | None = None,
-                 rewrites: Sequence[Any] = ()):
+                 rewrites: Sequence[Any] = (), backend: str = "numpy"):
         self.source = source
+        self.backend = _backend(backend)
+        # backend -> the same function printed for it (see for_backend); set by the
+        # compile functions, which know how the graph was built
+        self._rebuild: Callable[[str], CompiledFunction] | None = None
+        self._backends: dict[str, CompiledFunction] = {}
         # the stability rewrites made to the expression (graphdiff.simplify.Rewrite)
         self.rewrites = tuple(rewrites)
         self.name = name
@@ -475,7 +561,11 @@ class CompiledFunction:
         return as_arrays([bound[n] for n in self.inputs])
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        arrays = self._arrays(args, kwargs)
+        bound = bind(self.inputs, args, kwargs)
+        values = [bound[n] for n in self.inputs]
+        if self.backend != "numpy" or any(_foreign(v) for v in values):
+            return self.for_backend("array_api").fn(*values)
+        arrays = as_arrays(values)
         if self._specialize is not None:
             key = _signature(arrays)
             variant = self._variants.get(key)
@@ -520,9 +610,31 @@ class CompiledFunction:
         self._calls.pop(key, None)
         return variant
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the source as a standalone module, atomically (see `write_atomic`).
-        A user primitive whose implementation cannot stand alone makes this a ValueError."""
+    def for_backend(self, backend: str) -> CompiledFunction:
+        """The same function printed for `backend` ("numpy" or "array_api"), built on
+        first use from the same graph."""
+        if _backend(backend) == self.backend:
+            return self
+        done = self._backends.get(backend)
+        if done is None:
+            if self._rebuild is None:
+                raise ValueError(f"{self.name} was compiled for {self.backend} only (a "
+                                 f"variant, or built by hand); compile it with "
+                                 f"backend={backend!r}")
+            done = self._backends[backend] = self._rebuild(backend)
+            done._rebuild = self._rebuild
+        return done
+
+    def source_for(self, backend: str) -> str:
+        """The module's source for `backend` (see `for_backend`)."""
+        return self.for_backend(backend).source
+
+    def save(self, path: str | os.PathLike, backend: str | None = None) -> None:
+        """Write the source (for `backend`, default this function's own) as a standalone
+        module, atomically (see `write_atomic`).  A user primitive whose
+        implementation cannot stand alone makes this a ValueError."""
+        if backend is not None and backend != self.backend:
+            return self.for_backend(backend).save(path)
         if self._external:
             reasons = "; ".join(getattr(h, "graphdiff_not_standalone") for h in
                                 self._external.values())
@@ -605,6 +717,13 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
+def _foreign(value: Any) -> bool:
+    """Whether an input is another array library's array (not NumPy's, not a number)."""
+    if isinstance(value, (np.ndarray, np.generic, float, int, list, tuple)):
+        return False
+    return xp_helpers.is_array_api_obj(value)
+
+
 def _signature(arrays: list[np.ndarray]) -> tuple:
     return tuple((a.shape, a.dtype.str) for a in arrays)
 
@@ -645,29 +764,37 @@ def compile_jacobian(d: Graph, inputs: Sequence[str], wrt: Sequence[int], name: 
                      doc: str, single_out: bool, single_wrt: bool, inplace: bool = False,
                      specialize: Callable[[dict[str, tuple]], Any] | None = None,
                      dtypes: Sequence[str] | None = None,
-                     rewrites: Sequence[Any] = ()) -> CompiledFunction:
+                     rewrites: Sequence[Any] = (), backend: str = "numpy") -> CompiledFunction:
     """The full Jacobian from `d`, a tangent graph (see `autodiff.tangent_graph`) whose
     inputs are `inputs` and then one direction per differentiated input (`wrt`, positions
     in `inputs`): a module with the tangent function `_tangents` and `name`, which
-    evaluates it along every basis direction (see `_jacobian`); `rewrites` as in
-    `compile_graph`."""
-    if dtypes is not None:
-        dtypes = list(dtypes) + [dtypes[w] for w in wrt]
+    evaluates it along every basis direction (see `_jacobian`); `rewrites` and `backend`
+    as in `compile_graph`."""
     returns = lambda outs: "(" + ", ".join(outs) + ("," if len(outs) == 1 else "") + ")"
-    source, params = emit_numpy(d, "_tangents", returns, "the tangent of each output along "
-                                "the directions (the trailing arguments)", inplace=inplace,
-                                dtypes=dtypes)
+    what = "the tangent of each output along the directions (the trailing arguments)"
+    if _backend(backend) == "numpy":
+        if dtypes is not None:
+            dtypes = list(dtypes) + [dtypes[w] for w in wrt]
+        source, params = emit_numpy(d, "_tangents", returns, what, inplace=inplace,
+                                    dtypes=dtypes)
+        helpers, namespace, xp = (_jacobian, _block), [], ""
+    else:
+        source, params = emit_array_api(d, "_tangents", returns, what)
+        helpers, xp = (xp_helpers._jacobian, xp_helpers._block), "xp, "
+        specialize = None
     primal = params[:len(inputs)]
     args = "(" + ", ".join(primal) + ("," if len(primal) == 1 else "") + ")"
+    if xp:
+        namespace = [f"    xp, {args} = _namespace({', '.join(primal)})"]
     head, tail = source.split("\n\ndef _tangents(", 1)
-    helpers = [inspect.getsource(h).rstrip() for h in (_jacobian, _block)]
-    entry = [f"def {name}({', '.join(primal)}):", f'    """{_clean(doc)}"""',
-             f"    return _jacobian(_tangents, {args}, {tuple(wrt)!r}, {single_out}, "
+    helpers = [inspect.getsource(h).rstrip() for h in helpers]
+    entry = [f"def {name}({', '.join(primal)}):", f'    """{_clean(doc)}"""', *namespace,
+             f"    return _jacobian({xp}_tangents, {args}, {tuple(wrt)!r}, {single_out}, "
              f"{single_wrt})"]
     source = "\n\n\n".join([head.rstrip()] + helpers + ["def _tangents(" + tail.rstrip(),
                                                        "\n".join(entry)]) + "\n"
     source = _rewrites_comment(rewrites) + source
-    return CompiledFunction(source, name, inputs, primal, d, specialize, rewrites)
+    return CompiledFunction(source, name, inputs, primal, d, specialize, rewrites, backend)
 
 
 def compile_graph(g: Graph, name: str = "f", returns: Callable[[list[str]], str] | None = None,
@@ -675,11 +802,22 @@ def compile_graph(g: Graph, name: str = "f", returns: Callable[[list[str]], str]
                   inplace: bool = False,
                   specialize: Callable[[dict[str, tuple]], Any] | None = None,
                   dtypes: Sequence[str] | None = None,
-                  rewrites: Sequence[Any] = ()) -> CompiledFunction:
-    """Generate and compile the NumPy function of `g` (see `emit_numpy`); `specialize`
-    maps declared input shapes and dtypes to a variant (see `CompiledFunction`);
-    `rewrites`, the stability rewrites made before, are listed atop the source."""
-    source, params = emit_numpy(g, name, returns, doc, marks, inplace=inplace, dtypes=dtypes)
+                  rewrites: Sequence[Any] = (), backend: str = "numpy") -> CompiledFunction:
+    """Generate and compile the function of `g` (see `emit_numpy`; `backend="array_api"`:
+    `emit_array_api`, without variants); `specialize` maps declared input shapes and
+    dtypes to a variant (see `CompiledFunction`); `rewrites`, the stability rewrites made
+    before, are listed atop the source."""
+    if _backend(backend) == "numpy":
+        source, params = emit_numpy(g, name, returns, doc, marks, inplace=inplace,
+                                    dtypes=dtypes)
+    else:
+        source, params = emit_array_api(g, name, returns, doc, marks)
+        specialize = None
     source = _rewrites_comment(rewrites) + source
-    return CompiledFunction(source, name, g.inputs, params, g, specialize, rewrites)
+    return CompiledFunction(source, name, g.inputs, params, g, specialize, rewrites, backend)
 
+
+def _backend(name: str) -> str:
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")
+    return name

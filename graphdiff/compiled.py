@@ -38,17 +38,19 @@ def _compiled(g: Graph, transform: Callable[[Graph], Graph], name: str,
               returns: Callable[[list[str]], str] | None = None, doc: str = "",
               marks: Callable[[Graph], dict[int, str]] | None = None,
               inplace: bool = False, build: Callable[..., CompiledFunction] | None = None,
-              stable: bool = True) -> CompiledFunction:
+              stable: bool = True, backend: str = "numpy") -> CompiledFunction:
     """transform(g) compiled, with variants for the shapes it is called with (see
     `CompiledFunction`) unless it is too large to compile twice cheaply.  `build(d,
     inplace, specialize, dtypes, rewrites)` compiles a transformed graph (default:
     compile_graph with `returns`, `doc` and `marks`).  The stability rewrites made to g
-    (`stable`) are listed in `.rewrites` and atop the source."""
+    (`stable`) are listed in `.rewrites` and atop the source.  `backend`: "numpy" or
+    "array_api" (see graphdiff.codegen); the other is built from the same graph on demand
+    (`for_backend`, `source_for`)."""
     if build is None:
-        def build(d, inplace, specialize, dtypes, rewrites):
+        def build(d, inplace, specialize, dtypes, rewrites, backend="numpy"):
             return compile_graph(d, name, returns, doc, marks(d) if marks else None,
                                  inplace=inplace, specialize=specialize, dtypes=dtypes,
-                                 rewrites=rewrites)
+                                 rewrites=rewrites, backend=backend)
     d = transform(g)
     rewrites = _rewrites(g) if stable else ()
 
@@ -56,7 +58,13 @@ def _compiled(g: Graph, transform: Callable[[Graph], Graph], name: str,
         return build(transform(g.with_shapes(shapes)), True, None, dtypes, rewrites)
 
     small = sum(n.op not in ("input", "const") for n in d.nodes) <= RECYCLE_ABOVE
-    return build(d, inplace, specialize if small else None, None, rewrites)
+    numpy = backend == "numpy"
+    f = build(d, inplace and numpy, specialize if small and numpy else None, None, rewrites,
+              backend)
+    f._rebuild = lambda other: build(d, inplace and other == "numpy",
+                                     specialize if small and other == "numpy" else None,
+                                     None, rewrites, other)
+    return f
 
 
 def _rewrites(g: Graph) -> tuple[Rewrite, ...]:
@@ -64,7 +72,8 @@ def _rewrites(g: Graph) -> tuple[Rewrite, ...]:
 
 
 @rebuildable
-def compile(expr: Any, name: str = "f", stable: bool = True) -> CompiledFunction:  # noqa: A001
+def compile(expr: Any, name: str = "f", stable: bool = True,  # noqa: A001
+            backend: str = "numpy") -> CompiledFunction:
     """The expression as one flat NumPy function (like jax.jit).  `stable=False` keeps
     compositions that overflow as written (see graphdiff.stable; `.rewrites` lists what
     was rewritten).
@@ -78,7 +87,8 @@ def compile(expr: Any, name: str = "f", stable: bool = True) -> CompiledFunction
     # not simplified, so the lines keep the table's numbering; only compositions that
     # would overflow are rewritten (log(sigmoid(x)) -> -softplus(-x), ...)
     return _compiled(g, stabilize if stable else (lambda h: h), name,
-                     doc=f"{', '.join(g.inputs)} -> the expression's value", stable=stable)
+                     doc=f"{', '.join(g.inputs)} -> the expression's value", stable=stable,
+                     backend=backend)
 
 
 def _wrt_names(g: Graph, wrt: Iterable[str] | str | None) -> list[str]:
@@ -88,7 +98,7 @@ def _wrt_names(g: Graph, wrt: Iterable[str] | str | None) -> list[str]:
 @rebuildable
 def value_and_grad(expr: Any, wrt: Iterable[str] | str | None = None,
                    name: str = "value_and_grad", inplace: bool = False,
-                   stable: bool = True) -> CompiledFunction:
+                   stable: bool = True, backend: str = "numpy") -> CompiledFunction:
     """f and its gradient by reverse accumulation, as one generated function returning
     `(value, (grad_w1, grad_w2, ...))`, each gradient shaped like its input.  `inplace`
     lets elementwise operations reuse dead buffers, for graphs whose arrays share one
@@ -106,7 +116,7 @@ def value_and_grad(expr: Any, wrt: Iterable[str] | str | None = None,
     # built simplified (see autodiff._Builder)
     return _compiled(g, lambda h: value_and_grad_graph(h, names, stable), name,
                      returns=lambda outs: f"{outs[0]}, {_tuple_of(outs[1:])}", doc=doc,
-                     marks=_reverse_marks, inplace=inplace, stable=stable)
+                     marks=_reverse_marks, inplace=inplace, stable=stable, backend=backend)
 
 
 def _reverse_marks(d: Graph) -> dict[int, str]:
@@ -116,7 +126,7 @@ def _reverse_marks(d: Graph) -> dict[int, str]:
 
 @rebuildable
 def grad(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "grad",
-         stable: bool = True) -> CompiledFunction:
+         stable: bool = True, backend: str = "numpy") -> CompiledFunction:
     """The gradient only, like `jax.grad`: one array when differentiating with respect to
     one input (named alone, or the only input), else a tuple in `wrt` order."""
     g = _graph(expr)
@@ -124,12 +134,12 @@ def grad(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "grad",
     returns = (lambda outs: outs[0]) if _single(names, wrt) else _tuple_of
     return _compiled(g, lambda h: grad_graph(h, names, stable), name, returns=returns,
                      doc=f"gradient with respect to ({', '.join(names)}), by reverse mode",
-                     stable=stable)
+                     stable=stable, backend=backend)
 
 
 @rebuildable
 def jvp(expr: Any, direction: Mapping[str, float] | None = None,
-        name: str = "jvp", stable: bool = True) -> CompiledFunction:
+        name: str = "jvp", stable: bool = True, backend: str = "numpy") -> CompiledFunction:
     """Forward mode: returns `(value, directional derivative)`.
 
     With `direction` (input -> number) the direction is fixed in the code; without it the
@@ -142,12 +152,13 @@ def jvp(expr: Any, direction: Mapping[str, float] | None = None,
     return _compiled(g, lambda h: jvp_graph(h, direction, stable), name,
                      returns=lambda outs: f"{outs[0]}, {outs[1]}",
                      doc="value and directional derivative, by forward mode", marks=marks,
-                     stable=stable)
+                     stable=stable, backend=backend)
 
 
 @rebuildable
 def jacobian(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "jacobian",
-             elementwise: bool = False, stable: bool = True) -> CompiledFunction:
+             elementwise: bool = False, stable: bool = True,
+             backend: str = "numpy") -> CompiledFunction:
     """The Jacobian, with JAX's shapes: d out / d w has shape out.shape + w.shape.
 
     One array for one output and one input (named alone, or the only input), else a
@@ -164,16 +175,17 @@ def jacobian(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "jac
     g = _graph(expr)
     names = _wrt_names(g, wrt)
     if elementwise:
-        return _per_point(g, jacobian_graph, names, name, "Jacobian", stable)
+        return _per_point(g, jacobian_graph, names, name, "Jacobian", stable, backend)
     return _full_matrix(g, lambda h: tangent_graph(h, names, stable), names, name,
                         f"Jacobian with respect to ({', '.join(names)}): shapes output + input",
                         single_out=len(g.outputs) == 1, single_wrt=_single(names, wrt),
-                        stable=stable)
+                        stable=stable, backend=backend)
 
 
 @rebuildable
 def hessian(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "hessian",
-            elementwise: bool = False, stable: bool = True) -> CompiledFunction:
+            elementwise: bool = False, stable: bool = True,
+            backend: str = "numpy") -> CompiledFunction:
     """The Hessian of a scalar (of the sum of a non-scalar output's entries, as `grad`
     differentiates it): block (i, j) = d²f / dw_i dw_j has shape w_i.shape + w_j.shape.
     One array for one input (named alone, or the only input), else a tuple of rows.  Built
@@ -188,7 +200,7 @@ def hessian(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "hess
     g = _graph(expr)
     names = _wrt_names(g, wrt)
     if elementwise:
-        return _per_point(g, hessian_graph, names, name, "Hessian", stable)
+        return _per_point(g, hessian_graph, names, name, "Hessian", stable, backend)
     if len(g.outputs) != 1:
         raise ValueError(f"hessian needs an expression with one output, this one has "
                          f"{len(g.outputs)}")
@@ -196,14 +208,14 @@ def hessian(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "hess
     return _full_matrix(g, lambda h: tangent_graph(grad_graph(h, names, stable), names, stable),
                         names, name,
                         f"Hessian with respect to ({', '.join(names)}): blocks input + input",
-                        single_out=single, single_wrt=single, stable=stable)
+                        single_out=single, single_wrt=single, stable=stable, backend=backend)
 
 
 def _per_point(g: Graph, transform: Callable[..., Graph], names: list[str], name: str,
-               title: str, stable: bool) -> CompiledFunction:
+               title: str, stable: bool, backend: str = "numpy") -> CompiledFunction:
     """An elementwise graph's per point derivatives, compiled as a tuple of rows."""
     return _compiled(g, lambda h: transform(h, names, elementwise=True, stable=stable), name,
-                     returns=_rows(len(names)), stable=stable,
+                     returns=_rows(len(names)), stable=stable, backend=backend,
                      doc=f"per point {title} with respect to ({', '.join(names)})")
 
 
@@ -214,16 +226,16 @@ def _single(names: list[str], wrt: Iterable[str] | str | None) -> bool:
 
 def _full_matrix(g: Graph, transform: Callable[[Graph], Graph], names: list[str], name: str,
                  doc: str, single_out: bool, single_wrt: bool,
-                 stable: bool = True) -> CompiledFunction:
+                 stable: bool = True, backend: str = "numpy") -> CompiledFunction:
     """A Jacobian-shaped result assembled from a tangent graph (see `compile_jacobian`)."""
     wrt = [g.inputs.index(n) for n in names]
 
-    def build(d, inplace, specialize, dtypes, rewrites):
+    def build(d, inplace, specialize, dtypes, rewrites, backend="numpy"):
         return compile_jacobian(d, g.inputs, wrt, name, doc, single_out, single_wrt,
                                 inplace=inplace, specialize=specialize, dtypes=dtypes,
-                                rewrites=rewrites)
+                                rewrites=rewrites, backend=backend)
 
-    return _compiled(g, transform, name, build=build, stable=stable)
+    return _compiled(g, transform, name, build=build, stable=stable, backend=backend)
 
 
 def _rows(width: int):

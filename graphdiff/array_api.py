@@ -1,0 +1,358 @@
+"""The array-API spelling of each primitive: one table beside the registry, and the helpers
+generated modules call.  Only the standard's functions (no out=, no in-place updates), on
+the namespace `array_api_compat` finds for the inputs: NumPy, array_api_strict, CuPy,
+PyTorch, Dask.  Imports nothing of graphdiff but the registry's vocabulary.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from array_api_compat import array_namespace, device, is_array_api_obj, is_lazy_array, \
+    is_numpy_array
+
+__all__ = ["ARRAY_API", "FUSED", "HEAD", "spelled"]
+
+# the head of every generated array-API module
+HEAD = ("import math", "", "from array_api_compat import array_namespace, device, "
+        "is_array_api_obj, is_lazy_array, is_numpy_array", "")
+
+
+# --- helpers, emitted into the modules that call them ---------------------------------------
+
+def _namespace(*values):
+    """The inputs' array namespace and the inputs as its arrays: Python numbers take the
+    floating type of the arrays they meet, integers become float64, and NumPy arrays met
+    with another library's arrays move to it (CuPy, torch, Dask)."""
+    foreign = [v for v in values if not isinstance(v, (int, float))
+               and is_array_api_obj(v) and not is_numpy_array(v)]
+    if foreign:
+        xp, where = array_namespace(*foreign), device(foreign[0])
+    else:  # NumPy arrays, or numbers only
+        import array_api_compat.numpy as xp
+        where = None
+    out = []
+    for v in values:
+        if not isinstance(v, (int, float)):
+            if is_numpy_array(v) or not is_array_api_obj(v):
+                v = xp.asarray(v, device=where)
+            if xp.isdtype(v.dtype, ("integral", "bool")):
+                v = xp.astype(v, xp.float64)
+        out.append(v)
+    floats = [v.dtype for v in out if not isinstance(v, (int, float))]
+    kind = xp.result_type(*floats) if floats else xp.float64
+    return xp, [xp.asarray(float(v), dtype=kind, device=where) if isinstance(v, (int, float))
+                else v for v in out]
+
+
+def _size(x):
+    """The number of entries (a Python int; NaN for a Dask array of unknown chunks)."""
+    return math.prod(x.shape)
+
+
+def _shapes(*shapes):
+    """NumPy's broadcasting on shapes."""
+    ndim = max(len(s) for s in shapes)
+    out = []
+    for k in range(ndim):
+        dims = {s[len(s) - ndim + k] for s in shapes if len(s) - ndim + k >= 0} - {1}
+        out.append(dims.pop() if dims else 1)
+    return tuple(out)
+
+
+def _sum_to(xp, t, x, like):
+    """Sum t, broadcast against `like` and x, down to the shape of x (in x's dtype)."""
+    t = xp.asarray(t, dtype=x.dtype) if isinstance(t, (int, float)) else \
+        xp.astype(t, x.dtype) if t.dtype != x.dtype else t
+    shape = tuple(x.shape)
+    like = like.shape if hasattr(like, "shape") else ()
+    full = _shapes(tuple(t.shape), tuple(like), shape)
+    if _size(t) == 1 and full != shape:  # a broadcast constant: its sum is a product
+        t = xp.reshape(t, ()) * (math.prod(full) // max(_size(x), 1))
+    elif full != shape:
+        lead = len(full) - len(shape)
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, n in enumerate(shape) if n == 1 and full[lead + i] != 1)
+        t = xp.reshape(xp.sum(xp.broadcast_to(t, full), axis=axes), shape)
+    if tuple(t.shape) != shape:  # smaller than x: a fresh array of x's shape
+        t = xp.asarray(xp.broadcast_to(t, shape), copy=True)
+    return t
+
+
+def _broadcast_like(xp, t, x, axis=None, keepdims=False, mean=False):
+    """t, a reduction of x over `axis`, expanded back to x's shape (divided by the number
+    of entries each output summed, for a mean)."""
+    t = xp.asarray(t, dtype=x.dtype) if isinstance(t, (int, float)) else \
+        xp.astype(t, xp.result_type(t, x))
+    if mean:
+        t = t / (_size(x) // max(_size(t), 1))
+    if axis is not None and not keepdims:
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        for a in sorted(a % x.ndim for a in axes):
+            t = xp.expand_dims(t, axis=a)
+    return xp.broadcast_to(t, tuple(x.shape))
+
+
+def _logsumexp(xp, x, axis=-1, keepdims=False):
+    """log(sum(exp(x))) over `axis`, shifted by the maximum so it never overflows."""
+    m = xp.max(x, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0.0)
+    out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+    if not keepdims:
+        out = xp.squeeze(out, axis=axis if axis is not None else tuple(range(out.ndim)))
+    return out
+
+
+def _softmax(xp, x, axis=-1):
+    """exp(x) / sum(exp(x)) over `axis`, shifted by the maximum so it never overflows."""
+    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
+    return e / xp.sum(e, axis=axis, keepdims=True)
+
+
+def _log_softmax(xp, x, axis=-1):
+    """x - logsumexp(x) over `axis`, computed without overflow."""
+    return x - _logsumexp(xp, x, axis=axis, keepdims=True)
+
+
+def _transpose(xp, a):
+    """a with its axes reversed."""
+    return xp.permute_dims(a, tuple(range(a.ndim - 1, -1, -1)))
+
+
+def _outer(xp, a, b):
+    """The outer product of two vectors."""
+    return xp.reshape(a, (-1, 1)) * xp.reshape(b, (1, -1))
+
+
+def _class_labels(xp, y, k):
+    """Integer class labels as indices, refusing (where the values are at hand, not in a
+    lazy array) any label that is not an integer in [0, k)."""
+    idx = xp.astype(y, xp.int64)
+    if not is_lazy_array(y):
+        bad = (xp.astype(idx, y.dtype) != y) | (idx < 0) | (idx >= k)
+        if bool(xp.any(bad)):
+            raise ValueError(f"class labels must be integers in [0, {k}) ({k} classes)")
+    return idx
+
+
+def _one_hot(xp, labels, like):
+    """Integer class labels as one-hot rows shaped like `like`."""
+    k = like.shape[-1]
+    idx = _class_labels(xp, labels, k)
+    hot = xp.expand_dims(idx, axis=-1) == xp.arange(k, device=device(like))
+    return xp.astype(hot, xp.result_type(like, xp.float32))
+
+
+def _residual(xp, p, t):
+    """p - t, refusing shapes that broadcast to a shape neither has."""
+    d = p - t
+    if tuple(d.shape) not in (tuple(p.shape), tuple(t.shape)):
+        raise ValueError(f"mse: outputs of shape {tuple(p.shape)} and targets of shape "
+                         f"{tuple(t.shape)} broadcast to {tuple(d.shape)}; give them one shape")
+    return d
+
+
+def _mse(xp, p, t):
+    """mean((p - t)**2): mean squared error."""
+    d = _residual(xp, p, t)
+    return xp.sum(d * d) / _size(d)
+
+
+def _mse_grad(xp, p, t):
+    """d/dp of _mse: 2 (p - t) / size."""
+    d = _residual(xp, p, t)
+    return d * (2 / _size(d))
+
+
+def _mse_and_grad(xp, p, t):
+    """_mse and _mse_grad of the same arguments, from one difference."""
+    d = _residual(xp, p, t)
+    return xp.sum(d * d) / _size(d), d * (2 / _size(d))
+
+
+def _bce_with_logits(xp, z, y):
+    """mean(softplus(z) - y z): binary cross-entropy of logits z, without overflow."""
+    return (xp.sum(xp.logaddexp(0.0, z)) - xp.sum(y * z)) / _size(z)
+
+
+def _bce_with_logits_grad(xp, z, y):
+    """d/dz of _bce_with_logits: (sigmoid(z) - y) / size."""
+    return (xp.exp(-xp.logaddexp(0.0, -z)) - y) / _size(z)
+
+
+def _bce_with_logits_and_grad(xp, z, y):
+    """_bce_with_logits and its gradient, sharing softplus(z): sigmoid(z) = exp(z - softplus(z))."""
+    sp = xp.logaddexp(0.0, z)
+    value = (xp.sum(sp) - xp.sum(y * z)) / _size(z)
+    return value, (xp.exp(z - sp) - y) / _size(z)
+
+
+def _picked(xp, z, y):
+    """For integer labels y: each row's score of its label, and the labels as one-hot rows."""
+    k = z.shape[-1]
+    hot = xp.expand_dims(_class_labels(xp, y, k), axis=-1) == xp.arange(k, device=device(z))
+    return xp.sum(xp.where(hot, z, 0.0), axis=-1), xp.astype(hot, z.dtype)
+
+
+def _softmax_xent(xp, z, y):
+    """mean over rows of logsumexp(z) sum(y) - sum(y z); y one-hot rows or integer labels."""
+    lse = _logsumexp(xp, z, axis=-1)
+    if y.ndim == z.ndim - 1:
+        picked, _ = _picked(xp, z, y)
+        return xp.sum(lse - picked) / max(_size(lse), 1)
+    return xp.mean(lse * xp.sum(y, axis=-1) - xp.sum(y * z, axis=-1))
+
+
+def _softmax_xent_grad(xp, z, y):
+    """d/dz of _softmax_xent: (softmax(z) sum(y) - y) / rows."""
+    e = _softmax(xp, z, axis=-1)
+    rows = _size(z) // z.shape[-1]
+    if y.ndim == z.ndim - 1:
+        return (e - _picked(xp, z, y)[1]) / rows
+    return (e * xp.sum(y, axis=-1, keepdims=True) - y) / rows
+
+
+def _softmax_xent_and_grad(xp, z, y):
+    """_softmax_xent and _softmax_xent_grad of the same arguments."""
+    return _softmax_xent(xp, z, y), _softmax_xent_grad(xp, z, y)
+
+
+def _where(xp, c, a, b):
+    """a where c is nonzero, else b; two numbers take the condition's float type."""
+    kind = c.dtype if xp.isdtype(c.dtype, "real floating") else xp.float64
+    a = xp.asarray(a, dtype=kind, device=device(c)) if isinstance(a, (int, float)) else a
+    return xp.where(c != 0, a, b)
+
+
+def _owned(a):
+    """A copy of a result that could share memory with an input or another result."""
+    return array_namespace(a).asarray(a, copy=True)
+
+
+def _constant(xp, value, *like):
+    """A number of the inputs' floating type (an output that needs no input's values)."""
+    floats = [v for v in like if xp.isdtype(v.dtype, "real floating")]
+    where = device(like[0]) if like else None
+    return xp.asarray(value, dtype=xp.result_type(*floats, 0.0) if floats else xp.float64,
+                      device=where)
+
+
+def _jacobian(xp, tangents, args, wrt, single_out, single_wrt):
+    """Jacobian blocks d out_i / d args[w], each of shape out_i.shape + args[w].shape,
+    built column by column: `tangents(*args, *directions)` along each basis direction of
+    each differentiated input in turn (one of them 1, everything else 0)."""
+    zeros = [xp.zeros_like(args[w]) for w in wrt]
+    blocks = []  # per differentiated input, a block per output
+    for k, w in enumerate(wrt):
+        x = args[w]
+        n = math.prod(x.shape)
+        columns = []
+        for j in range(n):
+            e = xp.reshape(xp.astype(xp.arange(n, device=device(x)) == j, x.dtype), x.shape)
+            columns.append(tangents(*args, *zeros[:k], e, *zeros[k + 1:]))
+        if not columns:  # an empty input: the outputs' shapes from one evaluation
+            blocks.append([xp.zeros(tuple(t.shape) + tuple(x.shape), dtype=t.dtype,
+                                    device=device(t)) for t in tangents(*args, *zeros)])
+            continue
+        blocks.append([_block(xp, column, tuple(x.shape)) for column in zip(*columns)])
+    rows = [[b[i] for b in blocks] for i in range(len(blocks[0]))] if blocks else []
+    rows = [r[0] if single_wrt else tuple(r) for r in rows]
+    return rows[0] if single_out and rows else tuple(rows)
+
+
+def _block(xp, column, shape):
+    """The tangents along each basis direction of an input of `shape`, as one array of
+    shape (the output's shape + shape)."""
+    return xp.reshape(xp.stack(column, axis=-1), tuple(column[0].shape) + shape)
+
+
+# --- the table ------------------------------------------------------------------------------
+
+def _call(fn: str, arity: int = 1) -> str:
+    return f"xp.{fn}(" + ", ".join(f"{{{i}}}" for i in range(arity)) + ")"
+
+
+def _reduce(fn: str) -> Callable[..., str]:
+    def template(a, axis=None, keepdims=False, opts=""):
+        return f"xp.{fn}({a}{opts})"
+    return template
+
+
+def _where_template(c: str, a: str, b: str, opts: str = "") -> str:
+    if _number(a) and _number(b):
+        return f"_where(xp, {c}, {a}, {b})"
+    return f"xp.where({c} != 0, {a}, {b})"
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text.strip("()"))
+        return True
+    except ValueError:
+        return False
+
+
+# name -> (template, helpers): a template as in the registry's `numpy` field, in `xp.`
+ARRAY_API: dict[str, tuple[str | Callable[..., str], tuple[Callable[..., Any], ...]]] = {
+    "add": ("{0} + {1}", ()), "sub": ("{0} - {1}", ()), "mul": ("{0} * {1}", ()),
+    "div": ("{0} / {1}", ()), "pow": ("{0} ** {1}", ()), "neg": ("-{0}", ()),
+    **{name: (_call(name), ()) for name in (
+        "exp", "log", "sqrt", "square", "sin", "cos", "tan", "sinh", "cosh", "tanh",
+        "log1p", "expm1", "log2", "log10", "abs", "sign")},
+    **{name: (_call(name[:1] + name[3:]), ()) for name in (
+        "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh")},
+    "arctan2": (_call("atan2", 2), ()),
+    **{name: (_call(name, 2), ()) for name in ("hypot", "logaddexp", "minimum", "maximum")},
+    "sum_to": ("_sum_to(xp, {0}, {1}, {2})", (_size, _shapes, _sum_to)),
+    "matmul": ("{0} @ {1}", ()),
+    "outer": ("_outer(xp, {0}, {1})", (_outer,)),
+    "transpose": ("_transpose(xp, {0})", (_transpose,)),
+    "sum": (_reduce("sum"), ()),
+    "mean": (_reduce("mean"), ()),
+    "size": ("_size({0})", (_size,)),
+    "broadcast_like": ("_broadcast_like(xp, {0}, {1}{opts})", (_size, _broadcast_like)),
+    "logsumexp": ("_logsumexp(xp, {0}{opts})", (_logsumexp,)),
+    "softmax": ("_softmax(xp, {0}{opts})", (_softmax,)),
+    "log_softmax": ("_log_softmax(xp, {0}{opts})", (_logsumexp, _log_softmax)),
+    "one_hot": ("_one_hot(xp, {0}, {1})", (_class_labels, _one_hot)),
+    "where": (_where_template, (_where,)),
+    "mse": ("_mse(xp, {0}, {1})", (_size, _residual, _mse)),
+    "mse_grad": ("_mse_grad(xp, {0}, {1})", (_size, _residual, _mse_grad)),
+    "bce_with_logits": ("_bce_with_logits(xp, {0}, {1})", (_size, _bce_with_logits)),
+    "bce_with_logits_grad": ("_bce_with_logits_grad(xp, {0}, {1})",
+                             (_size, _bce_with_logits_grad)),
+    "softmax_xent": ("_softmax_xent(xp, {0}, {1})",
+                     (_size, _logsumexp, _class_labels, _picked, _softmax_xent)),
+    "softmax_xent_grad": ("_softmax_xent_grad(xp, {0}, {1})",
+                          (_size, _softmax, _class_labels, _picked, _softmax_xent_grad)),
+    "identity": ("{0}", ()),
+    "binary_step": ("xp.astype({0} >= 0, {0}.dtype)", ()),
+    "sigmoid": ("xp.exp(-xp.logaddexp(0.0, -{0}))", ()),
+    "softsign": ("{0} / (1 + xp.abs({0}))", ()),
+    "isru": ("{0} / xp.sqrt(1 + {alpha} * {0} * {0})", ()),
+    "relu": ("xp.maximum({0}, 0.0)", ()),
+    "leaky_relu": ("xp.where({0} >= 0, {0}, {alpha} * {0})", ()),
+    "prelu": ("xp.where({0} >= 0, {0}, {1} * {0})", ()),
+    "softplus": ("xp.logaddexp(0.0, {0})", ()),
+}
+
+# a loss whose value and gradient both appear: one helper (see primitives.FUSED_LOSSES),
+# after the helpers it calls
+FUSED: dict[str, tuple[Callable[..., Any], ...]] = {
+    "mse": (_size, _residual, _mse_and_grad),
+    "bce_with_logits": (_size, _bce_with_logits_and_grad),
+    "softmax_xent": (_size, _logsumexp, _softmax, _class_labels, _picked, _softmax_xent,
+                     _softmax_xent_grad, _softmax_xent_and_grad),
+}
+
+
+def spelled(name: str) -> tuple[str | Callable[..., str], tuple[Callable[..., Any], ...]]:
+    """A primitive's array-API template and helpers; a ValueError naming a primitive that
+    has none (a user primitive: its implementation is NumPy's)."""
+    try:
+        return ARRAY_API[name]
+    except KeyError:
+        raise ValueError(f"primitive {name!r} has no array-API spelling (graphdiff.array_api."
+                         f"ARRAY_API); compile it with backend='numpy'") from None
+
