@@ -29,8 +29,11 @@ def _build(kind: str, g, wrt, backend: str):
 
 
 def _to_numpy(v):
-    return np.asarray(v.compute() if hasattr(v, "compute") else
-                      np.from_dlpack(v) if hasattr(v, "__dlpack__") else v)
+    if hasattr(v, "compute"):  # Dask
+        return np.asarray(v.compute())
+    if hasattr(v, "get"):  # CuPy
+        return v.get()
+    return np.from_dlpack(v) if hasattr(v, "__dlpack__") else np.asarray(v)
 
 
 def assert_same(expected, got, what: str, dtype, library=None) -> None:
@@ -172,3 +175,145 @@ def test_random_expressions_on_array_api_strict_and_dask(seed):
         warnings.simplefilter("ignore", RuntimeWarning)
         check_backends(case.graph, case.point, case.wrt, case.dtype, case.second_order,
                        dask_chunks=chunks)
+
+
+# --- Dask: lazy results, reductions over chunks, a cluster, training ----------------------
+
+LOGNORMAL = "mean(-0.5*((y - mu)/sigma)**2 - log(sigma))"
+
+
+def test_dask_results_are_lazy_until_computed():
+    import dask
+
+    y = np.random.default_rng(0).normal(size=1001)  # ragged: chunks of 300 and one of 101
+    vg = gd.value_and_grad(LOGNORMAL, wrt=["mu", "sigma"])
+    value, (g_mu, g_sigma) = vg(y=da.from_array(y, chunks=300), mu=0.3, sigma=1.2)
+    assert all(isinstance(v, da.Array) for v in (value, g_mu, g_sigma))
+    # the value is a reduction over the four chunks, not one task on a gathered array
+    assert len(value.dask) > 4
+    computed = dask.compute(value, g_mu, g_sigma)
+    assert_same(vg(y=y, mu=0.3, sigma=1.2), (computed[0], tuple(computed[1:])),
+                "log-normal on Dask", np.dtype(np.float64))
+
+
+def test_dask_broadcast_sums_are_reductions_over_chunks():
+    X = gd.tensor("X", (None, 3))
+    w = gd.tensor("w", (3,))
+    g = gd.parse(gd.sum(gd.tanh(X * w) ** 2), inputs=["X", "w"])
+    x = np.random.default_rng(1).normal(size=(50, 3))
+    ref = gd.grad(g, wrt="w")(x, np.ones(3))
+    lazy = gd.grad(g, wrt="w")(da.from_array(x, chunks=(7, 3)), np.ones(3))
+    assert isinstance(lazy, da.Array) and lazy.shape == (3,)
+    np.testing.assert_allclose(lazy.compute(), ref, rtol=1e-12)
+
+
+def test_the_same_call_on_a_two_worker_local_cluster():
+    distributed = pytest.importorskip("distributed")
+    import dask
+
+    y = np.random.default_rng(2).normal(size=4000)
+    vg = gd.value_and_grad(LOGNORMAL, wrt=["mu", "sigma"])
+    expected = vg(y=y, mu=0.3, sigma=1.2)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+        value, grads = vg(y=da.from_array(y, chunks=700), mu=0.3, sigma=1.2)
+        got = dask.compute(value, *grads)
+        # the full-batch fit over chunks on the cluster too
+        from graphdiff import nn
+        X = np.random.default_rng(3).normal(size=(200, 2))
+        Y = X[:, :1] * X[:, 1:]
+        local, remote = nn.MLP([2, 4, 1], seed=0), nn.MLP([2, 4, 1], seed=0)
+        local.fit(X, Y, epochs=3, optimizer="lbfgs", verbose=False)
+        remote.fit(da.from_array(X, chunks=(60, 2)), da.from_array(Y, chunks=(60, 1)),
+                   epochs=3, optimizer="lbfgs", verbose=False)
+    assert_same(expected, (got[0], tuple(got[1:])), "on the cluster", np.dtype(np.float64))
+    for p, q in zip(local.params, remote.params):
+        np.testing.assert_allclose(q, p, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "scg", "cg"])
+def test_full_batch_fit_on_dask_equals_numpy(optimizer):
+    from graphdiff import nn
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 2))
+    Y = np.sin(X[:, :1]) + X[:, 1:] ** 2
+    a, b = nn.MLP([2, 6, 1], seed=1), nn.MLP([2, 6, 1], seed=1)
+    ha = a.fit(X, Y, epochs=6, optimizer=optimizer, verbose=False)
+    hb = b.fit(da.from_array(X, chunks=(40, 2)), da.from_array(Y, chunks=(40, 1)), epochs=6,
+               optimizer=optimizer, verbose=False)
+    np.testing.assert_allclose(hb.loss, ha.loss, rtol=1e-8)
+    for p, q in zip(a.params, b.params):
+        np.testing.assert_allclose(q, p, rtol=1e-6, atol=1e-9)
+
+
+def test_class_labels_on_dask_train_as_on_numpy():
+    from graphdiff import nn
+    X = np.random.default_rng(4).normal(size=(120, 2))
+    labels = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
+    a, b = nn.MLP([2, 5, 3], loss="softmax_xent", seed=0), \
+        nn.MLP([2, 5, 3], loss="softmax_xent", seed=0)
+    ha = a.fit(X, labels, epochs=5, optimizer="lbfgs", verbose=False)
+    hb = b.fit(da.from_array(X, chunks=(50, 2)), da.from_array(labels, chunks=50), epochs=5,
+               optimizer="lbfgs", verbose=False)
+    np.testing.assert_allclose(hb.loss, ha.loss, rtol=1e-8)
+
+
+def test_mini_batches_are_drawn_chunk_by_chunk():
+    from graphdiff import nn
+    X = np.random.default_rng(5).normal(size=(200, 2))
+    Y = X[:, :1] - X[:, 1:]
+    a, b = nn.MLP([2, 4, 1], seed=2), nn.MLP([2, 4, 1], seed=2)
+    # batches that tile the chunks, in order: the same batches as NumPy's
+    ha = a.fit(X, Y, epochs=3, optimizer="adam", batch_size=25, shuffle=False, verbose=False)
+    hb = b.fit(da.from_array(X, chunks=(50, 2)), da.from_array(Y, chunks=(50, 1)), epochs=3,
+               optimizer="adam", batch_size=25, shuffle=False, verbose=False)
+    np.testing.assert_allclose(hb.loss, ha.loss, rtol=1e-10)
+    # shuffled: chunks in a random order, rows shuffled within each; it still learns
+    c = nn.MLP([2, 4, 1], seed=2)
+    hc = c.fit(da.from_array(X, chunks=(50, 2)), da.from_array(Y, chunks=(50, 1)), epochs=20,
+               optimizer="adam", batch_size=20, verbose=False)
+    assert hc.loss[-1] < 0.5 * hc.loss[0]
+    with pytest.raises(ValueError, match="dropout"):
+        c.fit(da.from_array(X, chunks=(50, 2)), da.from_array(Y, chunks=(50, 1)),
+              epochs=1, dropout=0.5, batch_size=20, verbose=False)
+
+
+# --- other libraries ---------------------------------------------------------------------------
+
+def test_torch_tensors_in_torch_tensors_out():
+    torch = pytest.importorskip("torch", reason="torch is an optional extra (pip install "
+                                                "graphdiff[torch])")
+    y = np.linspace(-1, 2, 11)
+    vg = gd.value_and_grad(LOGNORMAL, wrt=["mu", "sigma"])
+    got = vg(y=torch.asarray(y), mu=0.3, sigma=1.2)
+    assert_same(vg(y=y, mu=0.3, sigma=1.2), got, "torch", np.dtype(np.float64),
+                lambda v: isinstance(v, torch.Tensor))
+    case = random_case(3)
+    check = {k: v if type(v) is float else torch.asarray(np.asarray(v)) for k, v in
+             case.point.items()}
+    f = gd.compile(case.graph)
+    assert_same(f(**case.point), f(**check), "torch, a random case", case.dtype)
+
+
+def _gpu() -> str | None:
+    if importlib.util.find_spec("cupy") is None:
+        return "CuPy is not installed (pip install graphdiff[cupy] on a machine with a GPU)"
+    import cupy
+    try:
+        if cupy.cuda.runtime.getDeviceCount() > 0:
+            return None
+    except Exception as e:  # noqa: BLE001 - no driver, no device
+        return f"no GPU: {e}"
+    return "no GPU"
+
+
+@pytest.mark.skipif(_gpu() is not None, reason=str(_gpu()))
+def test_cupy_arrays_stay_on_the_gpu():
+    import cupy
+    y = np.linspace(-1, 2, 11)
+    vg = gd.value_and_grad(LOGNORMAL, wrt=["mu", "sigma"])
+    got = vg(y=cupy.asarray(y), mu=0.3, sigma=1.2)
+    assert_same(vg(y=y, mu=0.3, sigma=1.2), got, "CuPy", np.dtype(np.float64),
+                lambda v: isinstance(v, cupy.ndarray))

@@ -26,6 +26,7 @@ from ..display import in_notebook, progress_html
 from . import backprop, export
 from .archive import ArchiveError, npz_headers, read_members
 from .checks import as_inputs, as_targets, check_pair, hidden_activations, is_real
+from .chunked import ChunkBatches, ChunkedStep, as_chunked_pair, is_chunked
 from .compiled_step import GeneratedStep
 from .files import write_atomically
 from .losses import LINKS, LOSSES, REGRESSION, accuracy, baseline_loss, link, loss_value
@@ -362,8 +363,16 @@ class MLP:
         if not warm_start:
             self._restart()
         flat = np.ndim(Y) == 1 and self.loss != "softmax_xent"
-        X, Y = self._inputs(X), self._targets(Y)
-        check_pair(X, Y)
+        chunked = is_chunked(X, Y)  # Dask arrays: trained on chunk by chunk (nn/chunked.py)
+        if chunked:
+            if validation_split:
+                raise ValueError("validation_split is not available on Dask arrays: give "
+                                 "validation=(X_val, Y_val)")
+            X, Y = as_chunked_pair(X, Y, self.layer_sizes[0], self.layer_sizes[-1], self.loss,
+                                   self.dtype)
+        else:
+            X, Y = self._inputs(X), self._targets(Y)
+            check_pair(X, Y)
         if validation is not None:
             if validation_split:
                 raise ValueError("give either validation=(X_val, Y_val) or validation_split, "
@@ -392,15 +401,23 @@ class MLP:
                           schedule is not None, clip is not None)
         self.flat_targets = flat
         step = self._get_step(keep_prob < 1, weight_decay, Y.ndim == 1)
+        if chunked and keep_prob < 1:
+            raise ValueError("dropout is not available when training on Dask arrays")
         run = _Run(self, X, Y, validation, early_stopping, callback,
                    _Progress(verbose, epochs), monitor, float(min_delta))
         base_lr = getattr(opt, "lr", None)
         try:
             if isinstance(opt, FullBatch):
-                self._fit_full_batch(run, step, opt, X, Y, epochs)
+                self._fit_full_batch(run, ChunkedStep(step) if chunked else step, opt, X, Y,
+                                     epochs)
             else:
-                self._fit_steps(run, step, opt, X, Y, epochs, batch_size, keep_prob, shuffle,
-                                schedule, clip, self._reference_loss(X, Y, weight_decay))
+                # on Dask: the full batch as one Dask computation, or batches drawn chunk
+                # by chunk (ChunkBatches); no reference loss (it would be another pass)
+                whole = chunked and batch_size in (None, len(X))
+                self._fit_steps(run, ChunkedStep(step) if whole else step, opt, X, Y, epochs,
+                                batch_size, keep_prob, shuffle, schedule, clip,
+                                math.inf if chunked else
+                                self._reference_loss(X, Y, weight_decay))
         finally:
             run.finish()
             if schedule is not None:
@@ -468,7 +485,8 @@ class MLP:
                    clip: tuple[float | None, float | None] | None = None,
                    reference: float = math.inf) -> None:
         """Epochs of per-step updates; `reference`: see _reference_loss."""
-        batches = _Batches(X, Y, batch_size, self.rng if shuffle else None)
+        batches = (ChunkBatches if is_chunked(X) else _Batches)(
+            X, Y, batch_size, self.rng if shuffle else None)
         base_lr = opt.lr  # fit puts it back afterwards
         # an epoch's training loss is that of the weights it started from (exactly so for
         # the full batch): those are the ones to keep when the loss is the watched metric
@@ -859,7 +877,7 @@ class _Run:
         epoch = h.epochs
         h.loss.append(train_loss)
         logs = {"loss": train_loss}
-        if model.is_classifier:
+        if model.is_classifier and not is_chunked(self.X):  # Dask: another pass, not taken
             logs["accuracy"] = accuracy(model.loss, model._output(self.X), self.Y)
         if self.validation is not None:
             Xv, Yv = self.validation
