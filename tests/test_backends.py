@@ -317,3 +317,38 @@ def test_cupy_arrays_stay_on_the_gpu():
     got = vg(y=cupy.asarray(y), mu=0.3, sigma=1.2)
     assert_same(vg(y=y, mu=0.3, sigma=1.2), got, "CuPy", np.dtype(np.float64),
                 lambda v: isinstance(v, cupy.ndarray))
+
+
+# --- the page ------------------------------------------------------------------------------
+
+def test_the_backends_page_runs_as_shown():
+    """docs/backends.md's >>> examples re-run: the array-API module, strict and Dask
+    results, the MLP fit on Dask arrays."""
+    import doctest
+    from pathlib import Path
+    page = Path(__file__).resolve().parents[1] / "docs" / "backends.md"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        failures, tried = doctest.testfile(
+            str(page), module_relative=False,
+            optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    assert tried >= 12 and failures == 0
+
+
+def test_saved_array_api_module_stands_alone(tmp_path):
+    import importlib
+    import sys
+    vg = gd.value_and_grad(LOGNORMAL, wrt=["mu", "sigma"])
+    vg.save(tmp_path / "grad_xp.py", backend="array_api")
+    text = (tmp_path / "grad_xp.py").read_text()
+    assert "graphdiff" not in text and "np." not in text and "out=" not in text
+    sys.path.insert(0, str(tmp_path))
+    try:
+        module = importlib.import_module("grad_xp")
+    finally:
+        sys.path.remove(str(tmp_path))
+    y = np.linspace(-1, 2, 9)
+    assert_same(vg(y, 0.3, 1.2), module.value_and_grad(xps.asarray(y), 0.3, 1.2),
+                "the saved module", np.dtype(np.float64), _is_strict)
+    with pytest.raises(ValueError, match="unknown backend"):
+        vg.source_for("numba")
