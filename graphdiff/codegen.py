@@ -623,6 +623,10 @@ class CompiledFunction:
                                  f"backend={backend!r}")
             done = self._backends[backend] = self._rebuild(backend)
             done._rebuild = self._rebuild
+            recipe = getattr(self, "_recipe", None)
+            if recipe is not None:  # pickled as the same call, for the other backend
+                call, (build, args, kwargs) = recipe
+                done._recipe = (call, (build, args, {**kwargs, "backend": backend}))
         return done
 
     def source_for(self, backend: str) -> str:

@@ -352,3 +352,15 @@ def test_saved_array_api_module_stands_alone(tmp_path):
                 "the saved module", np.dtype(np.float64), _is_strict)
     with pytest.raises(ValueError, match="unknown backend"):
         vg.source_for("numba")
+
+
+def test_functions_for_either_backend_pickle_as_the_call_that_built_them():
+    import pickle
+    vg = gd.value_and_grad(LOGNORMAL, wrt=["mu", "sigma"])
+    for f in (vg.for_backend("array_api"), gd.hessian("x**3", backend="array_api")):
+        back = pickle.loads(pickle.dumps(f))
+        assert back.backend == "array_api" and back.source == f.source
+    y = xps.asarray(np.linspace(0, 1, 5))
+    back = pickle.loads(pickle.dumps(vg.for_backend("array_api")))
+    assert_same(vg(np.linspace(0, 1, 5), 0.3, 1.2), back(y, 0.3, 1.2), "unpickled",
+                np.dtype(np.float64), _is_strict)

@@ -19,7 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # pages that are doctest files of their own tests (which also clean up what they register)
 OWN_TESTS = {"graph-and-primitives.md": "tests/test_graph.py",
              "your-own-primitives.md": "tests/test_custom_primitives.py",
-             "estimators.md": "tests/test_nn_estimators.py"}  # needs the sklearn extra
+             "estimators.md": "tests/test_nn_estimators.py",  # needs the sklearn extra
+             # its cluster block starts worker processes over 10^8 points
+             "backends.md": "tests/test_backends.py"}
 ALL_PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 PAGES = [p for p in ALL_PAGES if p.name not in OWN_TESTS]
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
