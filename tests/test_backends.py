@@ -278,6 +278,9 @@ def test_mini_batches_are_drawn_chunk_by_chunk():
     with pytest.raises(ValueError, match="dropout"):
         c.fit(da.from_array(X, chunks=(50, 2)), da.from_array(Y, chunks=(50, 1)),
               epochs=1, dropout=0.5, batch_size=20, verbose=False)
+    with pytest.raises(ValueError, match="validation_split"):
+        c.fit(da.from_array(X, chunks=(50, 2)), da.from_array(Y, chunks=(50, 1)),
+              epochs=1, validation_split=0.2, verbose=False)
 
 
 # --- other libraries ---------------------------------------------------------------------------
