@@ -222,7 +222,7 @@ def _where(xp, c, a, b):
     """a where c is nonzero, else b; two numbers take the condition's float type."""
     kind = c.dtype if xp.isdtype(c.dtype, "real floating") else xp.float64
     a = xp.asarray(a, dtype=kind, device=device(c)) if isinstance(a, (int, float)) else a
-    return xp.where(c != 0, a, b)
+    return xp.where(xp.astype(c, xp.bool), a, b)
 
 
 def _owned(a):
@@ -282,7 +282,7 @@ def _reduce(fn: str) -> Callable[..., str]:
 def _where_template(c: str, a: str, b: str, opts: str = "") -> str:
     if _number(a) and _number(b):
         return f"_where(xp, {c}, {a}, {b})"
-    return f"xp.where({c} != 0, {a}, {b})"
+    return f"xp.where(xp.astype({c}, xp.bool), {a}, {b})"
 
 
 def _number(text: str) -> bool:
@@ -335,6 +335,16 @@ ARRAY_API: dict[str, tuple[str | Callable[..., str], tuple[Callable[..., Any], .
     "leaky_relu": ("xp.where({0} >= 0, {0}, {alpha} * {0})", ()),
     "prelu": ("xp.where({0} >= 0, {0}, {1} * {0})", ()),
     "softplus": ("xp.logaddexp(0.0, {0})", ()),
+    **{name: (_call(name), ()) for name in ("ceil", "floor", "round")},
+    "reciprocal": ("1 / {0}", ()), "rsqrt": ("1 / xp.sqrt({0})", ()),
+    "deg2rad": ("{0} * 0.017453292519943295", ()),
+    "rad2deg": ("{0} * 57.29577951308232", ()),
+    "mod": ("{0} % {1}", ()),
+    "equal": ("{0} == {1}", ()), "not_equal": ("{0} != {1}", ()),
+    "greater": ("{0} > {1}", ()), "greater_equal": ("{0} >= {1}", ()),
+    "less": ("{0} < {1}", ()), "less_equal": ("{0} <= {1}", ()),
+    "gelu_tanh": ("0.5 * {0} * (1 + xp.tanh(0.7978845608028654 * ({0} + 0.044715 * {0}**3)))",
+                  ()),
 }
 
 # a loss whose value and gradient both appear: one helper (see primitives.FUSED_LOSSES),

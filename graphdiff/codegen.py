@@ -529,7 +529,7 @@ class CompiledFunction:
         # backend -> the same function printed for it (see for_backend); set by the
         # compile functions, which know how the graph was built
         self._rebuild: Callable[[str], CompiledFunction] | None = None
-        self._backends: dict[str, CompiledFunction] = {}
+        self._backends: dict[str, CompiledFunction | None] = {}
         # the stability rewrites made to the expression (graphdiff.simplify.Rewrite)
         self.rewrites = tuple(rewrites)
         self.name = name
@@ -564,7 +564,9 @@ class CompiledFunction:
         bound = bind(self.inputs, args, kwargs)
         values = [bound[n] for n in self.inputs]
         if self.backend != "numpy" or any(_foreign(v) for v in values):
-            return self.for_backend("array_api").fn(*values)
+            spelled = self._spelled()
+            if spelled is not None:
+                return spelled.fn(*values)
         arrays = as_arrays(values)
         if self._specialize is not None:
             key = _signature(arrays)
@@ -617,6 +619,8 @@ class CompiledFunction:
             return self
         done = self._backends.get(backend)
         if done is None:
+            if backend in self._backends:  # tried: a primitive without a spelling
+                self._rebuild(backend)  # raises the ValueError that names it
             if self._rebuild is None:
                 raise ValueError(f"{self.name} was compiled for {self.backend} only (a "
                                  f"variant, or built by hand); compile it with "
@@ -628,6 +632,21 @@ class CompiledFunction:
                 call, (build, args, kwargs) = recipe
                 done._recipe = (call, (build, args, {**kwargs, "backend": backend}))
         return done
+
+    def _spelled(self) -> CompiledFunction | None:
+        """The array-API function of the same graph, or None when a primitive of the graph
+        has no array-API spelling yet (then other libraries' arrays are converted to
+        NumPy, as they were before there was an array-API backend)."""
+        if self.backend == "array_api":
+            return self
+        if "array_api" not in self._backends:
+            try:
+                return self.for_backend("array_api")
+            except ValueError as e:
+                if "no array-API spelling" not in str(e):
+                    raise
+                self._backends["array_api"] = None
+        return self._backends["array_api"]
 
     def source_for(self, backend: str) -> str:
         """The module's source for `backend` (see `for_backend`)."""
