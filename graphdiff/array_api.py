@@ -9,8 +9,24 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from array_api_compat import array_namespace, device, is_array_api_obj, is_lazy_array, \
-    is_numpy_array
+try:
+    from array_api_compat import array_namespace, device, is_array_api_obj, is_lazy_array, \
+        is_numpy_array
+except ImportError:  # the optional extra: NumPy alone never needs it
+    array_namespace = device = is_lazy_array = is_numpy_array = None
+
+    def is_array_api_obj(value: Any) -> bool:
+        """Another array library's array, recognised without array_api_compat."""
+        return hasattr(value, "__array_namespace__") or \
+            type(value).__module__.split(".")[0] in ("dask", "torch", "cupy", "jax")
+
+MISSING = ("the array-API backend (and other libraries' arrays: Dask, CuPy, torch) needs "
+           "array-api-compat: pip install 'graphdiff[array-api]'")
+
+
+def available() -> bool:
+    """Whether array_api_compat is installed (the `array-api` extra)."""
+    return array_namespace is not None
 
 __all__ = ["ARRAY_API", "FUSED", "HEAD", "spelled"]
 

@@ -843,4 +843,6 @@ def compile_graph(g: Graph, name: str = "f", returns: Callable[[list[str]], str]
 def _backend(name: str) -> str:
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")
+    if name == "array_api" and not xp_helpers.available():
+        raise ImportError(xp_helpers.MISSING)
     return name
