@@ -458,8 +458,14 @@ def _check_references(case: Case, grads, hessian_rows) -> None:
             derivative = ref.derivative(w)
             if derivative.has(sp.Derivative, sp.Subs):
                 continue  # SymPy left it unevaluated (sign of a composite): no reference
-            np.testing.assert_allclose(float(gw), float(ref.at(derivative, scalars)),
-                                       rtol=1e-7, atol=1e-9, err_msg="gradient vs SymPy")
+            try:
+                expected = float(ref.at(derivative, scalars))
+            except AssertionError:
+                # SymPy's formula is 0/0 at this point (sinc' at 0, times a step's
+                # DiracDelta): no reference here; central differences checked it above
+                continue
+            np.testing.assert_allclose(float(gw), expected, rtol=1e-7, atol=1e-9,
+                                       err_msg="gradient vs SymPy")
             COUNTS["checks"] += 1
 
 
