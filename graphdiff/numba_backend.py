@@ -74,18 +74,22 @@ def signature_of(arrays: Sequence[np.ndarray]) -> tuple:
     return dims, (np.result_type(*floats).str if floats else "<f8")
 
 
-def _default_signature(g: Graph) -> tuple:
-    """The signature shown as `.source` before any call: declared shapes (a symbolic size
-    is one size throughout), and inputs without a shape as vectors of one length."""
-    classes: dict[Any, int] = {}
-    dims = []
-    for n in g.nodes:
-        if n.op != "input":
-            continue
-        shape = n.shape if n.shape is not None else ("n",)
-        dims.append(tuple(1 if d == 1 else classes.setdefault(d, len(classes) + 2)
-                          for d in shape))
-    return tuple(dims), "<f8"
+def _default_signatures(g: Graph) -> list[tuple]:
+    """The signatures tried for `.source` before any call: declared shapes (a symbolic
+    size is one size throughout), and inputs without a shape as vectors of one length, or
+    else scalars, or else matrices."""
+    out = []
+    for undeclared in (("n",), (), ("n", "m")):
+        classes: dict[Any, int] = {}
+        dims = []
+        for n in g.nodes:
+            if n.op != "input":
+                continue
+            shape = n.shape if n.shape is not None else undeclared
+            dims.append(tuple(1 if d == 1 else classes.setdefault(d, len(classes) + 2)
+                              for d in shape))
+        out.append((tuple(dims), "<f8"))
+    return out
 
 
 # --- shapes -------------------------------------------------------------------------------
@@ -158,52 +162,66 @@ def _reduces(n, shapes: list[tuple]) -> bool:
     return n.op == "sum_to" and shapes[n.index] != _loop_shape(n, shapes)
 
 
-def fuse(g: Graph, shapes: list[tuple], order: Sequence[int]) -> Fusion:
-    """Group the operations into loops: an operation joins the open loop of its shape
-    when its arguments are already stored or are that loop's own elementwise values; a
-    loop is closed (placed in the kernel) as soon as something outside it needs one of
-    its values, or an accumulator's total."""
+def fuse(g: Graph, shapes: list[tuple], order: Sequence[int],
+         fused: dict[int, int] | None = None) -> Fusion:
+    """Group the operations into blocks: each elementwise operation or reduction joins the
+    earliest loop of its shape that comes after everything it reads (an argument may be
+    computed in that loop itself, unless it is an accumulator, whose total exists only
+    after its loop), or opens a new loop there; a whole-array operation is a block of its
+    own, as early as its arguments allow.  Every value exists before the block that
+    reads it."""
     nodes = g.nodes
-    blocks: list = []
-    open_: dict[tuple, int] = {}  # shape -> index in loops of the open loop
-    loops: list[Loop] = []
-    loop_of: dict[int, int] = {}
+    blocks: list = []  # Loop, or [index] of a whole-array node
+    at: dict[int, int] = {}  # id(block) -> its position
+    block_of: dict[int, Any] = {}  # node -> its block
 
-    def close(k: int) -> None:
-        if open_.get(loops[k].shape) == k:
-            del open_[loops[k].shape]
-            blocks.append(loops[k])
+    def position(b) -> int:
+        return at[id(b)]
 
+    def insert(b, k: int) -> None:
+        blocks.insert(k, b)
+        for q in range(k, len(blocks)):
+            at[id(blocks[q])] = q
+
+    fused = fused or {}
+    pairs = set(fused.values())  # a loss's gradient: on its value's line (schedule)
     for i in order:
         n = nodes[i]
-        if n.op in ("input", "const"):
+        if n.op in ("input", "const") or i in pairs:
             continue
         shape = _loop_shape(n, shapes)
+        bound = 0  # the earliest block that may compute n
         for a in _value_args(n):
-            k = loop_of.get(a)
-            if k is not None and open_.get(loops[k].shape) == k and (
-                    shape is None or loops[k].shape != shape or _reduces(nodes[a], shapes)):
-                close(k)
+            b = block_of.get(a)
+            if b is None:
+                continue
+            inside = shape is not None and isinstance(b, Loop) and b.shape == shape \
+                and not _reduces(nodes[a], shapes)
+            bound = max(bound, position(b) if inside else position(b) + 1)
         if shape is None:
-            blocks.append(i)
+            b = [i]  # a box, so that its id is its own
+            insert(b, bound)
+            block_of[i] = b
+            if i in fused:
+                block_of[fused[i]] = b
             continue
-        k = open_.get(shape)
-        if k is None:
-            k = open_[shape] = len(loops)
-            loops.append(Loop(shape))
-        loops[k].members.append(i)
-        loop_of[i] = k
-    for k in sorted(open_.values()):
-        blocks.append(loops[k])
+        b = next((b for b in blocks[bound:] if isinstance(b, Loop) and b.shape == shape),
+                 None)
+        if b is None:
+            b = Loop(shape)
+            insert(b, bound)
+        b.members.append(i)
+        block_of[i] = b
+    loop_of = {i: position(b) for i, b in block_of.items() if isinstance(b, Loop)}
     stored = set()
-    outputs = set(g.outputs)
     for n in nodes:
         for a in _value_args(n):
-            if a in loop_of and loop_of.get(n.index) != loop_of[a]:
+            if a in loop_of and block_of.get(n.index) is not block_of[a]:
                 stored.add(a)
-    stored |= {i for i in outputs if i in loop_of}
+    stored |= {i for i in g.outputs if i in loop_of}
     stored |= {i for i in loop_of if _reduces(nodes[i], shapes)}
-    return Fusion(tuple(blocks), loop_of, frozenset(stored))
+    out = tuple(b if isinstance(b, Loop) else b[0] for b in blocks)
+    return Fusion(out, loop_of, frozenset(stored))
 
 
 # --- printing -----------------------------------------------------------------------------
@@ -273,7 +291,7 @@ def print_kernel(g: Graph, params: list[str], signature: tuple, name: str,
     # reductions as early as their arguments allow: they fold into the loop that computes
     # what they sum before anything closes it
     sched = schedule(g, reorder=True)
-    fusion = fuse(g, shapes, sched.order)
+    fusion = fuse(g, shapes, sched.order, sched.fused)
     p = _Printer(g, shapes, dtype, params)
     names = _node_names(g, params)
     # sizes read from the inputs, once
@@ -310,7 +328,8 @@ def print_kernel(g: Graph, params: list[str], signature: tuple, name: str,
         text = names[i]
         if n.op == "const":
             text = p.literal(n.value)
-        elif i in seen or n.op == "input" or (n.op in REGISTRY and REGISTRY[n.op].view):
+        elif i in seen or n.op == "input" or (REGISTRY[n.op].view and i not in fusion.loop_of):
+            # a loop's arrays are fresh; an input, or a whole-array view of one, is not
             text = f"{text}.copy()" if shapes[i] else text
         seen.add(i)
         outs.append(text)
@@ -358,6 +377,9 @@ def _comment(p: _Printer, n) -> str:
 def _print_whole(p: _Printer, n, names: list[str], fused: dict[int, int]) -> list[str]:
     shapes = [p.shapes[a] for a in n.args]
     args = [names[a] for a in n.args]
+    if n.op != "size" and not all(shapes):  # 0-d arrays are not what the helpers take
+        raise ValueError(f"numba backend: {n.op} of a scalar operand has no spelling; "
+                         f"use the numpy backend")
     if n.index in fused:
         template, helpers = FUSED[n.op]
         targets = f"{names[n.index]}, {names[fused[n.index]]}"
@@ -419,15 +441,13 @@ def _print_loop(p: _Printer, loop: Loop, names: list[str], fusion: Fusion) -> li
             if n.op == "sum_to":
                 target = shapes[n.args[1]]
                 axes = None
-                keep = range(len(loop.shape) - len(target), len(loop.shape))
             else:
                 axis, keepdims = dict(n.params).get("axis"), dict(n.params).get("keepdims")
                 nd = len(loop.shape)
                 summed = set(range(nd)) if axis is None else {
                     a % nd for a in (axis if isinstance(axis, tuple) else (axis,))}
                 target = shapes[i]
-                keep = [k for k in range(nd) if keepdims or k not in summed]
-                axes = keep
+                axes = [k for k in range(nd) if keepdims or k not in summed]
                 if keepdims:
                     target = tuple(1 if k in summed else loop.shape[k] for k in range(nd))
             acc = names[i]
@@ -439,7 +459,7 @@ def _print_loop(p: _Printer, loop: Loop, names: list[str], fusion: Fusion) -> li
                 before.append(f"    {acc} = {p.T}(0.0){comment}")
                 inside.append(f"{pad}{acc} += {operand(x)}")
             if n.op == "mean":
-                summed_dims = [loop.shape[k] for k in range(len(loop.shape)) if k not in keep]
+                summed_dims = [loop.shape[k] for k in summed]
                 if target:
                     after.append(f"    {acc} /= {p.T}({p.count(summed_dims)})")
                 else:
@@ -517,13 +537,22 @@ def _fill(p: _Printer, template: str, args: list[str], params) -> str:
 
 def emit_numba(g: Graph, name: str, returns, doc: str, signature: tuple | None = None
                ) -> tuple[str, list[str]]:
-    """The module's source for calls of `signature` (default: the graph's declared
-    shapes, see _default_signature) and the function's parameter names."""
+    """The module's source for calls of `signature` (default: the first of
+    _default_signatures that fits) and the function's parameter names."""
     from .codegen import _clean, safe_identifier
     taken: set[str] = set()
     params = [safe_identifier(n.name, taken) for n in g.nodes if n.op == "input"]
-    sig = signature or _default_signature(g)
-    return print_kernel(g, params, sig, name, returns, _clean(doc)), params
+    if signature is not None:
+        return print_kernel(g, params, signature, name, returns, _clean(doc)), params
+    first = None
+    for sig in _default_signatures(g):
+        try:
+            return print_kernel(g, params, sig, name, returns, _clean(doc)), params
+        except ValueError as e:  # shapes that do not fit the expression: the next guess
+            if "no numba spelling" in str(e):
+                raise
+            first = first or e
+    raise first
 
 
 # --- loading ------------------------------------------------------------------------------
