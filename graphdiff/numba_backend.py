@@ -308,6 +308,7 @@ def print_kernel(g: Graph, params: list[str], signature: tuple, name: str,
         if n.op in ("input", "const"):
             p.short[n.index] = (names[n.index] if n.op == "input"
                                 else format_number(n.value)[0], 5)
+    _short_texts(p)
     body: list[str] = []
     fused_pair = sched.fused
     for block in fusion.blocks:
@@ -364,14 +365,22 @@ def _describe(dims: tuple, dtype: str) -> str:
 
 
 def _comment(p: _Printer, n) -> str:
-    parts = [p.short[a] for a in n.args]
-    if any(q is None for q in parts):
-        return ""
-    text = format_call(n.op, parts, n.params)
-    if len(text[0]) > _COMMENT_LIMIT:
-        return ""
-    p.short[n.index] = text
-    return f"  # {text[0]}"
+    """The operation in terms of the inputs, while that stays short (as the NumPy
+    printer's comments); worked out in the table's order, so loops may run in another."""
+    text = p.short[n.index]
+    return f"  # {text[0]}" if text is not None else ""
+
+
+def _short_texts(p: _Printer) -> None:
+    for n in p.nodes:
+        if n.op in ("input", "const"):
+            continue
+        parts = [p.short[a] for a in n.args]
+        if any(q is None for q in parts):
+            continue
+        text = format_call(n.op, parts, n.params)
+        if len(text[0]) <= _COMMENT_LIMIT:
+            p.short[n.index] = text
 
 
 def _print_whole(p: _Printer, n, names: list[str], fused: dict[int, int]) -> list[str]:
@@ -593,10 +602,9 @@ class _Dispatch:
         self.params = params
 
     def __call__(self, *values):
-        try:
-            key = tuple([(v.shape, v.dtype.num) for v in values])
-        except AttributeError:
-            key = None
+        # arrays by shape and dtype, Python numbers by their type (the entry converts them)
+        key = tuple([(v.shape, v.dtype.num) if type(v) is np.ndarray else type(v)
+                     for v in values])
         entry = self._fast.get(key)
         if entry is not None:
             return entry(*values)
@@ -616,7 +624,7 @@ class _Dispatch:
         out = entry(*args)
         if first and self.compile_seconds is None:
             self.compile_seconds = time.perf_counter() - start
-        if key is not None and all(type(v) is np.ndarray and v.ndim and (
+        if all(type(v) in (float, int) or type(v) is np.ndarray and v.ndim and (
                 v.dtype == dtype or v.dtype.kind in "iu") for v in values):
             if len(self._fast) > self.MAX_FAST:
                 self._fast.clear()
