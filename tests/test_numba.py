@@ -206,6 +206,14 @@ def test_fused_loops_are_one_loop_nest_with_accumulators():
     assert f.compile_seconds is not None and f.compile_seconds > 0
 
 
+def test_a_graph_no_default_signature_fits_is_printed_at_its_first_call():
+    f = gd.compile("sum(x, axis=2) * 2", backend="numba")  # needs three dimensions
+    assert "no kernel printed before a call" in f.source
+    x = np.arange(24.0).reshape(2, 3, 4)
+    assert_agree(gd.compile("sum(x, axis=2) * 2")(x), f(x), "3-d", np.dtype(np.float64))
+    assert "for i2 in range(n2):" in f.specialized(x).source
+
+
 def test_pickled_function_is_rebuilt_for_numba():
     import pickle
     f = gd.value_and_grad("sum(x*y)", backend="numba")
