@@ -14,6 +14,7 @@ import hashlib
 import importlib.util
 import inspect
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +23,16 @@ from typing import Any
 
 import numpy as np
 
+from .codegen import (
+    CompiledFunction,
+    _block,
+    _clean,
+    _jacobian,
+    _local_name,
+    _rewrites_comment,
+    safe_identifier,
+    write_atomic,
+)
 from .graph import Graph, as_arrays, bind, format_call, format_number
 from .numba_table import BOOLEAN, FUSED, LOOP, SHAPED, WHOLE, refused
 from .passes import schedule
@@ -235,10 +246,8 @@ class _Printer:
         self.f32 = np.dtype(dtype) == np.float32
         self.params = params
         self.sizes: dict[int, str] = {}  # stand-in size -> size variable
-        self.name: list[str] = [""] * len(g.nodes)
         self.short: list[tuple | None] = [None] * len(g.nodes)
         self.helpers: dict[str, Callable] = {}
-        self.lines: list[str] = []
 
     def literal(self, value: float) -> str:
         text = format_number(value)[0]
@@ -261,7 +270,6 @@ class _Printer:
 def _node_names(g: Graph, params: list[str]) -> list[str]:
     """The table's names: inputs as the user wrote them (mangled by codegen), the rest by
     their hint or v-number, as the NumPy printer names them."""
-    from .codegen import _local_name
     nodes, hints = g.nodes, g.hints
     by_hint = any(hints)
     taken = set(params)
@@ -529,7 +537,6 @@ def _broadcast_count(p: _Printer, small: tuple, full: tuple) -> str:
 
 def _fill(p: _Printer, template: str, args: list[str], params) -> str:
     """A LOOP template with its operands, parameters and typed literals filled in."""
-    import re
     values = dict(params)
 
     def field(m):
@@ -548,7 +555,6 @@ def emit_numba(g: Graph, name: str, returns, doc: str, signature: tuple | None =
                ) -> tuple[str, list[str]]:
     """The module's source for calls of `signature` (default: the first of
     _default_signatures that fits) and the function's parameter names."""
-    from .codegen import _clean, safe_identifier
     taken: set[str] = set()
     params = [safe_identifier(n.name, taken) for n in g.nodes if n.op == "input"]
     if signature is not None:
@@ -573,7 +579,6 @@ def load(source: str, name: str) -> tuple[Callable, Any, str]:
     of its source, written once, atomically), so numba's cache=True finds its machine
     code again in another process.  Returns the entry point, the njit kernel, the path."""
     _require()
-    from .codegen import write_atomic
     digest = hashlib.sha256(source.encode()).hexdigest()[:24]
     folder = cache_dir()
     os.makedirs(folder, exist_ok=True)
@@ -658,98 +663,78 @@ def _converted(values: Sequence[Any]) -> tuple[list[np.ndarray], np.dtype]:
     return out, dtype
 
 
-def _numba_function_class():
-    from .codegen import CompiledFunction
+class NumbaFunction(CompiledFunction):
+    """A CompiledFunction whose `.fn` runs numba kernels (see graphdiff.numba_backend):
+    one per call signature, built on first sight and cached on disk.  `.source` is
+    the kernel module for the default signature (declared shapes; vectors otherwise);
+    `specialized(*args)` the one for these arguments; `compile_seconds` the first
+    call's compile (or cache load) time."""
 
-    class NumbaFunction(CompiledFunction):
-        """A CompiledFunction whose `.fn` runs numba kernels (see graphdiff.numba_backend):
-        one per call signature, built on first sight and cached on disk.  `.source` is
-        the kernel module for the default signature (declared shapes; vectors otherwise);
-        `specialized(*args)` the one for these arguments; `compile_seconds` the first
-        call's compile (or cache load) time."""
+    def __init__(self, g: Graph, name: str, returns, doc: str, rewrites=(),
+                 signature: tuple | None = None, jacobian: tuple | None = None):
+        self._numba = (g, returns, doc, jacobian)
+        self._inner = "_tangents" if jacobian else name
+        source, params = emit_numba(g, self._inner, returns, doc, signature)
+        if jacobian:
+            source = _jacobian_module(source, name, params[:len(g.inputs) -
+                                                         len(jacobian[0])], jacobian, doc)
+        source = _rewrites_comment(rewrites) + source
+        inputs = g.inputs[:len(g.inputs) - len(jacobian[0])] if jacobian else g.inputs
+        super().__init__(source, name, inputs, params[:len(inputs)], g, None, rewrites,
+                         "numba")
+        self.filename = self._path  # a real file: tracebacks and inspect show it
 
-        def __init__(self, g: Graph, name: str, returns, doc: str, rewrites=(),
-                     signature: tuple | None = None, jacobian: tuple | None = None):
-            self._numba = (g, returns, doc, jacobian)
-            self._inner = "_tangents" if jacobian else name
-            source, params = emit_numba(g, self._inner, returns, doc, signature)
-            if jacobian:
-                source = _jacobian_module(source, name, params[:len(g.inputs) -
-                                                             len(jacobian[0])], jacobian, doc)
-            from .codegen import _rewrites_comment
-            source = _rewrites_comment(rewrites) + source
-            inputs = g.inputs[:len(g.inputs) - len(jacobian[0])] if jacobian else g.inputs
-            super().__init__(source, name, inputs, params[:len(inputs)], g, None, rewrites,
-                             "numba")
-            self.filename = self._path  # a real file: tracebacks and inspect show it
+    def _load(self, source: str, name: str, filename: str) -> Callable:
+        g, returns, doc, jacobian = self._numba
+        _require()
 
-        def _load(self, source: str, name: str, filename: str) -> Callable:
-            g, returns, doc, jacobian = self._numba
-            _require()
+        def build(sig: tuple) -> Callable:
+            text, _ = emit_numba(g, self._inner, returns, doc, sig)
+            entry, kernel, _ = load(text, self._inner)
+            self._kernels[sig] = kernel
+            return entry
 
-            def build(sig: tuple) -> Callable:
-                text, _ = emit_numba(g, self._inner, returns, doc, sig)
-                entry, kernel, _ = load(text, self._inner)
-                self._kernels[sig] = kernel
-                return entry
+        self._kernels: dict[tuple, Any] = {}
+        self._dispatch = _Dispatch(build, len(g.inputs))
+        fn = self._dispatch
+        if jacobian:
+            wrt, single_out, single_wrt = jacobian
+            tangents = self._dispatch
 
-            self._kernels: dict[tuple, Any] = {}
-            self._dispatch = _Dispatch(build, len(g.inputs))
-            fn = self._dispatch
-            if jacobian:
-                from .codegen import _jacobian
-                wrt, single_out, single_wrt = jacobian
-                tangents = self._dispatch
+            def fn(*args):
+                return _jacobian(tangents, args, wrt, single_out, single_wrt)
+        self._path = load(source, name)[2] if "def _kernel(" in source else filename
+        return fn
 
-                def fn(*args):
-                    return _jacobian(tangents, args, wrt, single_out, single_wrt)
-            self._path = load(source, name)[2] if "def _kernel(" in source else filename
-            return fn
+    @property
+    def compile_seconds(self) -> float | None:
+        """The first call's time in numba (compiling, or loading its cache)."""
+        return self._dispatch.compile_seconds
 
-        @property
-        def compile_seconds(self) -> float | None:
-            """The first call's time in numba (compiling, or loading its cache)."""
-            return self._dispatch.compile_seconds
+    def cache_hits(self) -> int:
+        """How many signatures numba loaded from its disk cache instead of compiling."""
+        return sum(sum(k.stats.cache_hits.values()) for k in self._kernels.values())
 
-        def cache_hits(self) -> int:
-            """How many signatures numba loaded from its disk cache instead of compiling."""
-            return sum(sum(k.stats.cache_hits.values()) for k in self._kernels.values())
-
-        def __call__(self, *args: Any, **kwargs: Any) -> Any:
-            if kwargs or len(args) != len(self.inputs):
-                bound = bind(self.inputs, args, kwargs)
-                args = tuple(bound[n] for n in self.inputs)
-            return self.fn(*args)
-
-        def specialized(self, *args: Any, **kwargs: Any):
-            """The kernel module for arguments like these (its `.source`, `save()`)."""
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs or len(args) != len(self.inputs):
             bound = bind(self.inputs, args, kwargs)
-            arrays = as_arrays([bound[n] for n in self.inputs])
-            g, returns, doc, jacobian = self._numba
-            if jacobian:
-                arrays += [arrays[w] for w in jacobian[0]]
-            return NumbaFunction(g, self.name, returns, doc, self.rewrites,
-                                 signature_of(arrays), jacobian)
+            args = tuple(bound[n] for n in self.inputs)
+        return self.fn(*args)
 
-    return NumbaFunction
-
-
-_CLASS = None
-
-
-def NumbaFunction(*args, **kwargs):  # built lazily: codegen imports this module
-    """See `_numba_function_class`."""
-    global _CLASS
-    if _CLASS is None:
-        _CLASS = _numba_function_class()
-    return _CLASS(*args, **kwargs)
-
+    def specialized(self, *args: Any, **kwargs: Any):
+        """The kernel module for arguments like these (its `.source`, `save()`)."""
+        bound = bind(self.inputs, args, kwargs)
+        arrays = as_arrays([bound[n] for n in self.inputs])
+        g, returns, doc, jacobian = self._numba
+        if jacobian:
+            arrays += [arrays[w] for w in jacobian[0]]
+        return NumbaFunction(g, self.name, returns, doc, self.rewrites,
+                             signature_of(arrays), jacobian)
 
 def _jacobian_module(source: str, name: str, primal: list[str], jacobian: tuple,
                      doc: str) -> str:
     """The tangent module plus the entry that assembles the Jacobian column by column
     (codegen._jacobian), as the NumPy backend's module does."""
-    from .codegen import _block, _clean, _jacobian
     wrt, single_out, single_wrt = jacobian
     args = "(" + ", ".join(primal) + ("," if len(primal) == 1 else "") + ")"
     helpers = [inspect.getsource(h).rstrip() for h in (_jacobian, _block)]
