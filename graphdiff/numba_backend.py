@@ -343,7 +343,8 @@ def print_kernel(g: Graph, params: list[str], signature: tuple, name: str,
         seen.add(i)
         outs.append(text)
     kernel_sig = ", ".join(params)
-    src = ["import numpy as np", "import numba", ""]
+    uses_math = any("math." in line for line in body)
+    src = (["import math", ""] if uses_math else []) + ["import numpy as np", "import numba", ""]
     for h in p.helpers.values():
         src += ["", _JIT, inspect.getsource(h).rstrip(), ""]
     doc_line = f'    """{doc} (numba kernel, {_describe(dims, dtype)})"""'

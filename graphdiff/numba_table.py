@@ -62,6 +62,12 @@ LOOP: dict[str, str] = {
     "mod": "np.mod({0}, {1})",
     "reciprocal": "{1.0} / {0}",
     "rsqrt": "{1.0} / np.sqrt({0})",
+    "round": "np.round({0})",  # halves to even, as NumPy
+    "cbrt": "np.cbrt({0})",
+    "sinc": "np.sinc({0})",
+    "erf": "math.erf({0})",
+    "erfc": "math.erfc({0})",
+    "gelu": "{0.5} * {0} * ({1.0} + math.erf({0} * {0.7071067811865476}))",
     "deg2rad": "np.deg2rad({0})",
     "rad2deg": "np.rad2deg({0})",
     # sigmoid(x) = exp(-softplus(-x)): never overflows, as the NumPy template
