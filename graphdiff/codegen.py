@@ -618,8 +618,8 @@ class CompiledFunction:
         return variant
 
     def for_backend(self, backend: str) -> CompiledFunction:
-        """The same function printed for `backend` ("numpy" or "array_api"), built on
-        first use from the same graph."""
+        """The same function printed for `backend` ("numpy", "array_api" or "numba"),
+        built on first use from the same graph."""
         if _backend(backend) == self.backend:
             return self
         done = self._backends.get(backend)
@@ -835,7 +835,8 @@ def compile_graph(g: Graph, name: str = "f", returns: Callable[[list[str]], str]
                   dtypes: Sequence[str] | None = None,
                   rewrites: Sequence[Any] = (), backend: str = "numpy") -> CompiledFunction:
     """Generate and compile the function of `g` (see `emit_numpy`; `backend="array_api"`:
-    `emit_array_api`, without variants); `specialize` maps declared input shapes and
+    `emit_array_api`, without variants; `backend="numba"`: graphdiff.numba_backend, one
+    kernel per call signature); `specialize` maps declared input shapes and
     dtypes to a variant (see `CompiledFunction`); `rewrites`, the stability rewrites made
     before, are listed atop the source."""
     if _backend(backend) == "numba":  # one kernel per call signature (numba_backend)
