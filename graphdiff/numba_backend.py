@@ -16,6 +16,7 @@ import inspect
 import os
 import re
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -582,7 +583,12 @@ def load(source: str, name: str) -> tuple[Callable, Any, str]:
     _require()
     digest = hashlib.sha256(source.encode()).hexdigest()[:24]
     folder = cache_dir()
-    os.makedirs(folder, exist_ok=True)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:  # a read-only home: this session's temporary folder still works
+        user = getattr(os, "getuid", os.getpid)()
+        folder = os.path.join(tempfile.gettempdir(), f"graphdiff-numba-{user}")
+        os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, f"gd_{digest}.py")
     if not os.path.exists(path):
         write_atomic(path, source)
