@@ -282,8 +282,16 @@ def _node_names(g: Graph, params: list[str]) -> list[str]:
         elif n.op == "const":
             names.append("")
         else:
-            names.append(_local_name(hints[n.index], n.var, by_hint, taken))
+            name = _local_name(hints[n.index], n.var, by_hint, taken)
+            if _KERNEL_NAMES.match(name):  # a name the kernel uses itself
+                name = _local_name(None, None, True, taken)
+            names.append(name)
     return names
+
+
+# the kernel's own names: sizes n0, loop indices i0, the entry's r, the modules, and the
+# loop-local values v5_i; a user's input or a hint of that form is renamed
+_KERNEL_NAMES = re.compile(r"^(n\d+|i\d+|r|numba|math|\w+_i)$")
 
 
 def print_kernel(g: Graph, params: list[str], signature: tuple, name: str,
@@ -558,7 +566,8 @@ def emit_numba(g: Graph, name: str, returns, doc: str, signature: tuple | None =
     """The module's source for calls of `signature` (default: the first of
     _default_signatures that fits) and the function's parameter names."""
     taken: set[str] = set()
-    params = [safe_identifier(n.name, taken) for n in g.nodes if n.op == "input"]
+    params = [safe_identifier(("in_" if _KERNEL_NAMES.match(n.name) else "") + n.name, taken)
+              for n in g.nodes if n.op == "input"]
     if signature is not None:
         return print_kernel(g, params, signature, name, returns, _clean(doc)), params
     first = None

@@ -215,6 +215,14 @@ def test_a_graph_no_default_signature_fits_is_printed_at_its_first_call():
     assert "for i2 in range(n2):" in f.specialized(x).source
 
 
+def test_inputs_named_like_the_kernels_own_names_are_renamed():
+    text = "sum(n0 * i0 + r * x_i + numba)"  # sizes, loop indices, the entry's r, ...
+    f = gd.value_and_grad(text, backend="numba")
+    args = [np.arange(3.0) + k for k in range(5)]
+    assert_agree(gd.value_and_grad(text)(*args), f(*args), "names", np.dtype(np.float64))
+    assert f.params == ("in_n0", "in_i0", "in_r", "in_x_i", "in_numba")
+
+
 def test_pickled_function_is_rebuilt_for_numba():
     import pickle
     f = gd.value_and_grad("sum(x*y)", backend="numba")
