@@ -540,11 +540,8 @@ class CompiledFunction:
         filename = f"<graphdiff-{name}-{next(_counter)}>"
         # registered so tracebacks and inspect.getsource show the generated lines
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-        namespace: dict[str, Any] = {"__name__": f"graphdiff_generated_{name}"}
         self._external = _external_helpers(graph)
-        namespace.update(self._external)
-        exec(compile(source, filename, "exec"), namespace)  # graphdiff's own source only
-        self.fn = namespace[name]
+        self.fn = self._load(source, name, filename)
         # ... for as long as the code lives: then dropped, so compiling many functions
         # leaves no source behind
         weakref.finalize(self.fn, linecache.cache.pop, filename, None)
@@ -554,6 +551,14 @@ class CompiledFunction:
         self._specialize = specialize
         self._variants: dict[tuple, CompiledFunction | None] = {}
         self._calls: dict[tuple, int] = {}
+
+    def _load(self, source: str, name: str, filename: str) -> Callable:
+        """The generated function, executed from `source` (a backend that must import a
+        real file, numba's, overrides this)."""
+        namespace: dict[str, Any] = {"__name__": f"graphdiff_generated_{name}"}
+        namespace.update(self._external)
+        exec(compile(source, filename, "exec"), namespace)  # graphdiff's own source only
+        return namespace[name]
 
     def _arrays(self, args: tuple, kwargs: dict) -> list[np.ndarray]:
         """The call's values in `inputs` order, as arrays (see graph.as_arrays)."""
@@ -613,8 +618,8 @@ class CompiledFunction:
         return variant
 
     def for_backend(self, backend: str) -> CompiledFunction:
-        """The same function printed for `backend` ("numpy" or "array_api"), built on
-        first use from the same graph."""
+        """The same function printed for `backend` ("numpy", "array_api" or "numba"),
+        built on first use from the same graph."""
         if _backend(backend) == self.backend:
             return self
         done = self._backends.get(backend)
@@ -795,6 +800,9 @@ def compile_jacobian(d: Graph, inputs: Sequence[str], wrt: Sequence[int], name: 
     as in `compile_graph`."""
     returns = lambda outs: "(" + ", ".join(outs) + ("," if len(outs) == 1 else "") + ")"
     what = "the tangent of each output along the directions (the trailing arguments)"
+    if _backend(backend) == "numba":
+        return _numba().NumbaFunction(d, name, returns, doc, rewrites,
+                                      jacobian=(tuple(wrt), single_out, single_wrt))
     if _backend(backend) == "numpy":
         if dtypes is not None:
             dtypes = list(dtypes) + [dtypes[w] for w in wrt]
@@ -827,9 +835,12 @@ def compile_graph(g: Graph, name: str = "f", returns: Callable[[list[str]], str]
                   dtypes: Sequence[str] | None = None,
                   rewrites: Sequence[Any] = (), backend: str = "numpy") -> CompiledFunction:
     """Generate and compile the function of `g` (see `emit_numpy`; `backend="array_api"`:
-    `emit_array_api`, without variants); `specialize` maps declared input shapes and
+    `emit_array_api`, without variants; `backend="numba"`: graphdiff.numba_backend, one
+    kernel per call signature); `specialize` maps declared input shapes and
     dtypes to a variant (see `CompiledFunction`); `rewrites`, the stability rewrites made
     before, are listed atop the source."""
+    if _backend(backend) == "numba":  # one kernel per call signature (numba_backend)
+        return _numba().NumbaFunction(g, name, returns, doc, rewrites)
     if _backend(backend) == "numpy":
         source, params = emit_numpy(g, name, returns, doc, marks, inplace=inplace,
                                     dtypes=dtypes)
@@ -840,9 +851,18 @@ def compile_graph(g: Graph, name: str = "f", returns: Callable[[list[str]], str]
     return CompiledFunction(source, name, g.inputs, params, g, specialize, rewrites, backend)
 
 
+def _numba():
+    """graphdiff.numba_backend, imported only when the numba backend is asked for."""
+    return importlib.import_module("graphdiff.numba_backend")
+
+
 def _backend(name: str) -> str:
+    if name == "numba":
+        if not _numba().available():
+            raise ImportError(_numba().MISSING)
+        return name
     if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")
+        raise ValueError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}, numba")
     if name == "array_api" and not xp_helpers.available():
         raise ImportError(xp_helpers.MISSING)
     return name

@@ -43,9 +43,9 @@ def _compiled(g: Graph, transform: Callable[[Graph], Graph], name: str,
     `CompiledFunction`) unless it is too large to compile twice cheaply.  `build(d,
     inplace, specialize, dtypes, rewrites)` compiles a transformed graph (default:
     compile_graph with `returns`, `doc` and `marks`).  The stability rewrites made to g
-    (`stable`) are listed in `.rewrites` and atop the source.  `backend`: "numpy" or
-    "array_api" (see graphdiff.codegen); the other is built from the same graph on demand
-    (`for_backend`, `source_for`)."""
+    (`stable`) are listed in `.rewrites` and atop the source.  `backend`: "numpy",
+    "array_api" or "numba" (see graphdiff.codegen); the others are built from the same
+    graph on demand (`for_backend`, `source_for`)."""
     if build is None:
         def build(d, inplace, specialize, dtypes, rewrites, backend="numpy"):
             return compile_graph(d, name, returns, doc, marks(d) if marks else None,

@@ -22,6 +22,8 @@ OWN_TESTS = {"graph-and-primitives.md": "tests/test_graph.py",
              "estimators.md": "tests/test_nn_estimators.py",  # needs the sklearn extra
              # its cluster block starts worker processes over 10^8 points
              "backends.md": "tests/test_backends.py"}
+# pages whose blocks need an optional extra: skipped with the reason when it is missing
+NEEDS = {"numba.md": "numba"}
 ALL_PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 PAGES = [p for p in ALL_PAGES if p.name not in OWN_TESTS]
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -42,6 +44,9 @@ def is_session(text: str) -> bool:
 @pytest.mark.parametrize("page", [p for p in PAGES if any(
     is_session(b[2]) for b in blocks(p))], ids=lambda p: p.name)
 def test_every_repl_line_prints_what_the_page_shows(page, tmp_path, monkeypatch):
+    if page.name in NEEDS:
+        extra = NEEDS[page.name]
+        pytest.importorskip(extra, reason=f"{page.name} needs the {extra} extra")
     monkeypatch.chdir(tmp_path)  # snippets may save files
     namespace: dict = {"__name__": "__docs__"}
     parser = doctest.DocTestParser()

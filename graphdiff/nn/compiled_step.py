@@ -93,12 +93,13 @@ class GeneratedStep:
 
     def __init__(self, layer_sizes: Sequence[int], activation: str | Sequence[str],
                  output_activation: str,
-                 loss: str, weight_decay: float, dropout: bool, int_labels: bool):
+                 loss: str, weight_decay: float, dropout: bool, int_labels: bool,
+                 backend: str = "numpy"):
         self.graph, self.params, self.masks = mlp_loss_graph(
             layer_sizes, activation, output_activation, loss, weight_decay, dropout, int_labels)
         # the model keeps data and parameters in one dtype, so buffers can be reused
         self.compiled = gd.value_and_grad(self.graph, wrt=self.params, name="loss_and_grads",
-                                          inplace=True)
+                                          inplace=backend == "numpy", backend=backend)
         self.source = self.compiled.source
         self._fn = self.compiled.fn
 

@@ -119,7 +119,8 @@ class MLP:
 
     def __init__(self, layer_sizes: Sequence[int], activation: str | Sequence[str] = "tanh",
                  output_activation: str | None = None, loss: str = "mse",
-                 seed: int | None = 0, init: str = "auto", dtype: Any = np.float64):
+                 seed: int | None = 0, init: str = "auto", dtype: Any = np.float64,
+                 backend: str = "numpy"):
         sizes = list(layer_sizes)
         if len(sizes) < 2:
             raise ValueError(f"layer_sizes needs at least an input and an output width, "
@@ -143,6 +144,11 @@ class MLP:
             raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
         if init not in INITS:
             raise ValueError(f"unknown init {init!r}; known: {', '.join(INITS)}")
+        # the code generator's backend for the training step: "numba" compiles it into one
+        # kernel (docs/numba.md)
+        if backend not in ("numpy", "numba"):
+            raise ValueError(f"unknown backend {backend!r}; known: numpy, numba")
+        self.backend = backend
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
@@ -231,7 +237,7 @@ class MLP:
         """
         head = self.head if self.loss in REGRESSION else "identity"  # the others take logits
         return GeneratedStep(self.layer_sizes, self.activation, head, self.loss,
-                             weight_decay, dropout, int_labels)
+                             weight_decay, dropout, int_labels, self.backend)
 
     def _get_step(self, dropout: bool = False, weight_decay: float = 0.0,
                   int_labels: bool | None = None) -> Any:

@@ -1,0 +1,243 @@
+"""How each primitive is spelled in the numba backend's kernels, beside the registry.
+
+LOOP: the scalar spelling of an elementwise primitive inside a fused loop ({0}, {1}: the
+operands' texts, one entry each; {T}: the kernel's float type, np.float64 or np.float32;
+{0.5}-style numbers are printed as literals of that type).  WHOLE: a primitive computed
+on whole arrays by numba-supported NumPy calls or the helpers below.  SHAPED: the
+reductions and broadcasts the loop printer folds into loops (their indexing is structure,
+not spelling).  A primitive in none of these is refused by name.  Nothing here builds a
+graph or imports numba: the helpers are emitted as source into the generated module.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["BOOLEAN", "FUSED", "LOOP", "SHAPED", "WHOLE", "refused"]
+
+# elementwise primitives: one scalar expression per loop line.  Numbers in braces are
+# literals converted to the kernel's float type, so float32 kernels stay float32.
+LOOP: dict[str, str] = {
+    "add": "{0} + {1}",
+    "sub": "{0} - {1}",
+    "mul": "{0} * {1}",
+    "div": "{0} / {1}",
+    "pow": "{0} ** {1}",
+    "neg": "-{0}",
+    "identity": "{0}",
+    "exp": "np.exp({0})",
+    "log": "np.log({0})",
+    "sqrt": "np.sqrt({0})",
+    "square": "{0} * {0}",
+    "sin": "np.sin({0})",
+    "cos": "np.cos({0})",
+    "tan": "np.tan({0})",
+    "arcsin": "np.arcsin({0})",
+    "arccos": "np.arccos({0})",
+    "arctan": "np.arctan({0})",
+    "sinh": "np.sinh({0})",
+    "cosh": "np.cosh({0})",
+    "tanh": "np.tanh({0})",
+    "arcsinh": "np.arcsinh({0})",
+    "arccosh": "np.arccosh({0})",
+    "arctanh": "np.arctanh({0})",
+    "log1p": "np.log1p({0})",
+    "expm1": "np.expm1({0})",
+    "log2": "np.log2({0})",
+    "log10": "np.log10({0})",
+    "exp2": "np.exp2({0})",
+    "abs": "np.abs({0})",
+    "sign": "np.sign({0})",
+    "hypot": "np.hypot({0}, {1})",
+    "arctan2": "np.arctan2({0}, {1})",
+    "logaddexp": "np.logaddexp({0}, {1})",
+    "logaddexp2": "np.logaddexp2({0}, {1})",
+    "minimum": "np.minimum({0}, {1})",
+    "maximum": "np.maximum({0}, {1})",
+    "fmin": "np.fmin({0}, {1})",
+    "fmax": "np.fmax({0}, {1})",
+    "clip": "np.minimum(np.maximum({0}, {1}), {2})",
+    "floor": "np.floor({0})",
+    "ceil": "np.ceil({0})",
+    "mod": "np.mod({0}, {1})",
+    "reciprocal": "{1.0} / {0}",
+    "rsqrt": "{1.0} / np.sqrt({0})",
+    "round": "np.round({0})",  # halves to even, as NumPy
+    "cbrt": "np.cbrt({0})",
+    "sinc": "np.sinc({0})",
+    "erf": "math.erf({0})",
+    "erfc": "math.erfc({0})",
+    "gelu": "{0.5} * {0} * ({1.0} + math.erf({0} * {0.7071067811865476}))",
+    "deg2rad": "np.deg2rad({0})",
+    "rad2deg": "np.rad2deg({0})",
+    # sigmoid(x) = exp(-softplus(-x)): never overflows, as the NumPy template
+    "sigmoid": "np.exp(-np.logaddexp({0.0}, -{0}))",
+    "softplus": "np.logaddexp({0.0}, {0})",
+    "softsign": "{0} / ({1.0} + np.abs({0}))",
+    "isru": "{0} / np.sqrt({1.0} + {alpha} * {0} * {0})",
+    "relu": "np.maximum({0}, {0.0})",
+    # NaN gives 0, as np.greater_equal does
+    "binary_step": "{T}({0} >= {0.0})",
+    "leaky_relu": "{0} if {0} >= {0.0} else {alpha} * {0}",
+    "prelu": "{0} if {0} >= {0.0} else {1} * {0}",
+    "where": "{1} if {0} else {2}",
+    "gelu_tanh": "{0.5} * {0} * ({1.0} + np.tanh({0.7978845608028654} * ({0} + {0.044715} * "
+                 "{0} * {0} * {0})))",
+    "less": "{0} < {1}",
+    "less_equal": "{0} <= {1}",
+    "greater": "{0} > {1}",
+    "greater_equal": "{0} >= {1}",
+    "equal": "{0} == {1}",
+    "not_equal": "{0} != {1}",
+}
+
+# comparisons: their arrays hold booleans, as NumPy's do
+BOOLEAN = frozenset(("less", "less_equal", "greater", "greater_equal", "equal", "not_equal"))
+
+# folded into loops by the printer: sums and means as accumulators, broadcasts as indexing
+SHAPED = frozenset(("sum", "mean", "sum_to", "broadcast_like", "size"))
+
+
+def _mse(p, t):
+    """mean((p - t)**2) over every entry."""
+    d = (p - t).ravel()
+    return np.dot(d, d) / d.size
+
+
+def _mse_grad(p, t):
+    """d/dp of _mse: 2 (p - t) / size."""
+    d = p - t
+    return d * d.dtype.type(2.0 / d.size)
+
+
+def _mse_and_grad(p, t):
+    """_mse and _mse_grad from one difference."""
+    d = p - t
+    flat = d.ravel()
+    return np.dot(flat, flat) / flat.size, d * d.dtype.type(2.0 / flat.size)
+
+
+def _bce_with_logits(z, y):
+    """mean(softplus(z) - y z), without overflow."""
+    return np.mean(np.logaddexp(z.dtype.type(0.0), z) - y * z)
+
+
+def _bce_with_logits_grad(z, y):
+    """(sigmoid(z) - y) / size."""
+    return (np.exp(-np.logaddexp(z.dtype.type(0.0), -z)) - y) / z.dtype.type(z.size)
+
+
+def _bce_with_logits_and_grad(z, y):
+    """_bce_with_logits and its gradient, sharing softplus(z)."""
+    sp = np.logaddexp(z.dtype.type(0.0), z)
+    return np.mean(sp - y * z), (np.exp(z - sp) - y) / z.dtype.type(z.size)
+
+
+def _xent_labels(z, y):
+    """Rows of scores z (batch, k) against integer labels y (batch,): each row's loss and
+    softmax minus the one-hot label, shifted by the row's maximum (never overflows)."""
+    n, k = z.shape
+    e = np.empty_like(z)
+    loss = np.empty(n, z.dtype)
+    for i in range(n):
+        lse = _row_softmax(z, e, i, k)
+        c = int(y[i])
+        if c != y[i] or c < 0 or c >= k:
+            raise ValueError("softmax_xent: a class label is not an integer in [0, classes)")
+        loss[i] = lse - z[i, c]
+        e[i, c] -= 1
+    return loss, e
+
+
+def _xent_rows(z, y):
+    """As _xent_labels for one-hot (or soft) target rows y (batch, k): loss
+    lse * sum(y) - sum(y z) and gradient softmax * sum(y) - y, per row."""
+    n, k = z.shape
+    e = np.empty_like(z)
+    loss = np.empty(n, z.dtype)
+    for i in range(n):
+        lse = _row_softmax(z, e, i, k)
+        mass = z.dtype.type(0.0)
+        picked = z.dtype.type(0.0)
+        for j in range(k):
+            mass += y[i, j]
+            picked += y[i, j] * z[i, j]
+        loss[i] = lse * mass - picked
+        for j in range(k):
+            e[i, j] = e[i, j] * mass - y[i, j]
+    return loss, e
+
+
+def _row_softmax(z, e, i, k):
+    """Row i of softmax(z) written into e; returns the row's log-sum-exp."""
+    m = z[i, 0]
+    for j in range(1, k):
+        m = max(m, z[i, j])
+    if not np.isfinite(m):
+        m = z.dtype.type(0.0)
+    total = z.dtype.type(0.0)
+    for j in range(k):
+        e[i, j] = np.exp(z[i, j] - m)
+        total += e[i, j]
+    for j in range(k):
+        e[i, j] /= total
+    return np.log(total) + m
+
+
+def _softmax_xent_and_grad(z, y):
+    """Mean over rows of the cross-entropy of logits z, and its gradient."""
+    loss, e = _xent_labels(z, y) if y.ndim == 1 else _xent_rows(z, y)
+    n = z.dtype.type(z.shape[0])
+    return np.sum(loss) / n, e / n
+
+
+def _one_hot(y, like):
+    """Integer class labels y (batch,) as one-hot rows shaped like `like` (batch, k)."""
+    n, k = like.shape
+    out = np.zeros((n, k), like.dtype)
+    for i in range(n):
+        c = int(y[i])
+        if c != y[i] or c < 0 or c >= k:
+            raise ValueError("one_hot: a class label is not an integer in [0, classes)")
+        out[i, c] = 1
+    return out
+
+
+def _matmul_fits(shapes):
+    return all(1 <= len(s) <= 2 for s in shapes)
+
+
+# whole-array primitives: (template, helpers the template calls, a check of the arguments'
+# shapes or None).  Matrix products call BLAS through np.dot (1-D and 2-D operands).
+WHOLE: dict[str, tuple] = {
+    "matmul": ("np.dot({0}, {1})", (), _matmul_fits),
+    "dot": ("np.dot({0}, {1})", (), _matmul_fits),
+    "outer": ("np.outer({0}, {1})", (), lambda shapes: all(len(s) == 1 for s in shapes)),
+    "transpose": ("{0}.T", (), lambda shapes: len(shapes[0]) <= 2),
+    "mse": ("_mse({0}, {1})", (_mse,), None),
+    "mse_grad": ("_mse_grad({0}, {1})", (_mse_grad,), None),
+    "bce_with_logits": ("_bce_with_logits({0}, {1})", (_bce_with_logits,), None),
+    "bce_with_logits_grad": ("_bce_with_logits_grad({0}, {1})", (_bce_with_logits_grad,),
+                             None),
+    "softmax_xent": ("_softmax_xent_and_grad({0}, {1})[0]",
+                     (_row_softmax, _xent_labels, _xent_rows, _softmax_xent_and_grad),
+                     lambda shapes: len(shapes[0]) == 2),
+    "softmax_xent_grad": ("_softmax_xent_and_grad({0}, {1})[1]",
+                          (_row_softmax, _xent_labels, _xent_rows, _softmax_xent_and_grad),
+                          lambda shapes: len(shapes[0]) == 2),
+    "one_hot": ("_one_hot({0}, {1})", (_one_hot,),
+                lambda shapes: len(shapes[0]) == 1 and len(shapes[1]) == 2),
+}
+
+# a loss and its gradient of the same arguments, computed by one helper on one line
+FUSED: dict[str, tuple] = {
+    "mse": ("_mse_and_grad({0}, {1})", (_mse_and_grad,)),
+    "bce_with_logits": ("_bce_with_logits_and_grad({0}, {1})", (_bce_with_logits_and_grad,)),
+    "softmax_xent": ("_softmax_xent_and_grad({0}, {1})",
+                     (_row_softmax, _xent_labels, _xent_rows, _softmax_xent_and_grad)),
+}
+
+
+def refused(ops) -> list[str]:
+    """The primitives among `ops` the numba backend has no spelling for."""
+    return sorted({op for op in ops if op not in LOOP and op not in WHOLE and op not in SHAPED})

@@ -1,0 +1,284 @@
+"""The numba backend (graphdiff.numba_backend) held to the NumPy backend: the differential
+harness's checks on random expressions (values, shapes, dtypes, NumPy-scalar kind, no
+aliasing, inputs unchanged; first and second call, `.fn`, a saved module; float32 and
+float64), every loop spelling in one kernel, gradients against central differences, the
+other entry points, the MLP step, the disk cache across processes and the refusals.
+
+numba compiles take about a second each: the compiled cases are few and chosen to cover
+the printer's paths (fused loops, accumulators, broadcasting, BLAS, the loss helpers).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import domains
+import numpy as np
+import pytest
+from test_differential import (
+    Rejected,
+    _fd_gradient,
+    _saved,
+    assert_agree,
+    assert_owned,
+    random_case,
+)
+
+import graphdiff as gd
+
+pytest.importorskip("numba", reason="the numba backend needs numba (pip install graphdiff[numba])")
+
+from graphdiff import numba_backend, numba_table
+from graphdiff.primitives import REGISTRY
+
+# primitives of the registry the numba backend refuses by name (a primitive that gains a
+# spelling moves out of this list)
+REFUSED = [
+    "broadcast_to", "concatenate", "cross", "cumprod", "cumsum", "diag", "diagonal",
+    "diagonal_add", "diff", "einsum", "erfinv", "expand_dims", "flip",
+    "getitem", "hstack", "index_add", "inner", "kron", "log_softmax", "logsumexp", "max",
+    "min", "moveaxis", "pad", "prod", "ravel", "repeat", "reshape", "reshape_like", "roll",
+    "softmax", "sort", "sort_by", "squeeze", "stack", "std", "swapaxes",
+    "take", "take_add", "tensordot", "tile", "trace", "tril", "triu", "unpad", "unrepeat",
+    "unsort_by", "untile", "var", "vstack",
+]
+
+
+def test_the_refused_primitives_are_listed_and_named_in_the_error():
+    assert numba_table.refused(REGISTRY) == REFUSED
+    with pytest.raises(ValueError, match="no numba spelling for cumsum"):
+        gd.compile("cumsum(x) * 2", backend="numba")
+
+
+def test_without_numba_the_backend_says_how_to_install_it(monkeypatch):
+    monkeypatch.setattr(numba_backend, "available", lambda: False)
+    with pytest.raises(ImportError, match=r"pip install graphdiff\[numba\]"):
+        gd.value_and_grad("sum(x**2)", backend="numba")
+
+
+# --- random expressions against the NumPy backend ---------------------------------------
+
+SEEDS = range(40)
+WANTED = 10  # accepted (spelled, finite) cases the run must reach
+
+
+def _agree_with_numpy(case, tmp_path, save: bool) -> None:
+    args = case.point
+    before = {k: np.array(v, copy=True) for k, v in args.items()}
+    ref = gd.value_and_grad(case.graph, wrt=case.wrt)
+    f = gd.value_and_grad(case.graph, wrt=case.wrt, backend="numba")
+    expected = ref(**args)
+    values = np.asarray(expected[0])
+    if not np.all(np.isfinite(values)) or not all(
+            np.all(np.isfinite(gr)) for gr in expected[1]):
+        raise Rejected
+    positional = [args[n] for n in f.inputs]
+    calls = {"first call": f(**args), "second call": f(**args), ".fn": f.fn(*positional)}
+    if save:
+        variant = f.specialized(**args)
+        arrays = [np.asarray(v, dtype=case.dtype) for v in positional]
+        calls["saved module"] = _saved(variant, tmp_path, "numba")(*arrays)
+    for what, got in calls.items():
+        assert_agree(expected, got, f"numba {what}", case.dtype)
+        assert_owned(got, list(args.values()), f"numba {what}")
+    for k, v in args.items():
+        np.testing.assert_array_equal(np.asarray(v), before[k], err_msg=f"input {k} changed")
+
+
+def test_random_expressions_agree_with_the_numpy_backend(tmp_path):
+    accepted, refused, dtypes = 0, 0, set()
+    for seed in SEEDS:
+        case = random_case(seed, depth=3)
+        if numba_table.refused(n.op for n in case.graph.nodes
+                               if n.op not in ("input", "const")):
+            refused += 1
+            continue
+        try:
+            _agree_with_numpy(case, tmp_path, save=accepted < 2)
+        except Rejected:
+            continue
+        except ValueError as e:
+            if "no numba spelling" not in str(e) and "has no spelling" not in str(e):
+                raise AssertionError(f"seed {seed}: {case.graph}") from e
+            refused += 1  # refused by name (a loss of scalars, a derivative's primitive)
+            continue
+        except Exception as e:
+            raise AssertionError(f"seed {seed}: {case.graph}") from e
+        accepted += 1
+        dtypes.add(case.dtype)
+        if accepted >= WANTED:
+            break
+    assert accepted >= WANTED, (accepted, refused)
+    assert dtypes == {np.dtype(np.float32), np.dtype(np.float64)}
+
+
+def test_every_loop_spelling_agrees_with_numpy_in_one_kernel():
+    """Every unary and binary elementwise primitive spelled for loops, each as one output
+    of one graph (one compile), against the NumPy backend, float64 and float32."""
+    x, y = gd.symbols("x y")
+
+    def into(g, domain):
+        return g if domain is None else domain[0] + (domain[1] - domain[0]) * gd.sigmoid(g)
+
+    outs = [gd.call(op, into(x, d)) for op, d in sorted(domains.UNARY.items())
+            if op in numba_table.LOOP]
+    outs += [gd.call(op, into(x, da), into(y, db))
+             for op, (da, db) in sorted(domains.BINARY.items()) if op in numba_table.LOOP]
+    outs += [gd.where(gd.greater(x, y), x * 2.0, y), gd.clip(x, -0.5, 0.5),
+             gd.call("round", x * 3.0)]
+    g = gd.parse(outs, inputs=["x", "y"])
+    f, ref = gd.compile(g, backend="numba"), gd.compile(g)
+    rng = np.random.default_rng(7)
+    for dtype in (np.float64, np.float32):
+        a = rng.uniform(-2, 2, size=(3, 4)).astype(dtype)
+        b = rng.uniform(-2, 2, size=(4,)).astype(dtype)
+        got, expected = f(a, b), ref(a, b)
+        assert_agree(expected, got, "loop spellings", np.dtype(dtype))
+        assert "for i1 in range" in f.specialized(a, b).source
+
+
+# --- gradients against central differences -----------------------------------------------
+
+GRADIENTS = [
+    ("mean(-0.5*((y - mu)/sigma)**2 - log(sigma))", {"y": (6,), "mu": (), "sigma": ()}),
+    ("sum(tanh(a*x + b) * w)", {"a": (3, 1), "x": (1, 4), "b": (4,), "w": ()}),
+    ("sum(softplus(x) * mean(x, axis=0, keepdims=True)) + sum(sum(x**2, axis=1))",
+     {"x": (3, 2)}),
+]
+
+
+@pytest.mark.parametrize("text, shapes", GRADIENTS)
+def test_gradients_match_central_differences(text, shapes):
+    rng = np.random.default_rng(3)
+    point = {k: rng.uniform(0.5, 1.5, size=s) for k, s in shapes.items()}
+    g = gd.parse(text)
+    f = gd.value_and_grad(g, backend="numba")
+    value, grads = f(**point)
+    np.testing.assert_allclose(value, gd.compile(g)(**point), rtol=1e-12)
+    for name, got in zip(g.inputs, grads):
+        np.testing.assert_allclose(got, _fd_gradient(g, point, name), rtol=1e-6, atol=1e-8,
+                                   err_msg=f"d/d{name} of {text}")
+
+
+def test_matmul_and_losses_match_numpy_float32_and_float64():
+    W, b, X, Y = (gd.tensor("W", (3, 2)), gd.tensor("b", (2,)), gd.tensor("X", (None, 3)),
+                  gd.tensor("Y", (None, 2)))
+    z = gd.tanh(X @ W + b)
+    g = gd.parse([gd.mse(z, Y) + gd.bce_with_logits(z, Y) + gd.softmax_xent(z @ W.T @ W, Y)],
+                 inputs=["X", "Y", "W", "b"])
+    f, ref = (gd.value_and_grad(g, wrt=["W", "b"], backend=b) for b in ("numba", "numpy"))
+    rng = np.random.default_rng(5)
+    for dtype in (np.float64, np.float32):
+        args = [rng.uniform(0.05, 0.95, size=s).astype(dtype)
+                for s in [(5, 3), (5, 2), (3, 2), (2,)]]
+        assert_agree(ref(*args), f(*args), "losses", np.dtype(dtype))
+        for batch in (1, 7):  # one kernel for every batch size of this signature
+            more = [rng.uniform(size=(batch,) + a.shape[1:]).astype(dtype) for a in args[:2]]
+            assert_agree(ref(*more, *args[2:]), f(*more, *args[2:]), f"batch {batch}",
+                         np.dtype(dtype))
+    assert "np.dot(" in f.source
+
+
+def test_the_other_entry_points_agree_with_numpy():
+    x = np.array([0.3, -1.2, 2.0])
+    text = "sum(sin(x)*x*y)"
+    for build in (gd.compile, gd.grad, gd.hessian, gd.jacobian):
+        f, ref = build(text, backend="numba"), build(text)
+        assert_agree(ref(x, 1.5), f(x, 1.5), build.__name__, np.dtype(np.float64))
+    f = gd.jvp(text, backend="numba")
+    assert_agree(gd.jvp(text)(x, 1.5, x, 0.5), f(x, 1.5, x, 0.5), "jvp", np.dtype(np.float64))
+    assert f.for_backend("numpy").backend == "numpy"
+    assert gd.compile(text).source_for("numba") == gd.compile(text, backend="numba").source
+
+
+def test_fused_loops_are_one_loop_nest_with_accumulators():
+    f = gd.value_and_grad("mean(-0.5*((y - mu)/sigma)**2 - log(sigma))", wrt=["mu", "sigma"],
+                          backend="numba")
+    source = f.specialized(np.ones(10), 0.3, 1.2).source
+    # the value, its mean and both gradients' broadcast-sums in one pass over y
+    assert source.count("for i0 in range(n0):") == 1
+    assert "+=" in source and "np.empty" not in source
+    f(np.ones(10), 0.3, 1.2)
+    assert f.compile_seconds is not None and f.compile_seconds > 0
+
+
+def test_a_graph_no_default_signature_fits_is_printed_at_its_first_call():
+    f = gd.compile("sum(x, axis=2) * 2", backend="numba")  # needs three dimensions
+    assert "no kernel printed before a call" in f.source
+    x = np.arange(24.0).reshape(2, 3, 4)
+    assert_agree(gd.compile("sum(x, axis=2) * 2")(x), f(x), "3-d", np.dtype(np.float64))
+    assert "for i2 in range(n2):" in f.specialized(x).source
+
+
+def test_inputs_named_like_the_kernels_own_names_are_renamed():
+    text = "sum(n0 * i0 + r * x_i + numba)"  # sizes, loop indices, the entry's r, ...
+    f = gd.value_and_grad(text, backend="numba")
+    args = [np.arange(3.0) + k for k in range(5)]
+    assert_agree(gd.value_and_grad(text)(*args), f(*args), "names", np.dtype(np.float64))
+    assert f.params == ("in_n0", "in_i0", "in_r", "in_x_i", "in_numba")
+
+
+def test_pickled_function_is_rebuilt_for_numba():
+    import pickle
+    f = gd.value_and_grad("sum(x*y)", backend="numba")
+    g = pickle.loads(pickle.dumps(f))
+    assert g.backend == "numba"
+    assert_agree(f(np.ones(3), 2.0), g(np.ones(3), 2.0), "pickled", np.dtype(np.float64))
+
+
+# --- the MLP step --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_mlp_fit_with_numba_equals_numpy(dtype):
+    from graphdiff import nn
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(24, 2))
+    labels = (X[:, 0] * X[:, 1] > 0).astype(int)
+    fitted = {}
+    for backend in ("numpy", "numba"):
+        model = nn.MLP([2, 5, 2], activation="tanh", loss="softmax_xent", seed=0,
+                       dtype=dtype, backend=backend)
+        history = model.fit(X, labels, epochs=4, optimizer="adam", lr=0.05, batch_size=8,
+                            verbose=False)
+        fitted[backend] = (model.params, history.loss)
+    rtol = 1e-4 if dtype == np.float32 else 1e-10
+    for a, b in zip(fitted["numpy"][0], fitted["numba"][0]):
+        assert b.dtype == dtype
+        np.testing.assert_allclose(b, a, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(fitted["numba"][1], fitted["numpy"][1], rtol=rtol)
+
+
+def test_mlp_refuses_an_unknown_backend():
+    from graphdiff import nn
+    with pytest.raises(ValueError, match="unknown backend 'jax'"):
+        nn.MLP([1, 2, 1], backend="jax")
+
+
+# --- the disk cache --------------------------------------------------------------------------
+
+_CHILD = textwrap.dedent("""
+    import json, numpy as np, graphdiff as gd
+    f = gd.value_and_grad("sum(tanh(x) * w)", backend="numba")
+    value, grads = f(np.linspace(0, 1, 5), 0.5)
+    print(json.dumps({"hits": f.cache_hits(), "value": float(value),
+                      "seconds": f.compile_seconds}))
+""")
+
+
+def test_a_second_process_loads_the_kernel_from_the_disk_cache(tmp_path):
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path),
+           "PYTHONPATH": os.pathsep.join([os.path.dirname(os.path.dirname(gd.__file__)),
+                                          os.environ.get("PYTHONPATH", "")])}
+    runs = [json.loads(subprocess.run([sys.executable, "-c", _CHILD], env=env, check=True,
+                                      capture_output=True, text=True).stdout)
+            for _ in range(2)]
+    assert runs[0]["hits"] == 0 and runs[1]["hits"] >= 1
+    assert runs[0]["value"] == runs[1]["value"]
+    modules = list((tmp_path / "graphdiff" / "numba").glob("gd_*.py"))
+    assert modules and importlib.util.find_spec("numba") is not None
+    assert list((tmp_path / "graphdiff" / "numba" / "__pycache__").glob("*.nbi"))
