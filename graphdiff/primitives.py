@@ -19,10 +19,10 @@ import numpy as np
 
 from .vocabulary import (_adjoint_spec, _bilinear_adjoint, _contraction, _cumsum,
                          _diagonal_add, _einsum_embed, _erf, _erf_series, _erfc, _erfc_tail,
-                         _erfinv, _index_add, _join_sizes, _linear_scan, _pad, _pad_widths,
-                         _sort_by, _spherical_jn, _split, _take, _take_add, _undiag, _unjoin, _unpad,
-                         _unrepeat, _unsort_by, _untile, index_text, indexed_shape,
-                         normalize_index, to_python_index)
+                         _erfinv, _index_add, _jn_terms, _join_sizes, _linear_scan, _pad,
+                         _pad_widths, _sort_by, _spherical_jn, _split, _take, _take_add,
+                         _undiag, _unjoin, _unpad, _unrepeat, _unsort_by, _untile, index_text,
+                         indexed_shape, normalize_index, to_python_index)
 
 __all__ = ["Activation", "Primitive", "REGISTRY", "CONSTANTS", "call", "lookup", "activations",
            "register", "unregister"]
@@ -1821,7 +1821,7 @@ _VOCABULARY = [
            "(at 0 too)"),
     _p("spherical_jn", 1, _spherical_jn, (_spherical_jn_partial,),
        numpy="_spherical_jn({0}{opts})", latex=r"j", params=(("n", 0),),
-       sympy=lambda sp, z, n=0: sp.jn(n, z), helpers=(_spherical_jn,),
+       sympy=lambda sp, z, n=0: sp.jn(n, z), helpers=(_jn_terms, _spherical_jn),
        doc="spherical Bessel function j_n (j_0(z) = sin(z)/z): sinc's derivatives"),
     _p("deg2rad", 1, np.deg2rad, (lambda x, out: math.pi / 180,),
        sympy=lambda sp, x: x * sp.pi / 180, aliases=("radians",), doc="degrees to radians"),

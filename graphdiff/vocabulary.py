@@ -412,29 +412,30 @@ def _linear_scan(a, b, axis=0, reverse=False):
 
 
 def _spherical_jn(z, n=0):
-    """The spherical Bessel function j_n(z) (j_0(z) = sin(z)/z, 1 at 0), in NumPy alone:
-    its power series where |z| < n + 2 (no cancellation there), else the upward recurrence
-    j_{k+1} = (2k+1)/z j_k - j_{k-1} from j_0 and j_1, which is stable for |z| > n."""
+    """The spherical Bessel function j_n(z) (j_0(z) = sin(z)/z, 1 at 0), in NumPy alone,
+    in z's floating type."""
     z = np.asarray(z)
     kind = np.result_type(z.dtype, np.float16)
-    z = z.astype(np.float64)
-    near = np.abs(z) < n + 2
-    s = np.where(near, z, 0.0)
+    return _jn_terms(np, z.astype(np.float64), n).astype(kind)[()]
+
+
+def _jn_terms(xp, z, n):
+    """j_n(z) in namespace xp: its power series where |z| < n + 2 (no cancellation there),
+    else the upward recurrence j_{k+1} = (2k+1)/z j_k - j_{k-1} from j_0 and j_1, which is
+    stable for |z| > n."""
+    near = xp.abs(z) < n + 2
+    s = xp.where(near, z, xp.zeros_like(z))
     # z^n / (2n+1)!! Σ (-z²/2)^k / (k! (2n+3)(2n+5)...(2n+2k+1))
-    term = np.ones_like(s)
-    total = np.ones_like(s)
+    term = xp.ones_like(s)
+    total = xp.ones_like(s)
     for k in range(1, 60):
         term = term * (-0.5 * s * s) / (k * (2 * n + 2 * k + 1))
         total = total + term
-    lead = np.ones_like(s)
+    lead = xp.ones_like(s)
     for k in range(1, n + 1):
         lead = lead * s / (2 * k + 1)
-    series = lead * total
-    f = np.where(near, n + 2.0, z)
-    j0 = np.sin(f) / f
-    j1 = np.sin(f) / (f * f) - np.cos(f) / f
-    prev, cur = j0, j1
+    f = xp.where(near, xp.full_like(z, n + 2.0), z)
+    prev, cur = xp.sin(f) / f, xp.sin(f) / (f * f) - xp.cos(f) / f
     for k in range(1, n):
         prev, cur = cur, (2 * k + 1) / f * cur - prev
-    far = j0 if n == 0 else cur
-    return np.where(near, series, far).astype(kind)[()]
+    return xp.where(near, lead * total, prev if n == 0 else cur)

@@ -23,7 +23,8 @@ UNARY: dict[str, tuple[float, float] | None] = {
     # the array vocabulary (issue 11)
     "exp2": (-3.0, 3.0), "reciprocal": (0.5, 2.5), "rsqrt": (0.2, 3.0), "cbrt": (0.2, 3.0),
     "sinc": None, "deg2rad": None, "rad2deg": None, "erf": None, "erfc": None,
-    "erfinv": (-0.9, 0.9), "gelu": None, "gelu_tanh": None, "spherical_jn": None,
+    "erfinv": (-0.9, 0.9), "gelu": None, "gelu_tanh": None,
+    "spherical_jn": (0.2, 6.0),  # SymPy evaluates jn on the wrong branch for z < 0
 }
 
 # Elementwise primitives of two arguments -> the interval of each argument (None: any).
