@@ -666,6 +666,11 @@ def _from_sympy_node(sp, store: Store, e, args: list[int]) -> int:
             return store.apply("div", (store.apply("log", (args[0],)),
                                        store.apply("log", (args[1],))))
         return store.apply("log", tuple(args))
+    if isinstance(e, sp.jn):  # jn(n, z), the spherical Bessel function: n a parameter
+        order = e.args[0]
+        if not (order.is_Integer and order >= 0):
+            raise ValueError(f"SymPy {e}: spherical_jn takes an order n = 0, 1, 2, ...")
+        return store.apply("spherical_jn", (args[1],), (("n", int(order)),))
     if isinstance(e, sp.sinc):  # SymPy's sinc is sin(u)/u; NumPy's is sin(pi u)/(pi u)
         return store.apply("sinc", (store.apply("div", (args[0], store.const(float(sp.pi),
                                                                             "pi"))),))
