@@ -382,3 +382,151 @@ def spelled(name: str) -> tuple[str | Callable[..., str], tuple[Callable[..., An
         raise ValueError(f"primitive {name!r} has no array-API spelling (graphdiff.array_api."
                          f"ARRAY_API); compile it with backend='numpy'") from None
 
+
+
+# --- issue 11's last gaps (the vocab branch): spellings of the primitives it added ---------------
+
+from .vocabulary import _adjoint_spec, _contraction, _jn_terms  # pure Python, emitted as they are
+
+
+def _spherical_jn(xp, z, n=0):
+    """j_n(z) in the array API (graphdiff.vocabulary._jn_terms, in z's namespace)."""
+    return _jn_terms(xp, z, n)
+
+
+def _split(xp, x, sections=1, axis=0, part=0):
+    """The part-th of NumPy's split(x, sections, axis), as a slice."""
+    n = x.shape[axis]
+    if isinstance(sections, int):
+        if n % sections:
+            raise ValueError(f"split: axis {axis} of size {n} does not divide into "
+                             f"{sections} equal parts")
+        bounds = [n // sections * k for k in range(sections + 1)]
+    else:
+        bounds = [0, *sections, n]
+    index = [slice(None)] * x.ndim
+    index[axis] = slice(bounds[part], bounds[part + 1])
+    return x[tuple(index)]
+
+
+def _unjoin(xp, t, *xs, part=0, join="concatenate", axis=0):
+    """The piece of a join t that came from xs[part], in its shape."""
+    if join == "vstack":
+        axis, sizes = 0, [1 if x.ndim <= 1 else x.shape[0] for x in xs]
+    elif join == "hstack":
+        axis = 0 if xs[0].ndim <= 1 else 1
+        sizes = [x.shape[axis] for x in xs]
+    else:
+        sizes = [x.shape[axis] for x in xs]
+    lo = sum(sizes[:part])
+    index = [slice(None)] * t.ndim
+    index[axis] = slice(lo, lo + sizes[part])
+    return xp.reshape(t[tuple(index)], tuple(xs[part].shape))
+
+
+def _contract(xp, spec, a, b):
+    """einsum of two operands whose shared indices are all summed (the adjoints' specs):
+    a tensordot, then the output's axes put in order (the standard has no einsum)."""
+    ins, out = spec.split("->")
+    left, right = ins.split(",")
+    shared = [c for c in left if c in right]
+    t = xp.tensordot(a, b, axes=([left.index(c) for c in shared],
+                                 [right.index(c) for c in shared]))
+    free = [c for c in left if c not in shared] + [c for c in right if c not in shared]
+    return xp.permute_dims(t, tuple(free.index(c) for c in out)) if out else t
+
+
+def _bilinear_adjoint(xp, t, y, like, product="tensordot", axes=2, first=True):
+    """The adjoint of one operand of tensordot, inner, dot or kron, sizes read when it runs
+    (as graphdiff.vocabulary._bilinear_adjoint)."""
+    if product == "kron":
+        a_shape, b_shape = (like.shape, y.shape) if first else (y.shape, like.shape)
+        parts = xp.reshape(t, tuple(d for pair in zip(a_shape, b_shape) for d in pair))
+        if len(a_shape) == 1:
+            return _contract(xp, "ip,p->i" if first else "ip,i->p", parts, y)
+        return _contract(xp, "ipjq,pq->ij" if first else "ipjq,ij->pq", parts, y)
+    if product == "dot" and (like.ndim == 0 or y.ndim == 0):
+        return xp.sum(t * y) if like.ndim == 0 else t * y
+    na, nb = (like.ndim, y.ndim) if first else (y.ndim, like.ndim)
+    spec = _adjoint_spec(_contraction(product, na, nb, axes), first)
+    return _contract(xp, spec, t, y) if first else _contract(xp, spec, y, t)
+
+
+def _band(xp, n, m, k, dtype):
+    """Ones on the k-th diagonal of an n-by-m matrix, zeros elsewhere (what eye(n, m, k)
+    gives, built from comparisons: Dask's eye loses chunks when rechunked)."""
+    rows = xp.reshape(xp.arange(n), (n, 1))
+    cols = xp.reshape(xp.arange(m), (1, m))
+    return xp.astype(cols - rows == k, dtype)
+
+
+def _undiag(xp, t, a, k=0):
+    """The adjoint of diag(a, k): t's k-th diagonal, or a matrix with t on it."""
+    if a.ndim == 1:
+        n, m = t.shape
+        length = min(n, m - k) if k >= 0 else min(n + k, m)
+        rows = xp.sum(t * _band(xp, n, m, k, t.dtype), axis=1)
+        return rows[:length] if k >= 0 else rows[-k:-k + length]
+    n, m = a.shape
+    mask = _band(xp, n, m, k, t.dtype)
+    if k >= 0:
+        col = xp.concat([t, xp.zeros((n - t.shape[0],), dtype=t.dtype)])
+        return mask * col[:, None]
+    row = xp.concat([t, xp.zeros((m - t.shape[0],), dtype=t.dtype)])
+    return mask * row[None, :]
+
+
+def _einsum_embed(xp, t, x, embed="->"):
+    """Zeros shaped like x with t where einsum reads x (as the NumPy helper), by masks."""
+    src, dst = embed.split("->")
+    letters = "".join(dict.fromkeys(dst))
+    kept = [c for c in letters if c in src]
+    if t.ndim:
+        t = xp.permute_dims(t, tuple(src.index(c) for c in kept))
+    first = {c: dst.index(c) for c in letters}
+    out = xp.reshape(t, tuple(t.shape[kept.index(c)] if c in kept and first[c] == p else 1
+                              for p, c in enumerate(dst)))
+    for p, c in enumerate(dst):
+        if first[c] != p:  # a repeated index: only its diagonal
+            size = x.shape[p]
+            out = out * xp.reshape(_band(xp, size, size, 0, t.dtype),
+                                   tuple(size if q in (first[c], p) else 1
+                                         for q in range(len(dst))))
+    return out + xp.zeros(tuple(x.shape), dtype=t.dtype)
+
+
+def _linear_scan(xp, a, b, axis=0, reverse=False):
+    """h[j] = a[j] h[j-1] + b[j] along `axis` (from the end if `reverse`), as the NumPy
+    helper; rows gathered and stacked (no in-place updates in the standard)."""
+    a, b = xp.broadcast_arrays(a, b)
+    nd = b.ndim
+    axis = axis % nd
+    order = (axis,) + tuple(k for k in range(nd) if k != axis)
+    a, b = xp.permute_dims(a, order), xp.permute_dims(b, order)
+    h = xp.zeros_like(b[0, ...])
+    rows = []
+    for j in (range(b.shape[0] - 1, -1, -1) if reverse else range(b.shape[0])):
+        h = a[j, ...] * h + b[j, ...]
+        rows.append(h)
+    out = xp.stack(rows[::-1] if reverse else rows, axis=0)
+    return xp.permute_dims(out, tuple(order.index(k) for k in range(nd)))
+
+
+def _split_template(x, sections=1, axis=0, part=0, opts=""):
+    return f"_split(xp, {x}, {sections!r}, axis={axis}, part={part})"
+
+
+def _unjoin_template(t, *xs, part=0, join="concatenate", axis=0, opts=""):
+    return f"_unjoin(xp, {t}, {', '.join(xs)}{opts})"
+
+
+ARRAY_API.update({
+    "spherical_jn": ("_spherical_jn(xp, {0}{opts})", (_jn_terms, _spherical_jn)),
+    "split": (_split_template, (_split,)),
+    "unjoin": (_unjoin_template, (_unjoin,)),
+    "bilinear_adjoint": ("_bilinear_adjoint(xp, {0}, {1}, {2}{opts})",
+                         (_contraction, _adjoint_spec, _contract, _bilinear_adjoint)),
+    "undiag": ("_undiag(xp, {0}, {1}{opts})", (_band, _undiag)),
+    "einsum_embed": ("_einsum_embed(xp, {0}, {1}, {embed})", (_band, _einsum_embed)),
+    "linear_scan": ("_linear_scan(xp, {0}, {1}{opts})", (_linear_scan,)),
+})

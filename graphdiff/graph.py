@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import importlib
-import itertools
 import math
 import numbers
 import threading
@@ -511,11 +510,9 @@ class Graph:
     def apply(self, op: str, *args: Any, **params: Any) -> Graph:
         """A new graph: primitive `op` applied to `args` (graphs or numbers)."""
         prim = lookup(op)
-        if len(args) != prim.arity:
-            raise TypeError(f"{prim.name}() takes {prim.arity} argument"
-                            f"{'s' if prim.arity != 1 else ''} ({len(args)} given)")
-        params_t = tuple(sorted(prim.resolve_params(params).items())) \
-            if (params or prim.params) else ()
+        resolved = prim.resolve_params(params) if (params or prim.params) else {}
+        prim.check_count(len(args), resolved)
+        params_t = tuple(sorted(resolved.items()))
         store = None
         for a in args:
             if isinstance(a, Graph):
@@ -610,19 +607,11 @@ class Graph:
         return self.apply("cumsum", self, axis=axis)
     def clip(self, lo: Any, hi: Any) -> Graph: return self.apply("clip", self, lo, hi)
     def split(self, sections: Any, axis: int = 0) -> tuple[Graph, ...]:
-        """np.split as slices (getitem nodes): `sections` equal parts (the axis's size must
-        be known), or the indices where parts begin."""
-        if isinstance(sections, int):
-            size = None if self.shape is None else self.shape[axis]
-            if size is None or size % sections:
-                raise ValueError(f"split: {sections} equal sections need a known axis {axis} "
-                                 f"of a size they divide (shape {self.shape})")
-            sections = [size // sections * k for k in range(1, sections)]
-        bounds = [None, *sections, None]
-        lead = (slice(None),) * axis if axis >= 0 else ()
-        tail = () if axis >= 0 else (slice(None),) * (-axis - 1)
-        return tuple(self[(*lead, *((Ellipsis,) if axis < 0 else ()), slice(lo, hi), *tail)]
-                     for lo, hi in itertools.pairwise(bounds))
+        """np.split: `sections` equal parts, or cut at the given indices; one split node per
+        part (sizes read when it runs where the shape is unknown)."""
+        return tuple(self.apply("split", self, sections=sections, axis=axis, part=k)
+                     for k in range(lookup("split").parts(
+                         **lookup("split").resolve_params({"sections": sections}))))
 
     def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Graph:
         return self.apply("diagonal", self, offset=offset, axis1=axis1, axis2=axis2)

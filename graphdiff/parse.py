@@ -93,24 +93,28 @@ class _Frame:
     """An open parenthesis (plain grouping, a tuple, or a function call collecting its
     arguments) or an open '[' holding an index array; `base` is the subscripted operand."""
 
-    __slots__ = ("tok", "func", "args", "kwargs", "key", "base")
+    __slots__ = ("tok", "func", "args", "kwargs", "key", "base", "listed")
 
-    def __init__(self, tok: _Tok, func: _Tok | None, base: Graph | None = None):
-        self.tok, self.func, self.base = tok, func, base
+    def __init__(self, tok: _Tok, func: _Tok | None, base: Graph | None = None,
+                 listed: bool = False):
+        self.tok, self.func, self.base, self.listed = tok, func, base, listed
         self.args: list[Any] = []
         self.kwargs: dict[str, Any] = {}
         self.key: _Tok | None = None
 
 
 class _Literal:
-    """True, False, None or a tuple of integers: a parameter's value, not an operand."""
+    """True, False, None or a tuple of integers: a parameter's value, not an operand; or a
+    list (or tuple) of expressions, the operands of a join (`graphs`)."""
 
-    __slots__ = ("tok", "value")
+    __slots__ = ("graphs", "tok", "value")
 
-    def __init__(self, value: Any, tok: _Tok):
-        self.value, self.tok = value, tok
+    def __init__(self, value: Any, tok: _Tok, graphs: list[Graph] | None = None):
+        self.value, self.tok, self.graphs = value, tok, graphs
 
     def what(self) -> str:
+        if self.graphs is not None:
+            return "a list of expressions"
         if isinstance(self.value, str):
             return f"a string ({self.tok.text})"
         return "a tuple" if isinstance(self.value, tuple) else f"keyword {self.tok.text!r}"
@@ -203,9 +207,10 @@ class _Parser:
                 elif tok.text in _UNARY:
                     if _UNARY[tok.text] is not None:
                         self.ops.append(("un", tok, "neg"))
-                elif tok.text == "[":
-                    raise ParseError("unexpected '[': subscripts follow an operand, as in "
-                                     "x[0] (list displays are not supported)", tok.col, "[")
+                elif tok.text == "[":  # a list: concatenate([a, b]), split(x, [1, 3])
+                    self.ops.append(("frame", tok, _Frame(tok, None, listed=True)))
+                    if nxt.text == "]" and nxt.kind == "op":
+                        raise ParseError("empty list '[]'", tok.col, "[")
                 else:
                     what = "expected a number, a name or '('"
                     raise ParseError(f"unexpected {tok.describe()}: {what}", tok.col, tok.text)
@@ -234,12 +239,19 @@ class _Parser:
                         raise ParseError(f"unclosed {open_tok.text!r}", open_tok.col,
                                          open_tok.text)
                     (g,) = self.operands
+                    if isinstance(g, _Literal) and g.graphs is not None and g.tok.text == "[":
+                        raise ParseError("a list holds the operands of a join, as in "
+                                         "concatenate([a, b]); subscripts follow an operand, "
+                                         "as in x[0]", g.tok.col, "[")
+                    if isinstance(g, _Literal) and g.graphs is not None and not self.outputs:
+                        # "(a*b, a + b)": several outputs, as such a graph prints
+                        *self.outputs, g = g.graphs
                     for o in self.outputs + [g]:
                         if isinstance(o, _Literal):
                             raise ParseError(f"{o.what()} can only be a parameter value",
                                              o.tok.col, o.tok.text)
                     if self.outputs:
-                        roots = [o._roots[0] for o in self.outputs + [g]]
+                        roots = [r for o in self.outputs + [g] for r in o._roots]
                         return Graph(self.store, roots)
                     return g
                 else:
@@ -291,6 +303,9 @@ class _Parser:
 
     def _apply(self, op: str, tok: _Tok, args: list[Graph], params: dict | None = None) -> Graph:
         for a in args:
+            if isinstance(a, _Literal) and a.graphs is not None:
+                raise ParseError("a list of expressions can only hold the operands of a join, "
+                                 "as in concatenate([a, b], axis=1)", a.tok.col, a.tok.text)
             if isinstance(a, _Literal):
                 raise ParseError(f"{a.what()} can only be a parameter value, as in "
                                  f"sum(x, axis=(0, 1), keepdims=True)", a.tok.col, a.tok.text)
@@ -310,13 +325,8 @@ class _Parser:
         if self.ops[-1][0] != "frame":
             raise ParseError("unexpected ',' outside a function call", tok.col, ",")
         frame = self.ops[-1][2]
-        if frame.func is None:  # (0, 1): a tuple, a parameter's value
-            item = self.operands.pop()
-            if not isinstance(item, _Literal) and item.output.op != "const":
-                raise ParseError("unexpected ',' outside a function call (a tuple holds "
-                                 "constants: a parameter's value, as in axis=(0, 1))",
-                                 tok.col, ",")
-            frame.args.append(item)
+        if frame.func is None:  # (0, 1) or [a, b]: a parameter's value, or a join's operands
+            frame.args.append(self.operands.pop())
             return
         self._collect(frame)
 
@@ -356,6 +366,19 @@ class _Parser:
             self.ops.append(("frame", open_tok, _Frame(open_tok, None, base)))
             return i + 1, True
         key = self._basic_index(static, open_tok)
+        if isinstance(base, Graph) and len(base._roots) > 1:
+            # split(x, 3)[1]: one of several outputs (an integer or a slice of them)
+            if len(key) != 1 or key[0] is None or key[0] is Ellipsis:
+                raise ParseError("a result of several parts takes one integer or slice, as "
+                                 "in split(x, 3)[1]", open_tok.col, "[")
+            item = key[0]
+            roots = base._roots
+            try:
+                picked = roots[slice(*item[1:])] if isinstance(item, tuple) else (roots[item],)
+            except IndexError:
+                raise ParseError(f"part {item} of {len(roots)}", open_tok.col, "[") from None
+            self.operands.append(Graph(self.store, tuple(picked)))
+            return j + 1, False
         self.operands.append(self._apply("getitem", open_tok, [base], {"index": key}))
         return j + 1, False
 
@@ -395,8 +418,25 @@ class _Parser:
                              rest[0].text)
         return sign * int(value)
 
+    def _sequence(self, items: list[Any], tok: _Tok) -> _Literal:
+        """A tuple or list: of constants, a parameter's value; with an expression among
+        them, the operands of a join such as concatenate([a, b])."""
+        if all(isinstance(a, _Literal) and a.graphs is None or not isinstance(a, _Literal)
+               and a.output.op == "const" for a in items):
+            return _Literal(tuple(self._constant(a, tok) for a in items), tok)
+        for a in items:
+            if isinstance(a, _Literal):
+                raise ParseError(f"{a.what()} cannot be an operand in a list of expressions",
+                                 a.tok.col, a.tok.text)
+        return _Literal(None, tok, list(items))
+
     def _close_subscript(self, tok: _Tok) -> None:
         self._reduce(-1, False)
+        if self.ops and self.ops[-1][0] == "frame" and self.ops[-1][2].listed:
+            _, open_tok, frame = self.ops.pop()
+            frame.args.append(self.operands.pop())
+            self.operands.append(self._sequence(frame.args, open_tok))
+            return
         if not self.ops or self.ops[-1][2].base is None:
             raise ParseError("unmatched ']'", tok.col, "]")
         _, open_tok, frame = self.ops.pop()
@@ -417,6 +457,10 @@ class _Parser:
     def _constant(self, value: Any, key: _Tok) -> Any:
         """A parameter's value: a constant expression, True, False, None or a tuple."""
         if isinstance(value, _Literal):
+            if value.graphs is not None:
+                raise ParseError("a list of expressions can only hold the operands of a join, "
+                                 "as in concatenate([a, b], axis=1)", value.tok.col,
+                                 value.tok.text)
             return value.value
         node = value.output
         if node.op != "const":
@@ -431,12 +475,13 @@ class _Parser:
         if self.ops[-1][2].base is not None:
             raise ParseError("unclosed '['", self.ops[-1][1].col, "[")
         _, _, frame = self.ops.pop()
+        if frame.listed:
+            raise ParseError("unclosed '['", frame.tok.col, "[")
         if frame.func is None:
-            if frame.args:  # a tuple: its items are constants
+            if frame.args:  # a tuple
                 if not empty:
                     frame.args.append(self.operands.pop())
-                items = tuple(self._constant(a, frame.tok) for a in frame.args)
-                self.operands.append(_Literal(items, frame.tok))
+                self.operands.append(self._sequence(frame.args, frame.tok))
             return
         if not empty:
             self._collect(frame)
@@ -446,22 +491,44 @@ class _Parser:
         func = frame.func
         prim = lookup(func.text)
         args = list(frame.args)
-        # extra positional constants fill a primitive's parameters: isru(x, 0.5)
         names = [k for k, _ in prim.params]
-        while len(args) > prim.arity and names:
-            extra = args.pop(prim.arity)
+        strings = [k for k, v in prim.params if isinstance(v, str) and k not in frame.kwargs]
+        if args and isinstance(args[0], _Literal) and isinstance(args[0].value, str) \
+                and strings:  # einsum("ij,jk->ik", a, b): NumPy writes the spec first
+            frame.kwargs[strings[0]] = args.pop(0).value
+            names.remove(strings[0])
+        least = prim.arity
+        if prim.variadic and args and isinstance(args[0], _Literal) and \
+                args[0].graphs is not None:  # concatenate([a, b, c], 1)
+            operands = args.pop(0).graphs
+            least = len(operands)
+            args = operands + args
+        elif prim.variadic:
+            least = len(args)  # concatenate(a, b, c): every positional one an operand
+        # extra positional constants fill a primitive's parameters: isru(x, 0.5)
+        while len(args) > least and names:
+            extra = args.pop(least)
             if not isinstance(extra, _Literal) and extra.output.op != "const":
                 raise ParseError(f"{prim.name}() parameter {names[0]!r} must be a constant",
                                  func.col, func.text)
             key = names.pop(0)
             if key in frame.kwargs:
                 raise ParseError(f"parameter {key!r} given twice", func.col, func.text)
-            frame.kwargs[key] = extra.value if isinstance(extra, _Literal) \
-                else extra.output.value
-        if len(args) != prim.arity:
+            frame.kwargs[key] = self._constant(extra, func)
+        if len(args) != least and not prim.variadic:
             raise ParseError(f"{func.text}() takes {prim.arity} argument"
                              f"{'s' if prim.arity != 1 else ''}, got {len(args)}",
                              func.col, func.text)
+        if prim.parts is not None and "part" not in frame.kwargs:
+            # split(x, 3): every part, a graph of several outputs; split(x, 3)[1] is one
+            try:
+                given = {k: v for k, v in prim.resolve_params(frame.kwargs).items()
+                         if k != "part"}
+            except (TypeError, ValueError) as exc:
+                raise ParseError(str(exc), func.col, func.text) from None
+            parts = [self._apply(prim.name, func, args, {**frame.kwargs, "part": k})
+                     for k in range(prim.parts(**given))]
+            return Graph(self.store, tuple(p._roots[0] for p in parts))
         return self._apply(prim.name, func, args, frame.kwargs)
 
 
@@ -599,6 +666,11 @@ def _from_sympy_node(sp, store: Store, e, args: list[int]) -> int:
             return store.apply("div", (store.apply("log", (args[0],)),
                                        store.apply("log", (args[1],))))
         return store.apply("log", tuple(args))
+    if isinstance(e, sp.jn):  # jn(n, z), the spherical Bessel function: n a parameter
+        order = e.args[0]
+        if not (order.is_Integer and order >= 0):
+            raise ValueError(f"SymPy {e}: spherical_jn takes an order n = 0, 1, 2, ...")
+        return store.apply("spherical_jn", (args[1],), (("n", int(order)),))
     if isinstance(e, sp.sinc):  # SymPy's sinc is sin(u)/u; NumPy's is sin(pi u)/(pi u)
         return store.apply("sinc", (store.apply("div", (args[0], store.const(float(sp.pi),
                                                                             "pi"))),))

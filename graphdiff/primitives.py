@@ -7,6 +7,7 @@ arguments and output and builds its result with their operators and `call`.
 
 from __future__ import annotations
 
+import itertools
 import keyword
 import math
 import re
@@ -16,10 +17,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .vocabulary import (_cumsum, _diagonal_add, _erf, _erf_series, _erfc, _erfc_tail, _erfinv,
-                         _index_add, _pad, _pad_widths, _sort_by, _take, _take_add, _unpad,
-                         _unrepeat, _unsort_by, _untile, index_text, indexed_shape,
-                         normalize_index, to_python_index)
+from .vocabulary import (_adjoint_spec, _bilinear_adjoint, _contraction, _cumsum,
+                         _diagonal_add, _einsum_embed, _erf, _erf_series, _erfc, _erfc_tail,
+                         _erfinv, _index_add, _jn_terms, _join_sizes, _linear_scan, _pad,
+                         _pad_widths, _sort_by, _spherical_jn, _split, _take, _take_add,
+                         _undiag, _unjoin, _unpad, _unrepeat, _unsort_by, _untile, index_text,
+                         indexed_shape, normalize_index, to_python_index)
 
 __all__ = ["Activation", "Primitive", "REGISTRY", "CONSTANTS", "call", "lookup", "activations",
            "register", "unregister"]
@@ -92,6 +95,25 @@ class Primitive:
     # Python syntax that is neither a call nor an infix operator (x[1:3]): a function of
     # the argument texts and the parameters, like a callable `numpy` template
     syntax: Callable[..., str] | None = None
+    # Any number of arguments, `arity` the fewest (concatenate, einsum); `arguments`, if
+    # given, says how many the parameters call for (einsum's spec names its operands)
+    variadic: bool = False
+    arguments: Callable[..., int] | None = None
+    # A primitive with several results (split): parts(**params) counts them; each node is
+    # one of them, chosen by the parameter `part`
+    parts: Callable[..., int] | None = None
+
+    def check_count(self, n: int, params: dict[str, Any]) -> None:
+        """A TypeError unless `n` arguments suit this primitive and its parameters."""
+        want = self.arguments(**params) if self.arguments is not None else None
+        if want is not None and n != want:
+            raise TypeError(f"{self.name}() takes {want} operand{'s' if want != 1 else ''} "
+                            f"for these parameters ({n} given)")
+        if n == self.arity or self.variadic and n > self.arity:
+            return
+        least = f"{self.arity} or more" if self.variadic else str(self.arity)
+        raise TypeError(f"{self.name}() takes {least} argument"
+                        f"{'s' if least != '1' else ''} ({n} given)")
 
     @property
     def is_elementwise(self) -> bool:
@@ -134,16 +156,8 @@ def _param_value(op: str, key: str, value: Any, default: Any) -> Any:
 
     if isinstance(default, _Index):
         return normalize_index(value, op)
-    if isinstance(default, str):  # an einsum specification: letters, one ',' and '->'
-        if not isinstance(value, str) or not _SPEC.fullmatch(value.replace(" ", "")):
-            raise TypeError(f"{op}() parameter {key} must be a specification such as "
-                            f"'ij,jk->ik', got {value!r}")
-        value = value.replace(" ", "")
-        a, b, out = _spec_parts(value)
-        if any(len(set(t)) != len(t) for t in (a, b, out)) or set(out) - set(a + b):
-            raise ValueError(f"{op}: in {value!r} an index repeats within an operand or the "
-                             f"output, or an output index is in no operand")
-        return value
+    if isinstance(default, str):
+        return _STRINGS[key](op, key, value)
     if isinstance(default, bool):
         if not isinstance(value, (bool, np.bool_, int, float)) or value not in (0, 1):
             raise TypeError(f"{op}() parameter {key} must be True or False, got {value!r}")
@@ -151,8 +165,9 @@ def _param_value(op: str, key: str, value: Any, default: Any) -> Any:
     if default is None or isinstance(default, (int, tuple)):
         if value is None:
             return None
-        if isinstance(value, (tuple, list)):
-            return tuple(integral(v) for v in value)
+        if isinstance(value, (tuple, list)):  # axes, or pairs of axes: ((1, 0), (0, 1))
+            return tuple(tuple(integral(w) for w in v) if isinstance(v, (tuple, list))
+                         else integral(v) for v in value)
         return integral(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
                                                                      np.floating)):
@@ -205,10 +220,29 @@ def call(name: str, *args: Any, **params: Any) -> Any:
 
     Handles are recognised by an `apply` method, so this module never imports the graph.
     """
+    prim = lookup(name)
+    if prim.variadic and len(args) >= 1 and isinstance(args[0], str) and \
+            any(isinstance(v, str) for _, v in prim.params):
+        # einsum("ij,jk->ik", a, b): NumPy writes the specification first
+        key = next(k for k, v in prim.params if isinstance(v, str))
+        args, params = args[1:], {**params, key: args[0]}
+    if prim.variadic and len(args) >= 1 and isinstance(args[0], (list, tuple)):
+        # concatenate([a, b, c], axis=1): NumPy takes the operands as one sequence
+        args = (*args[0], *args[1:])
+    if not prim.variadic and len(args) > prim.arity:
+        # split(x, 3): extra positional values fill the parameters in order, as in the text
+        names = [k for k, _ in prim.params if k not in params]
+        params = {**params, **dict(zip(names, args[prim.arity:]))}
+        args = args[:prim.arity] + args[prim.arity + len(names):]
+    if prim.parts is not None and "part" not in params:
+        # split(x, 3): every part, as np.split gives them
+        count = prim.parts(**{k: v for k, v in prim.resolve_params(params).items()
+                              if k != "part"})
+        return [call(name, *args, part=k, **params) for k in range(count)]
     for a in args:
         if hasattr(a, "apply") and not isinstance(a, np.ndarray):
             return a.apply(name, *args, **params)
-    result = lookup(name).evaluate(*args, **params)
+    result = prim.evaluate(*args, **params)
     if all(type(a) in (int, float) for a in args) and np.ndim(result) == 0:
         # numbers in, a Python number out: weakly typed, as a constant in generated code
         # (a float64 scalar would widen the float32 arrays it meets)
@@ -1002,9 +1036,16 @@ def _comparison(name: str, symbol: str, relation: str, doc: str) -> Primitive:
 
 
 def _sinc_partial(x, out):
-    # (cos(pi x) - sinc(x)) / x, with x = 1 at x = 0 where the numerator is 0 too
-    safe = call("where", call("equal", x, 0.0), 1.0, x)
-    return (call("cos", math.pi * x) - out) / safe
+    # sinc(x) = j0(pi x), and j0' = -j1: no division by x, so every order is exact at 0
+    return -math.pi * call("spherical_jn", math.pi * x, n=1)
+
+
+def _spherical_jn_partial(z, out, n):
+    # j_n' = (n j_{n-1} - (n+1) j_{n+1}) / (2n+1), and j_0' = -j_1: no 1/z anywhere
+    if n == 0:
+        return -call("spherical_jn", z, n=1)
+    return (n * call("spherical_jn", z, n=n - 1)
+            - (n + 1) * call("spherical_jn", z, n=n + 1)) / (2 * n + 1)
 
 
 def _gelu_tanh(x):
@@ -1037,75 +1078,82 @@ def _extreme_rules(sign):
     return vjp, jvp
 
 
-def _prod_others(x, axis):
-    """The product of the other entries along `axis`, exact with zeros.  With the shape
-    known (and one axis or all): the products before and after each entry, by scans of
-    products, so its own derivatives are exact with zeros too.  Otherwise: with no zero it
-    is prod / x; with one zero, the product of the rest at that zero and 0 elsewhere (whose
-    derivatives are exact only where no entry is zero)."""
-    if getattr(x, "shape", None) is not None and not isinstance(axis, tuple):
-        flat = axis is None
-        v = call("ravel", x) if flat else x
-        ax = 0 if flat else axis
-        _, shift, _ = _scan_steps(v, ax)
-        before = shift(call("cumprod", v, axis=ax), 1, 1.0)
-        after = call("flip", shift(call("cumprod", call("flip", v, axis=ax), axis=ax), 1, 1.0),
-                     axis=ax)
-        return call("reshape_like", before * after, x) if flat else before * after
-    zero = call("equal", x, 0.0)
-    safe = call("where", zero, 1.0, x)
-    rest = call("prod", safe, axis=axis, keepdims=True)
-    zeros = call("sum", call("where", zero, 1.0, 0.0), axis=axis, keepdims=True)
-    one_zero = call("where", zero, rest, 0.0)
-    return call("where", call("equal", zeros, 0.0), rest / safe,
-                call("where", call("equal", zeros, 1.0), one_zero, 0.0))
-
-
-def _scan_steps(x, axis):
-    """cumprod as Hillis and Steele's scan: y <- y * (y shifted s places, ones in front),
-    s = 1, 2, 4, ...: products and slices only, so its derivatives are exact with zeros, to
-    any order.  Returns the axis, its length and the shift of a value by s places."""
-    if x.shape is None:
-        raise ValueError("differentiating cumprod needs an operand of known shape; declare "
-                         "it with gd.tensor(name, shape)")
-    n = x.shape[axis]
-
-    def part(y, lo, hi):
+def _shift(y, axis, s, fill):
+    """y moved s places along the axis (s > 0: towards the end, `fill` in front; s < 0:
+    towards the start, `fill` behind), its size read when it runs."""
+    def part(lo, hi):
         return call("getitem", y, index=_along(axis, slice(lo, hi)))
-
-    def shift(y, s, fill):  # y moved s places along the axis, `fill` in front
-        return call("concatenate", call("broadcast_like", fill, part(y, 0, s)),
-                    part(y, 0, n - s), axis=axis)
-
-    def unshift(t, s):  # the adjoint of shift (of its moved part)
-        return call("concatenate", part(t, s, n), call("broadcast_like", 0.0, part(t, 0, s)),
+    if s > 0:
+        return call("concatenate", call("broadcast_like", fill, part(0, s)), part(0, -s),
                     axis=axis)
-    steps = [1 << k for k in range(max(n - 1, 0).bit_length())]
-    return steps, shift, unshift
+    return call("concatenate", part(-s, None), call("broadcast_like", fill, part(s, None)),
+                axis=axis)
+
+
+def _others_along(v, axis):
+    """The product of the other entries along one axis: the running products before
+    each entry times those after it (no division, so exact with zeros)."""
+    before = _shift(call("cumprod", v, axis=axis), axis, 1, 1.0)
+    flipped = call("cumprod", call("flip", v, axis=axis), axis=axis)
+    return before * call("flip", _shift(flipped, axis, 1, 1.0), axis=axis)
+
+
+def _prod_others(x, axis):
+    """The product of the other entries of each entry's group (those prod multiplies
+    together), exact with zeros at every order, whatever is known of the shape: along
+    several axes, the others along the first axis times the others, along the rest, of
+    the products over the first."""
+    if axis is None:
+        return call("reshape_like", _others_along(call("ravel", x), 0), x)
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    out = _others_along(x, axes[0])
+    if len(axes) > 1:
+        rest = _prod_others(call("prod", x, axis=axes[0], keepdims=True), axes[1:])
+        out = out * rest
+    return out
 
 
 def _cumprod_vjp(bar, x, out, axis):
+    # y[j] = x[j] y[j-1]: the adjoint g[j] = bar[j] + x[j+1] g[j+1] is a linear scan from
+    # the end, and d y / d x[j] reaches x[j] through y[j-1]
     flat = axis is None
-    v = call("ravel", x) if flat else x
-    steps, shift, unshift = _scan_steps(v, 0 if flat else axis)
-    ys = [v]
-    for s in steps[:-1]:
-        ys.append(ys[-1] * shift(ys[-1], s, 1.0))
-    t = _exact(bar, out)
-    for s, y in zip(reversed(steps), reversed(ys)):
-        t = t * shift(y, s, 1.0) + unshift(t * y, s)
+    v, y = (call("ravel", x), out) if flat else (x, out)
+    ax = 0 if flat else axis
+    g = call("linear_scan", _shift(v, ax, -1, 0.0), _exact(bar, out), axis=ax, reverse=True)
+    t = g * _shift(y, ax, 1, 1.0)
     return (call("reshape_like", t, x) if flat else t,)
 
 
 def _cumprod_jvp(dots, x, out, axis):
+    # d y[j] = x[j] d y[j-1] + d x[j] y[j-1]: a linear scan
     flat = axis is None
-    v, d = (call("ravel", x), call("ravel", _exact(dots[0], x))) if flat else \
-        (x, _exact(dots[0], x))
-    steps, shift, _ = _scan_steps(v, 0 if flat else axis)
-    y = v
-    for s in steps:
-        y, d = y * shift(y, s, 1.0), d * shift(y, s, 1.0) + y * shift(d, s, 0.0)
-    return d
+    d = _exact(dots[0], x)
+    v, d = (call("ravel", x), call("ravel", d)) if flat else (x, d)
+    ax = 0 if flat else axis
+    return call("linear_scan", v, d * _shift(out, ax, 1, 1.0), axis=ax)
+
+
+def _scan_vjp(bar, a, b, out, axis, reverse):
+    # h[j] = a[j] h[j-1] + b[j]: b's adjoint is the scan the other way with a moved one
+    # place (g[j] = bar[j] + a[j+1] g[j+1]); a's is g[j] h[j-1]
+    step = -1 if not reverse else 1
+    g = call("linear_scan", _shift(call("broadcast_like", a, out), axis, step, 0.0),
+             _exact(bar, out), axis=axis, reverse=not reverse)
+    return (call("sum_to", g * _shift(out, axis, -step, 0.0), a, out),
+            call("sum_to", g, b, out))
+
+
+def _scan_jvp(dots, a, b, out, axis, reverse):
+    step = 1 if not reverse else -1
+    terms = [None if dots[0] is None else _exact(dots[0], a) * _shift(out, axis, step, 0.0),
+             None if dots[1] is None else dots[1]]
+    return call("linear_scan", a, _add_tangents(*terms), axis=axis, reverse=reverse)
+
+
+def _scan_shape(a, b, axis=0, reverse=False):
+    out = broadcast_shapes(a, b, op="linear_scan")
+    _axis_of("linear_scan", len(out), axis)
+    return out
 
 
 def _moments(x, out, axis, keepdims, ddof):
@@ -1224,54 +1272,104 @@ def _refuse(op):
 
 # --- products and joins -----------------------------------------------------------------------
 
-_SPEC = re.compile(r"[a-zA-Z]*,[a-zA-Z]*->[a-zA-Z]*")
+_SPEC = re.compile(r"[a-zA-Z]*(,[a-zA-Z]*)*->[a-zA-Z]*")
+
+
+def _spec_value(op, key, value):
+    """An einsum specification: letters per operand, ',' between them, '->' the output."""
+    if not isinstance(value, str) or not _SPEC.fullmatch(value.replace(" ", "")):
+        raise TypeError(f"{op}() parameter {key} must be a specification such as "
+                        f"'ij,jk->ik', got {value!r}")
+    value = value.replace(" ", "")
+    ins, out = _spec_parts(value)
+    if len(set(out)) != len(out) or set(out) - set("".join(ins)):
+        raise ValueError(f"{op}: in {value!r} an output index repeats or is in no operand")
+    return value
+
+
+def _join_value(op, key, value):
+    if value not in ("concatenate", "vstack", "hstack"):
+        raise TypeError(f"{op}() parameter {key} must be 'concatenate', 'vstack' or "
+                        f"'hstack', got {value!r}")
+    return value
+
+
+def _embed_value(op, key, value):
+    """einsum_embed's 'ij->iij': t's distinct letters, then where they go in x."""
+    if not isinstance(value, str) or not re.fullmatch(r"[a-zA-Z]*->[a-zA-Z]*", value):
+        raise TypeError(f"{op}() parameter {key} must be such as 'i->ii', got {value!r}")
+    return value
+
+
+# string parameters by name: how each one is checked
+_STRINGS = {"spec": _spec_value, "join": _join_value, "embed": _embed_value}
 
 
 def _spec_parts(spec):
+    """The operands' letters (a list) and the output's."""
     ins, out = spec.split("->")
-    a, b = ins.split(",")
-    return a, b, out
+    return ins.split(","), out
 
 
-def _einsum_shape(a, b, spec=""):
-    left, right, out = _spec_parts(spec)
+def _einsum_shape(*shapes, spec=""):
+    ins, out = _spec_parts(spec)
     sizes: dict[str, Any] = {}
-    for letters, shape in ((left, a), (right, b)):
+    texts = " and ".join(_dim_text(s) for s in shapes)
+    for letters, shape in zip(ins, shapes):
         if len(letters) != len(shape):
             raise ValueError(f"einsum: {letters!r} names {len(letters)} axes, but the operand "
                              f"has shape {_dim_text(shape)}")
-        if len(set(letters)) != len(letters):
-            raise ValueError(f"einsum: {letters!r} repeats an index (a diagonal); use "
-                             f"diagonal() first")
         for c, d in zip(letters, shape):
             if sizes.get(c, d) != d and None not in (d, sizes[c]):
                 raise ValueError(f"einsum {spec!r}: index {c!r} has sizes {sizes[c]} and {d} "
-                                 f"(shapes {_dim_text(a)} and {_dim_text(b)})")
+                                 f"(shapes {texts})")
             sizes[c] = d if sizes.get(c) is None else sizes[c]
-    if len(set(out)) != len(out) or set(out) - sizes.keys():
-        raise ValueError(f"einsum {spec!r}: each output index must appear once, and in an "
-                         f"operand")
     return tuple(sizes[c] for c in out)
 
 
-def _einsum_adjoint(bar, other, letters, other_letters, out_letters, like, first):
-    """The adjoint of one operand: an einsum of the output's adjoint and the other operand,
-    broadcast back along the operand's indices that appear nowhere else (summed away)."""
-    kept = "".join(c for c in letters if c in other_letters or c in out_letters)
-    spec = (f"{out_letters},{other_letters}->{kept}" if first
-            else f"{other_letters},{out_letters}->{kept}")
-    t = call("einsum", bar, other, spec=spec) if first else call("einsum", other, bar, spec=spec)
-    if kept == letters:
-        return t
-    axes = tuple(k for k, c in enumerate(letters) if c not in kept)
-    return call("broadcast_like", t, like, axis=axes, keepdims=False)
+def _einsum_template(*args, spec="", opts=""):
+    return f"np.einsum({spec!r}, {', '.join(args)})"
 
 
-def _einsum_vjp(bar, a, b, out, spec):
-    left, right, result = _spec_parts(spec)
+def _einsum_vjp(bar, *args, spec):
+    """Each operand's adjoint: an einsum of the output's adjoint and the other operands
+    onto the operand's distinct indices, then put back where the operand's indices repeat
+    (a diagonal) or broadcast along those that appear nowhere else (summed away)."""
+    *xs, out = args
+    ins, result = _spec_parts(spec)
     bar = _exact(bar, out)
-    return (_einsum_adjoint(bar, b, left, right, result, a, True),
-            _einsum_adjoint(bar, a, right, left, result, b, False))
+    adjoints = []
+    for k, (x, letters) in enumerate(zip(xs, ins)):
+        others = [ins[j] for j in range(len(xs)) if j != k]
+        seen = set(result).union(*others)
+        kept = "".join(c for c in dict.fromkeys(letters) if c in seen)
+        t = bar if not others and kept == result else call(
+            "einsum", bar, *[xs[j] for j in range(len(xs)) if j != k],
+            spec=",".join([result, *others]) + "->" + kept)
+        if kept == letters:
+            adjoints.append(t)
+        elif len(set(letters)) == len(letters):  # only summed away: a broadcast view
+            axes = tuple(i for i, c in enumerate(letters) if c not in kept)
+            adjoints.append(call("broadcast_like", t, x, axis=axes, keepdims=False))
+        else:
+            adjoints.append(call("einsum_embed", t, x, embed=f"{kept}->{letters}"))
+    return tuple(adjoints)
+
+
+def _einsum_jvp(dots, *args, spec):
+    *xs, _ = args
+    return _add_tangents(*(
+        None if d is None else call("einsum", *xs[:k], _exact(d, xs[k]), *xs[k + 1:], spec=spec)
+        for k, d in enumerate(dots)))
+
+
+def _embed_shape(t, x, embed="->"):
+    src, dst = embed.split("->")
+    if len(src) != len(t) or len(dst) != len(x) or set(src) - set(dst) \
+            or len(set(src)) != len(src):
+        raise ValueError(f"einsum_embed: {embed!r} does not fit shapes {_dim_text(t)} "
+                         f"and {_dim_text(x)}")
+    return x
 
 
 def _along(axis, item):
@@ -1281,27 +1379,30 @@ def _along(axis, item):
     return (slice(None),) * axis + (item,)
 
 
-def _joined_shape(op, a, b, axis):
-    if len(a) != len(b) or len(a) == 0:
-        raise ValueError(f"{op}: shapes {_dim_text(a)} and {_dim_text(b)} must have the same "
-                         f"number of dimensions (at least 1)")
-    k = _axis_of(op, len(a), axis)
-    if any(x != y and None not in (x, y) for i, (x, y) in enumerate(zip(a, b)) if i != k):
-        raise ValueError(f"{op}: shapes {_dim_text(a)} and {_dim_text(b)} differ off axis "
-                         f"{axis}")
-    n = None if None in (a[k], b[k]) else a[k] + b[k]
-    return tuple(n if i == k else (x if x is not None else y)
-                 for i, (x, y) in enumerate(zip(a, b)))
+def _joined_shape(op, *shapes, axis=0):
+    texts = " and ".join(_dim_text(s) for s in shapes)
+    first = shapes[0]
+    if any(len(s) != len(first) for s in shapes) or len(first) == 0:
+        raise ValueError(f"{op}: shapes {texts} must have the same number of dimensions "
+                         f"(at least 1)")
+    k = _axis_of(op, len(first), axis)
+    out = []
+    for i, dims in enumerate(zip(*shapes)):
+        known = {d for d in dims if d is not None}
+        if i == k:
+            out.append(None if None in dims else sum(dims))
+        elif len(known) > 1:
+            raise ValueError(f"{op}: shapes {texts} differ off axis {axis}")
+        else:
+            out.append(known.pop() if known else None)
+    return tuple(out)
 
 
-def _concatenate_vjp(bar, a, b, out, axis):
-    if a.shape is None or b.shape is None:
-        raise ValueError("differentiating concatenate needs operands of known shapes; "
-                         "declare them with gd.tensor(name, shape)")
-    n = a.shape[axis]
-    bar = _exact(bar, out)
-    return (call("getitem", bar, index=_along(axis, slice(0, n))),
-            call("getitem", bar, index=_along(axis, slice(n, None))))
+def _join_template(fn, with_axis=True):
+    def template(*args, axis=0, opts=""):
+        items = ", ".join(args) + ("," if len(args) == 1 else "")
+        return f"np.{fn}(({items})" + (f", axis={axis})" if with_axis else ")")
+    return template
 
 
 def _zeros_or(dot, x):
@@ -1309,11 +1410,99 @@ def _zeros_or(dot, x):
     return call("broadcast_like", 0.0, x) if dot is None else _exact(dot, x)
 
 
-def _stack_shape(a, b, axis=0):
-    if broadcast_shapes(a, b, op="stack") != a or a != b:
-        raise ValueError(f"stack: shapes {_dim_text(a)} and {_dim_text(b)} differ")
-    k = _axis_of("stack", len(a) + 1, axis)
-    return a[:k] + (2,) + a[k:]
+def _join_rules(join):
+    """vjp and jvp of concatenate, vstack and hstack, for any number of operands.  With the
+    sizes along the axis known, each adjoint is a slice of the output's; otherwise unjoin
+    reads them when it runs."""
+    def vjp(bar, *args, **kw):
+        *xs, out = args
+        bar = _exact(bar, out)
+        shapes = [x.shape for x in xs]
+        if None in shapes or join == "hstack" and len(shapes[0]) == 0:
+            return tuple(call("unjoin", bar, *xs, part=k, join=join, **kw)
+                         for k in range(len(xs)))
+        if join == "concatenate":
+            axis = kw["axis"]
+            sizes = [s[axis] for s in shapes]
+        elif join == "vstack":
+            axis, sizes = 0, [1 if len(s) <= 1 else s[0] for s in shapes]
+        else:
+            axis = 0 if len(shapes[0]) == 1 else 1
+            sizes = [s[axis] for s in shapes]
+        if None in sizes:
+            return tuple(call("unjoin", bar, *xs, part=k, join=join, **kw)
+                         for k in range(len(xs)))
+        bounds = [0, *itertools.accumulate(sizes)]
+        parts = [call("getitem", bar, index=_along(axis, slice(lo, hi)))
+                 for lo, hi in itertools.pairwise(bounds)]
+        return tuple(call("reshape_like", p, x) if join == "vstack" and len(x.shape) <= 1
+                     else p for p, x in zip(parts, xs))
+
+    def jvp(dots, *args, **kw):
+        *xs, _ = args
+        return call(join, *[_zeros_or(d, x) for d, x in zip(dots, xs)], **kw)
+    return vjp, jvp
+
+
+def _unjoin_shape(t, *xs, part=0, join="concatenate", axis=0):
+    if not 0 <= part < len(xs):
+        raise ValueError(f"unjoin: part {part} of {len(xs)} operands")
+    return xs[part]
+
+
+def _unjoin_vjp(bar, t, *args, part, join, axis):
+    *xs, out = args
+    bar = _exact(bar, out)
+    kw = {"axis": axis} if join == "concatenate" else {}
+    pieces = [bar if k == part else call("broadcast_like", 0.0, x) for k, x in enumerate(xs)]
+    return (call(join, *pieces, **kw),) + (None,) * len(xs)
+
+
+def _unjoin_jvp(dots, t, *args, part, join, axis):
+    *xs, _ = args
+    return None if dots[0] is None else call("unjoin", _exact(dots[0], t), *xs, part=part,
+                                             join=join, axis=axis)
+
+
+def _stack_shape(*shapes, axis=0):
+    first = shapes[0]
+    if any(s != first for s in shapes):
+        raise ValueError(f"stack: shapes {' and '.join(_dim_text(s) for s in shapes)} differ")
+    k = _axis_of("stack", len(first) + 1, axis)
+    return first[:k] + (len(shapes),) + first[k:]
+
+
+def _split_count(sections=1, axis=0, **_):
+    return sections if isinstance(sections, int) else len(sections) + 1
+
+
+def _split_shape(x, sections=1, axis=0, part=0):
+    k = _axis_of("split", len(x), axis)
+    n, count = x[k], _split_count(sections)
+    if not 0 <= part < count:
+        raise ValueError(f"split: part {part} of {count}")
+    if isinstance(sections, int):
+        if sections <= 0 or n is not None and n % sections:
+            raise ValueError(f"split: axis {axis} of shape {_dim_text(x)} does not divide "
+                             f"into {sections} equal parts")
+        size = None if n is None else n // sections
+    else:
+        bounds = [0, *sections, n]
+        lo, hi = bounds[part], bounds[part + 1]
+        size = None if None in (lo, hi) or n is None else len(range(n)[slice(lo, hi)])
+    return x[:k] + (size,) + x[k + 1:]
+
+
+def _split_text(x, sections=1, axis=0, part=0, opts=""):
+    return f"split({x}, {sections!r}, axis={axis})[{part}]"
+
+
+def _split_vjp(bar, x, out, sections, axis, part):
+    """The part's adjoint in its place, zeros (shaped like the other parts) elsewhere."""
+    pieces = [_exact(bar, out) if k == part else call(
+        "broadcast_like", 0.0, call("split", x, sections=sections, axis=axis, part=k))
+        for k in range(_split_count(sections))]
+    return (call("concatenate", *pieces, axis=axis),)
 
 
 def _cross_shape(a, b):
@@ -1428,23 +1617,55 @@ def _unpad_shape(t, pad_width=0):
                  for d, (b, e) in zip(t, _pad_widths(len(t), pad_width)))
 
 
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+def _bilinear_rules(op):
+    """vjp and jvp of tensordot, inner, dot and kron (bilinear in a and b).  With both
+    shapes known each adjoint is an einsum (kron's through a reshape); otherwise
+    bilinear_adjoint computes it from the shapes it meets when it runs."""
+    def vjp(bar, a, b, out, **kw):
+        if a.shape is None or b.shape is None:
+            bar = _exact(bar, out)
+            return (call("bilinear_adjoint", bar, b, a, product=op, first=True, **kw),
+                    call("bilinear_adjoint", bar, a, b, product=op, first=False, **kw))
+        if op == "kron":
+            return _kron_vjp(bar, a, b, out)
+        if op == "dot" and (a.shape == () or b.shape == ()):  # a product with a number
+            bar = _exact(bar, out)
+            return call("sum_to", bar * b, a, out), call("sum_to", bar * a, b, out)
+        return _einsum_vjp(bar, a, b, out,
+                           spec=_contraction(op, len(a.shape), len(b.shape), **kw))
+
+    def jvp(dots, a, b, out, **kw):
+        return _add_tangents(
+            None if dots[0] is None else call(op, _exact(dots[0], a), b, **kw),
+            None if dots[1] is None else call(op, a, _exact(dots[1], b), **kw))
+    return vjp, jvp
 
 
-def _contraction_spec(op, a, b, k):
-    """The einsum spec of tensordot(a, b, axes=k) (op "tensordot") or inner(a, b)."""
-    if a.shape is None or b.shape is None:
-        raise ValueError(f"differentiating {op} needs operands of known shapes; declare "
-                         f"them with gd.tensor(name, shape)")
-    na, nb = len(a.shape), len(b.shape)
-    left = _LETTERS[:na]
-    if op == "tensordot":
-        right = left[na - k:] + _LETTERS[na:na + nb - k]
-        out = left[:na - k] + _LETTERS[na:na + nb - k]
-    else:  # inner: the last axes meet
-        right = _LETTERS[na:na + nb - 1] + left[-1]
-        out = left[:-1] + right[:-1]
-    return f"{left},{right}->{out}"
+def _adjoint_vjp(bar, t, y, like, out, product, axes, first):
+    # u = A(t, y) is linear in t (its adjoint applies the product again) and in y (its adjoint is
+    # the other operand's adjoint): <u, w> = <t, product(w, y)> = <y, A'(t, w)>
+    w = _exact(bar, out)
+    kw = {"axes": axes} if product == "tensordot" else {}
+    return (call(product, w, y, **kw) if first else call(product, y, w, **kw),
+            call("bilinear_adjoint", t, w, y, product=product, axes=axes, first=not first),
+            None)
+
+
+def _adjoint_jvp(dots, t, y, like, out, product, axes, first):
+    kw = {"product": product, "axes": axes, "first": first}
+    return _add_tangents(
+        None if dots[0] is None else call("bilinear_adjoint", _exact(dots[0], t), y, like, **kw),
+        None if dots[1] is None else call("bilinear_adjoint", t, _exact(dots[1], y), like, **kw))
+
+
+def _op_value(op, key, value):
+    if value not in ("tensordot", "inner", "dot", "kron"):
+        raise TypeError(f"{op}() parameter {key} must be 'tensordot', 'inner', 'dot' or "
+                        f"'kron', got {value!r}")
+    return value
+
+
+_STRINGS["product"] = _op_value
 
 
 def _dot_shape(a, b):
@@ -1457,25 +1678,6 @@ def _dot_shape(a, b):
     return tuple(a[:-1]) + tuple(b[:-2]) + tuple(b[-1:] if len(b) >= 2 else ())
 
 
-def _dot_spec(a, b):
-    """np.dot(a, b) as an einsum: the last axis of a meets b's second to last (or only)."""
-    if a.shape is None or b.shape is None:
-        raise ValueError("differentiating dot needs operands of known shapes; declare them "
-                         "with gd.tensor(name, shape)")
-    na, nb = len(a.shape), len(b.shape)
-    left = _LETTERS[:na]
-    rest = _LETTERS[na:na + nb - 1]
-    right = rest[:-1] + left[-1] + rest[-1:] if nb >= 2 else left[-1]
-    return f"{left},{right}->{left[:-1] + rest}"
-
-
-def _dot_vjp(bar, a, b, out):
-    if a.shape == () or b.shape == ():  # a product with a number
-        bar = _exact(bar, out)
-        return call("sum_to", bar * b, a, out), call("sum_to", bar * a, b, out)
-    return _einsum_vjp(bar, a, b, out, _dot_spec(a, b))
-
-
 def _kron_shape(a, b):
     if len(a) != len(b) or len(a) not in (1, 2):
         raise ValueError(f"kron: takes two vectors or two matrices, got shapes "
@@ -1484,9 +1686,6 @@ def _kron_shape(a, b):
 
 
 def _kron_vjp(bar, a, b, out):
-    if a.shape is None or b.shape is None:
-        raise ValueError("differentiating kron needs operands of known shapes; declare them "
-                         "with gd.tensor(name, shape)")
     # kron(a, b)[i p, j q] = a[i, j] b[p, q]: the adjoint viewed with one axis per index
     split = tuple(d for pair in zip(a.shape, b.shape) for d in pair)
     t = call("reshape", _exact(bar, out), shape=split)
@@ -1495,33 +1694,13 @@ def _kron_vjp(bar, a, b, out):
             call("einsum", a, t, spec="i,ip->p" if vectors else "ij,ipjq->pq"))
 
 
-def _stacked_rows(op, a):
-    """How many rows a contributes to vstack (1 for a vector) or columns to hstack."""
-    if a.shape is None:
-        raise ValueError(f"differentiating {op} needs operands of known shapes; declare "
-                         f"them with gd.tensor(name, shape)")
-    if op == "vstack":
-        return 1 if len(a.shape) <= 1 else a.shape[0]
-    return a.shape[0] if len(a.shape) == 1 else a.shape[1]
-
-
 def _stack2_shape(op):
-    def rule(a, b):
+    def rule(*shapes):
         if op == "vstack":  # vectors are rows
-            rows = [s if len(s) >= 2 else (1,) + tuple(s) for s in (a, b)]
-            return _joined_shape(op, *rows, 0)
-        return _joined_shape(op, a, b, 1 if len(a) >= 2 else 0)
+            rows = [s if len(s) >= 2 else (1,) + tuple(s) for s in shapes]
+            return _joined_shape(op, *rows, axis=0)
+        return _joined_shape(op, *shapes, axis=1 if len(shapes[0]) >= 2 else 0)
     return rule
-
-
-def _stack2_vjp(op):
-    def vjp(bar, a, b, out):
-        n = _stacked_rows(op, a)
-        axis = 0 if op == "vstack" or len(a.shape) == 1 else 1
-        bar = _exact(bar, out)
-        return tuple(call("reshape_like", call("getitem", bar, index=_along(axis, part)), x)
-                     for x, part in ((a, slice(0, n)), (b, slice(n, None))))
-    return vjp
 
 
 def _diag_rules():
@@ -1534,10 +1713,9 @@ def _diag_rules():
         raise ValueError(f"diag: takes a vector or a matrix, got shape {_dim_text(a)}")
 
     def vjp(bar, a, out, k):
-        if a.shape is None:
-            raise ValueError("differentiating diag needs an operand of known shape; declare "
-                             "it with gd.tensor(name, shape)")
         bar = _exact(bar, out)
+        if a.shape is None:  # a vector or a matrix: known when it runs
+            return (call("undiag", bar, a, k=k),)
         if len(a.shape) == 1:
             return (call("diagonal", bar, offset=k),)
         return (call("diagonal_add", bar, a, offset=k),)
@@ -1547,17 +1725,38 @@ def _diag_rules():
     return shape, vjp, jvp
 
 
+def _tensordot_axes(a, b, axes):
+    """tensordot's axes as a pair of sequences, checked against the shapes."""
+    if isinstance(axes, int):
+        if axes < 0 or axes > min(len(a), len(b)):
+            raise ValueError(f"tensordot: axes={axes} for shapes {_dim_text(a)} and "
+                             f"{_dim_text(b)}")
+        return tuple(range(len(a) - axes, len(a))), tuple(range(axes))
+    if len(axes) != 2 or not all(isinstance(x, tuple) for x in axes) \
+            or len(axes[0]) != len(axes[1]):
+        raise ValueError(f"tensordot: axes must be an integer or a pair of sequences of the "
+                         f"same length, got {axes}")
+    left = tuple(_axis_of("tensordot", len(a), k) for k in axes[0])
+    right = tuple(_axis_of("tensordot", len(b), k) for k in axes[1])
+    if len(set(left)) != len(left) or len(set(right)) != len(right):
+        raise ValueError(f"tensordot: axes {axes} repeat an axis")
+    return left, right
+
+
 def _tensordot_shape(a, b, axes=2):
-    if axes < 0 or axes > min(len(a), len(b)) or tuple(a[len(a) - axes:]) != tuple(b[:axes]):
-        raise ValueError(f"tensordot: the last {axes} axes of {_dim_text(a)} do not match the "
-                         f"first of {_dim_text(b)}")
-    return tuple(a[:len(a) - axes]) + tuple(b[axes:])
+    left, right = _tensordot_axes(a, b, axes)
+    if any(a[i] != b[j] and None not in (a[i], b[j]) for i, j in zip(left, right)):
+        raise ValueError(f"tensordot: axes {axes} of {_dim_text(a)} and {_dim_text(b)} "
+                         f"differ in size")
+    return tuple(d for k, d in enumerate(a) if k not in left) + \
+        tuple(d for k, d in enumerate(b) if k not in right)
 
 
 def _inner_shape(a, b):
     if not a or not b or a[-1] != b[-1]:
         raise ValueError(f"inner: the last axes of {_dim_text(a)} and {_dim_text(b)} differ")
     return tuple(a[:-1]) + tuple(b[:-1])
+
 
 
 class _Index(tuple):
@@ -1618,8 +1817,12 @@ _VOCABULARY = [
        doc="real cube root; derivative inf at 0 (as JAX)"),
     _p("sinc", 1, np.sinc, (_sinc_partial,),
        sympy=lambda sp, x: sp.sinc(sp.pi * x),
-       doc="sin(pi x) / (pi x), 1 at 0; derivative 0 at 0 (higher orders at exactly 0 "
-           "are not exact)"),
+       doc="sin(pi x) / (pi x), 1 at 0; derivative -pi j1(pi x), exact at every order "
+           "(at 0 too)"),
+    _p("spherical_jn", 1, _spherical_jn, (_spherical_jn_partial,),
+       numpy="_spherical_jn({0}{opts})", latex=r"j", params=(("n", 0),),
+       sympy=lambda sp, z, n=0: sp.jn(n, z), helpers=(_jn_terms, _spherical_jn),
+       doc="spherical Bessel function j_n (j_0(z) = sin(z)/z): sinc's derivatives"),
     _p("deg2rad", 1, np.deg2rad, (lambda x, out: math.pi / 180,),
        sympy=lambda sp, x: x * sp.pi / 180, aliases=("radians",), doc="degrees to radians"),
     _p("rad2deg", 1, np.rad2deg, (lambda x, out: 180 / math.pi,),
@@ -1666,8 +1869,8 @@ _VOCABULARY = [
            _expand(bar, a, axis, keepdims, out=out) * _prod_others(a, axis),),
        jvp=lambda dots, a, out, axis, keepdims: call(
            "sum", _exact(dots[0], a) * _prod_others(a, axis), axis=axis, keepdims=keepdims),
-       doc="product over an axis; derivatives exact with zeros (of unknown shape or over "
-           "several axes: first derivatives; higher ones where no entry is 0)"),
+       doc="product over axes; derivatives through products of the others (running "
+           "products), exact with zeros at every order"),
     _p("var", 1, np.var, (), numpy="np.var({0}{opts})", latex=r"\operatorname{Var}",
        sympy=lambda sp, a, axis=None, keepdims=False, ddof=0: 0 * a,
        params=(("axis", None), ("keepdims", False), ("ddof", 0.0)),
@@ -1697,8 +1900,13 @@ _VOCABULARY = [
        shape=lambda a, axis=None: ((None if None in a else math.prod(a),) if axis is None
                                    else _along_axis("cumprod")(a, axis)),
        vjp=_cumprod_vjp, jvp=_cumprod_jvp,
-       doc="running products along an axis; derivatives through a scan of products, exact "
-           "with zeros"),
+       doc="running products along an axis; derivatives through linear scans, exact with "
+           "zeros at every order"),
+    _p("linear_scan", 2, _linear_scan, (), numpy="_linear_scan({0}, {1}{opts})",
+       sympy=_refuse("linear_scan"), params=(("axis", 0), ("reverse", False)),
+       shape=_scan_shape, vjp=_scan_vjp, jvp=_scan_jvp, helpers=(_linear_scan,),
+       doc="h[j] = a[j] h[j-1] + b[j] along an axis from h[-1] = 0 (from the end if "
+           "reverse): the derivatives of cumprod, exact with zeros at every order"),
     # --- shapes -----------------------------------------------------------------------------
     _p("reshape", 1, lambda a, shape: np.reshape(a, shape), (),
        numpy="np.reshape({0}, {shape})", latex=r"\operatorname{reshape}",
@@ -1794,32 +2002,54 @@ _VOCABULARY = [
 ]
 _VOCABULARY += [
     # --- products and joins -----------------------------------------------------------------
-    _p("einsum", 2, lambda a, b, spec: np.einsum(spec, a, b), (),
-       numpy=lambda a, b, spec="", opts="": f"np.einsum({spec!r}, {a}, {b})",
-       latex=r"\operatorname{einsum}", sympy=_refuse("einsum"), params=(("spec", ""),),
-       shape=_einsum_shape, vjp=_einsum_vjp,
-       jvp=lambda dots, a, b, out, spec: _add_tangents(
-           None if dots[0] is None else call("einsum", _exact(dots[0], a), b, spec=spec),
-           None if dots[1] is None else call("einsum", a, _exact(dots[1], b), spec=spec)),
-       doc="Einstein summation of two operands, spec such as 'ij,jk->ik' (no index "
-           "repeated within an operand)"),
-    _p("concatenate", 2, lambda a, b, axis: np.concatenate((a, b), axis=axis), (),
-       numpy="np.concatenate(({0}, {1}), axis={axis})", sympy=_refuse("concatenate"),
-       params=(("axis", 0),), shape=lambda a, b, axis=0: _joined_shape("concatenate", a, b,
-                                                                         axis),
-       vjp=_concatenate_vjp,
-       jvp=lambda dots, a, b, out, axis: call("concatenate", _zeros_or(dots[0], a),
-                                              _zeros_or(dots[1], b), axis=axis),
-       doc="a and b joined along an axis (nest for more operands)"),
-    _p("stack", 2, lambda a, b, axis: np.stack((a, b), axis=axis), (),
-       numpy="np.stack(({0}, {1}), axis={axis})", sympy=_refuse("stack"),
+    _p("einsum", 1, lambda *xs, spec: np.einsum(spec, *xs), (), numpy=_einsum_template,
+       latex=r"\operatorname{einsum}", sympy=_refuse("einsum"), params=(("spec", "->"),),
+       shape=_einsum_shape, vjp=_einsum_vjp, jvp=_einsum_jvp, variadic=True,
+       arguments=lambda spec="->": spec.count(",") + 1, zero_d_array=True,
+       doc="Einstein summation of any number of operands, spec such as 'ij,jk,kl->il'; an "
+           "index repeated within an operand reads a diagonal ('ii->', 'iij->j')"),
+    _p("einsum_embed", 2, _einsum_embed, (), numpy="_einsum_embed({0}, {1}, {embed})",
+       sympy=_refuse("einsum_embed"), params=(("embed", "->"),), shape=_embed_shape,
+       vjp=lambda bar, t, x, out, embed: (
+           call("einsum", _exact(bar, out), spec="->".join(reversed(embed.split("->")))),
+           None),
+       jvp=lambda dots, t, x, out, embed: None if dots[0] is None else call(
+           "einsum_embed", _exact(dots[0], t), x, embed=embed),
+       helpers=(_einsum_embed,),
+       doc="zeros shaped like x with t where einsum reads x (embed 'i->ii': on the "
+           "diagonal); the adjoint of einsum over a repeated index"),
+    _p("concatenate", 1, lambda *xs, axis: np.concatenate(xs, axis=axis), (),
+       numpy=_join_template("concatenate"), sympy=_refuse("concatenate"),
+       params=(("axis", 0),), variadic=True,
+       shape=lambda *shapes, axis=0: _joined_shape("concatenate", *shapes, axis=axis),
+       vjp=_join_rules("concatenate")[0], jvp=_join_rules("concatenate")[1],
+       doc="any number of arrays joined along an axis"),
+    _p("unjoin", 2, _unjoin, (),
+       numpy=lambda t, *xs, part=0, join="concatenate", axis=0, opts="": (
+           f"_unjoin({t}, {', '.join(xs)}{opts})"),
+       sympy=_refuse("unjoin"), variadic=True,
+       params=(("part", 0), ("join", "concatenate"), ("axis", 0)), shape=_unjoin_shape,
+       vjp=_unjoin_vjp, jvp=_unjoin_jvp, helpers=(_join_sizes, _unjoin), view="same",
+       doc="the piece of t, a join of the other arguments, that came from the part-th, "
+           "sizes read when it runs (the adjoint of concatenate, vstack, hstack)"),
+    _p("stack", 1, lambda *xs, axis: np.stack(xs, axis=axis), (),
+       numpy=_join_template("stack"), sympy=_refuse("stack"), variadic=True,
        params=(("axis", 0),), shape=_stack_shape,
-       vjp=lambda bar, a, b, out, axis: (
-           call("getitem", _exact(bar, out), index=_along(axis, 0)),
-           call("getitem", _exact(bar, out), index=_along(axis, 1))),
-       jvp=lambda dots, a, b, out, axis: call("stack", _zeros_or(dots[0], a),
-                                              _zeros_or(dots[1], b), axis=axis),
-       doc="a and b (of one shape) stacked along a new axis"),
+       vjp=lambda bar, *args, axis: tuple(
+           call("getitem", _exact(bar, args[-1]), index=_along(axis, k))
+           for k in range(len(args) - 1)),
+       jvp=lambda dots, *args, axis: call(
+           "stack", *[_zeros_or(d, x) for d, x in zip(dots, args)], axis=axis),
+       doc="any number of arrays of one shape stacked along a new axis"),
+    _p("split", 1, _split, (), sympy=_refuse("split"),
+       numpy=lambda x, sections=1, axis=0, part=0, opts="": (
+           f"np.split({x}, {sections!r}, axis={axis})[{part}]"),
+       syntax=_split_text, params=(("sections", 1), ("axis", 0), ("part", 0)),
+       shape=_split_shape, parts=_split_count, view="same",
+       vjp=_split_vjp,
+       jvp=lambda dots, x, out, **kw: call("split", _exact(dots[0], x), **kw),
+       doc="np.split(x, sections, axis): equal parts, or cut at indices; each part a node "
+           "(split(x, 3)[1])"),
     _p("cross", 2, lambda a, b: np.cross(a, b), (), sympy=_refuse("cross"),
        shape=_cross_shape,
        vjp=lambda bar, a, b, out: (
@@ -1931,41 +2161,45 @@ _VOCABULARY += [
     _p("tensordot", 2, lambda a, b, axes: np.tensordot(a, b, axes), (),
        numpy="np.tensordot({0}, {1}, {axes})", sympy=_refuse("tensordot"),
        params=(("axes", 2),), shape=_tensordot_shape, zero_d_array=True,
-       vjp=lambda bar, a, b, out, axes: _einsum_vjp(
-           bar, a, b, out, _contraction_spec("tensordot", a, b, axes)),
-       jvp=lambda dots, a, b, out, axes: _add_tangents(
-           None if dots[0] is None else call("tensordot", _exact(dots[0], a), b, axes=axes),
-           None if dots[1] is None else call("tensordot", a, _exact(dots[1], b), axes=axes)),
-       doc="sum over the last `axes` axes of a and the first of b"),
+       vjp=_bilinear_rules("tensordot")[0], jvp=_bilinear_rules("tensordot")[1],
+       doc="sum over `axes`: the last axes of a and the first of b, or a pair of "
+           "sequences of axes ((1, 0), (0, 1))"),
     _p("inner", 2, np.inner, (), sympy=_refuse("inner"), shape=_inner_shape,
-       vjp=lambda bar, a, b, out: _einsum_vjp(bar, a, b, out,
-                                              _contraction_spec("inner", a, b, 1)),
-       jvp=lambda dots, a, b, out: _add_tangents(
-           None if dots[0] is None else call("inner", _exact(dots[0], a), b),
-           None if dots[1] is None else call("inner", a, _exact(dots[1], b))),
+       vjp=_bilinear_rules("inner")[0], jvp=_bilinear_rules("inner")[1],
        doc="sum over the last axes of a and b"),
+    _p("bilinear_adjoint", 3, _bilinear_adjoint, (),
+       numpy="_bilinear_adjoint({0}, {1}, {2}{opts})", sympy=_refuse("bilinear_adjoint"),
+       params=(("product", "tensordot"), ("axes", 2), ("first", True)),
+       shape=lambda t, y, like, **_: like, vjp=_adjoint_vjp, jvp=_adjoint_jvp,
+       helpers=(_contraction, _adjoint_spec, _bilinear_adjoint), zero_d_array=True,
+       doc="the adjoint of the first (or second) operand `like` of op(a, b) (tensordot, "
+           "inner, dot, kron) from the output's adjoint t and the other operand y, shapes "
+           "read when it runs"),
+    _p("undiag", 2, _undiag, (), numpy="_undiag({0}, {1}{opts})", sympy=_refuse("undiag"),
+       params=(("k", 0),), shape=lambda t, a, k=0: a,
+       vjp=lambda bar, t, a, out, k: (call("diag", _exact(bar, out), k=k), None),
+       jvp=lambda dots, t, a, out, k: None if dots[0] is None else call(
+           "undiag", _exact(dots[0], t), a, k=k),
+       helpers=(_undiag,),
+       doc="the adjoint of diag(a, k), a vector or a matrix known when it runs"),
 ]
 _DIAG_SHAPE, _DIAG_VJP, _DIAG_JVP = _diag_rules()
 _VOCABULARY += [
-    _p("dot", 2, np.dot, (), sympy=lambda sp, a, b: a * b, shape=_dot_shape, vjp=_dot_vjp,
-       jvp=lambda dots, a, b, out: _add_tangents(
-           None if dots[0] is None else call("dot", _exact(dots[0], a), b),
-           None if dots[1] is None else call("dot", a, _exact(dots[1], b))),
+    _p("dot", 2, np.dot, (), sympy=lambda sp, a, b: a * b, shape=_dot_shape,
+       vjp=_bilinear_rules("dot")[0], jvp=_bilinear_rules("dot")[1],
        doc="NumPy's dot: a product with a 0-d operand, else the last axis of a with the "
            "second to last of b"),
-    _p("kron", 2, np.kron, (), sympy=lambda sp, a, b: a * b, shape=_kron_shape, vjp=_kron_vjp,
-       jvp=lambda dots, a, b, out: _add_tangents(
-           None if dots[0] is None else call("kron", _exact(dots[0], a), b),
-           None if dots[1] is None else call("kron", a, _exact(dots[1], b))),
+    _p("kron", 2, np.kron, (), sympy=lambda sp, a, b: a * b, shape=_kron_shape,
+       vjp=_bilinear_rules("kron")[0], jvp=_bilinear_rules("kron")[1],
        doc="Kronecker product of two vectors or two matrices"),
-    _p("vstack", 2, lambda a, b: np.vstack((a, b)), (), numpy="np.vstack(({0}, {1}))",
-       sympy=_refuse("vstack"), shape=_stack2_shape("vstack"), vjp=_stack2_vjp("vstack"),
-       jvp=lambda dots, a, b, out: call("vstack", _zeros_or(dots[0], a), _zeros_or(dots[1], b)),
-       doc="rows of a, then rows of b (vectors are rows)"),
-    _p("hstack", 2, lambda a, b: np.hstack((a, b)), (), numpy="np.hstack(({0}, {1}))",
-       sympy=_refuse("hstack"), shape=_stack2_shape("hstack"), vjp=_stack2_vjp("hstack"),
-       jvp=lambda dots, a, b, out: call("hstack", _zeros_or(dots[0], a), _zeros_or(dots[1], b)),
-       doc="columns of a, then columns of b (vectors joined end to end)"),
+    _p("vstack", 1, lambda *xs: np.vstack(xs), (), numpy=_join_template("vstack", False),
+       sympy=_refuse("vstack"), shape=_stack2_shape("vstack"), variadic=True,
+       vjp=_join_rules("vstack")[0], jvp=_join_rules("vstack")[1],
+       doc="the rows of each array in turn (vectors are rows)"),
+    _p("hstack", 1, lambda *xs: np.hstack(xs), (), numpy=_join_template("hstack", False),
+       sympy=_refuse("hstack"), shape=_stack2_shape("hstack"), variadic=True,
+       vjp=_join_rules("hstack")[0], jvp=_join_rules("hstack")[1],
+       doc="the columns of each array in turn (vectors joined end to end)"),
     _p("diag", 1, lambda a, k: np.diag(a, k), (), numpy="np.diag({0}{opts})",
        sympy=lambda sp, a, k=0: a, params=(("k", 0),), shape=_DIAG_SHAPE, vjp=_DIAG_VJP,
        jvp=_DIAG_JVP, doc="a vector as the k-th diagonal of a square matrix, or a matrix's "

@@ -722,7 +722,8 @@ def primitives_table() -> str:
         else:
             rule = "partials" if len(p.partials) == p.arity else "vjp, jvp"
         params = ", ".join(f"{k}={'()' if v == () else repr(v)}" for k, v in p.params)
-        cells = [f"`{p.name}`", str(p.arity), ", ".join(f"`{a}`" for a in p.aliases),
+        arity = f"{p.arity} or more" if p.variadic else str(p.arity)
+        cells = [f"`{p.name}`", arity, ", ".join(f"`{a}`" for a in p.aliases),
                  params, shapes, rule, p.doc or f"`{p.name}(x)`"]
         body.append([c.replace("|", r"\|") for c in cells])
     header = ["primitive", "arity", "aliases", "parameters", "shapes", "derivative",

@@ -275,3 +275,167 @@ def _unpad(t, pad_width=0):
     t = np.asarray(t)
     return t[tuple(slice(b, t.shape[k] - a) for k, (b, a) in
                    enumerate(_pad_widths(t.ndim, pad_width)))]
+
+
+# --- joins, splits and contractions whose sizes are read when they run -----------------------
+
+def _split(x, sections=1, axis=0, part=0):
+    """The part-th of np.split(x, sections, axis): equal parts, or cut at indices."""
+    x = np.asarray(x)
+    if isinstance(sections, int):
+        n = x.shape[axis]
+        if sections <= 0 or n % sections:
+            raise ValueError(f"split: axis {axis} of size {n} does not divide into "
+                             f"{sections} equal parts")
+        bounds = [n // sections * k for k in range(sections + 1)]
+    else:
+        bounds = [0, *sections, x.shape[axis]]
+    index = [slice(None)] * x.ndim
+    index[axis] = slice(bounds[part], max(bounds[part], bounds[part + 1]))
+    return x[tuple(index)]
+
+
+def _join_sizes(xs, join="concatenate", axis=0):
+    """The axis a join works along and each operand's size there (vectors are one row of
+    vstack and joined end to end by hstack, as NumPy does)."""
+    if join == "vstack":
+        return 0, [1 if np.ndim(x) <= 1 else np.shape(x)[0] for x in xs]
+    if join == "hstack":
+        axis = 0 if np.ndim(xs[0]) <= 1 else 1
+        return axis, [max(np.size(x), 1) if np.ndim(x) == 0 else np.shape(x)[axis] for x in xs]
+    return axis, [np.shape(x)[axis] for x in xs]
+
+
+def _unjoin(t, *xs, part=0, join="concatenate", axis=0):
+    """The piece of t, a join of xs, that came from xs[part], in xs[part]'s shape (the
+    adjoint of a join, for sizes known only when it runs)."""
+    t = np.asarray(t)
+    axis, sizes = _join_sizes(xs, join, axis)
+    lo = sum(sizes[:part])
+    index = [slice(None)] * t.ndim
+    index[axis] = slice(lo, lo + sizes[part])
+    return t[tuple(index)].reshape(np.shape(xs[part]))
+
+
+def _einsum_embed(t, x, embed="->"):
+    """Zeros shaped like x with t written where einsum reads x: for spec 'i->ii' t goes on
+    the diagonal; x's letters missing from t's are broadcast (the adjoint of an einsum of
+    one operand, spec reversed)."""
+    src, dst = embed.split("->")
+    out = np.zeros(np.shape(x), dtype=np.result_type(t, x))
+    letters = "".join(dict.fromkeys(dst))
+    view = np.einsum(f"{dst}->{letters}", out)  # a writable view of the (generalized) diagonal
+    kept = "".join(c for c in letters if c in src)
+    t = np.einsum(f"{src}->{kept}", t)  # t's axes in the order of x's letters
+    view[...] = np.reshape(t, [np.shape(t)[kept.index(c)] if c in kept else 1 for c in letters])
+    return out
+
+
+def _undiag(t, a, k=0):
+    """The adjoint of np.diag(a, k) for a vector or a matrix a: t's k-th diagonal, or zeros
+    shaped like a with t on that diagonal."""
+    if np.ndim(a) == 1:
+        return np.diagonal(t, k)
+    out = np.zeros(np.shape(a), dtype=np.result_type(t, a))
+    i = np.arange(np.shape(t)[-1])
+    rows, cols = (i, i + k) if k >= 0 else (i - k, i)
+    out[rows, cols] = t
+    return out
+
+
+def _contraction(op, na, nb, axes=2):
+    """The einsum spec of a bilinear product of operands of na and nb dimensions."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    a = letters[:na]
+    b = list(letters[na:na + nb])
+    if op == "tensordot":
+        if isinstance(axes, int):
+            axes = (tuple(range(na - axes, na)), tuple(range(axes)))
+        ax_a = [k % na for k in axes[0]]
+        ax_b = [k % nb for k in axes[1]]
+        for i, j in zip(ax_a, ax_b):
+            b[j] = a[i]
+        b = "".join(b)
+        return f"{a},{b}->" + "".join(c for k, c in enumerate(a) if k not in ax_a) + \
+            "".join(c for k, c in enumerate(b) if k not in ax_b)
+    if op == "inner":
+        b = "".join(b[:-1]) + a[-1]
+        return f"{a},{b}->{a[:-1]}{b[:-1]}"
+    # dot: the last axis of a meets b's second to last (or only)
+    rest = "".join(b[:-1])
+    right = rest[:-1] + a[-1] + rest[-1:] if nb >= 2 else a[-1]
+    return f"{a},{right}->{a[:-1]}{rest}"
+
+
+def _adjoint_spec(spec, first):
+    """The einsum spec of one operand's adjoint from the output's adjoint and the other."""
+    ins, out = spec.split("->")
+    a, b = ins.split(",")
+    return f"{out},{b}->{a}" if first else f"{a},{out}->{b}"
+
+
+def _bilinear_adjoint(t, y, like, product="tensordot", axes=2, first=True):
+    """The adjoint of the first (or second) operand `like` of op(a, b) — tensordot, inner,
+    dot or kron — given the output's adjoint t and the other operand y, for shapes known
+    only when it runs."""
+    op = product
+    t, y = np.asarray(t), np.asarray(y)
+    kind = np.result_type(t, y)
+    if op == "kron":  # kron(a, b)[i p, j q] = a[i, j] b[p, q]
+        a_shape, b_shape = (np.shape(like), y.shape) if first else (y.shape, np.shape(like))
+        parts = t.reshape([d for pair in zip(a_shape, b_shape) for d in pair])
+        if len(a_shape) == 1:
+            spec = "ip,p->i" if first else "ip,i->p"
+        else:
+            spec = "ipjq,pq->ij" if first else "ipjq,ij->pq"
+        return np.einsum(spec, parts, y).astype(kind, copy=False)
+    if op == "dot" and (np.ndim(like) == 0 or y.ndim == 0):  # a product with a number
+        prod = t * y
+        return np.sum(prod) if np.ndim(like) == 0 else prod.astype(kind, copy=False)
+    na, nb = (np.ndim(like), y.ndim) if first else (y.ndim, np.ndim(like))
+    spec = _adjoint_spec(_contraction(op, na, nb, axes), first)
+    return np.asarray(np.einsum(spec, t, y) if first else np.einsum(spec, y, t))
+
+
+def _linear_scan(a, b, axis=0, reverse=False):
+    """h[j] = a[j] h[j-1] + b[j] along `axis` from h[-1] = 0 (from the end if `reverse`:
+    h[j] = a[j] h[j+1] + b[j]): the recurrence behind running products, whose
+    derivatives are recurrences of the same kind, so every order is exact with zeros."""
+    a, b = np.broadcast_arrays(np.asarray(a), np.asarray(b))
+    a, b = np.moveaxis(a, axis, 0), np.moveaxis(b, axis, 0)
+    out = np.empty(b.shape, dtype=np.result_type(a, b, 0.0))
+    h = np.zeros(b.shape[1:], dtype=out.dtype)
+    for j in (range(b.shape[0] - 1, -1, -1) if reverse else range(b.shape[0])):
+        h = a[j] * h + b[j]
+        out[j] = h
+    return np.moveaxis(out, 0, axis)
+
+
+def _spherical_jn(z, n=0):
+    """The spherical Bessel function j_n(z) (j_0(z) = sin(z)/z, 1 at 0), in NumPy alone,
+    in z's floating type."""
+    z = np.asarray(z)
+    kind = np.result_type(z.dtype, np.float16)
+    return _jn_terms(np, z.astype(np.float64), n).astype(kind)[()]
+
+
+def _jn_terms(xp, z, n):
+    """j_n(z) in namespace xp: its power series where |z| < n + 2 (no cancellation there),
+    else the upward recurrence j_{k+1} = (2k+1)/z j_k - j_{k-1} from j_0 and j_1, which is
+    stable for |z| > n."""
+    near = xp.abs(z) < n + 2
+    s = xp.where(near, z, xp.zeros_like(z))
+    # z^n / (2n+1)!! Σ (-z²/2)^k / (k! (2n+3)(2n+5)...(2n+2k+1))
+    term = xp.ones_like(s)
+    total = xp.ones_like(s)
+    for k in range(1, 60):
+        term = term * (-0.5 * s * s) / (k * (2 * n + 2 * k + 1))
+        total = total + term
+    lead = xp.ones_like(s)
+    for k in range(1, n + 1):
+        lead = lead * s / (2 * k + 1)
+    f = xp.where(near, xp.full_like(z, n + 2.0), z)
+    prev, cur = xp.sin(f) / f, xp.sin(f) / (f * f) - xp.cos(f) / f
+    for k in range(1, n):
+        prev, cur = cur, (2 * k + 1) / f * cur - prev
+    return xp.where(near, lead * total, prev if n == 0 else cur)

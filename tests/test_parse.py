@@ -164,7 +164,7 @@ ERRORS = [
     ("x y", "y", 3, "expected an operator"),
     ("2x", "x", 2, "expected an operator"),
     ("1.2.3", ".3", 4, "expected an operator"),
-    ("(x, y)", ",", 3, "outside a function call"),
+    ("(x, y) + 1", "(", 1, "operands of a join"),  # "(x, y)" alone: two outputs
     ("sin(x)(y)", "(", 7, "expected an operator"),
     # calls with the wrong arguments
     ("sin", "sin", 1, "parentheses"),

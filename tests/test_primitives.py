@@ -5,6 +5,7 @@ parses back, and the activations carry the lecture's table."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import zlib
 from collections.abc import Callable
@@ -375,13 +376,40 @@ def _vocabulary_samples(rng, A, C, v3, axes):
                  ((A, A > 0), {}, (True, False))],
         "take_add": [((_arr(rng, 3, 3), A, np.array([1.0, 0.0, 1.0])), {}, (True, False, False))],
         "einsum": [((A, _arr(rng, 3, 4)), {"spec": "ij,jk->ik"}, (True, True)),
-                   ((C, _arr(rng, 4)), {"spec": "ijk,k->j"}, (True, True))],
+                   ((C, _arr(rng, 4)), {"spec": "ijk,k->j"}, (True, True)),
+                   ((A, _arr(rng, 3, 4), _arr(rng, 4, 2)), {"spec": "ij,jk,kl->il"},
+                    (True, True, True)),
+                   ((_arr(rng, 3, 3),), {"spec": "ii->"}, (True,)),
+                   ((_arr(rng, 2, 2, 3), v3), {"spec": "iij,j->ij"}, (True, True))],
+        "einsum_embed": [((v3, _arr(rng, 3, 3)), {"embed": "i->ii"}, (True, False)),
+                         ((_arr(rng, 4, 2), _arr(rng, 2, 2, 3, 4)), {"embed": "li->iijl"},
+                          (True, False))],
         "concatenate": [((A, _arr(rng, 1, 3)), {}, (True, True)),
-                        ((A, _arr(rng, 2, 2)), {"axis": -1}, (True, True))],
-        "stack": [((A, _arr(rng, 2, 3)), {"axis": 1}, (True, True))],
+                        ((A, _arr(rng, 2, 2)), {"axis": -1}, (True, True)),
+                        ((A, _arr(rng, 1, 3), _arr(rng, 3, 3)), {}, (True, True, True))],
+        "unjoin": [((_arr(rng, 6, 3), A, _arr(rng, 1, 3), _arr(rng, 3, 3)), {"part": 1},
+                    (True, False, False, False)),
+                   ((_arr(rng, 3, 3), A, v3), {"part": 1, "join": "vstack"},
+                    (True, False, False))],
+        "split": [((_arr(rng, 2, 6),), {"sections": 3, "axis": 1, "part": 1}, one),
+                  ((_arr(rng, 2, 6),), {"sections": (1, 4), "axis": -1, "part": 2}, one)],
+        "stack": [((A, _arr(rng, 2, 3)), {"axis": 1}, (True, True)),
+                  ((A, _arr(rng, 2, 3), _arr(rng, 2, 3)), {"axis": 1}, (True, True, True))],
         "cross": [((_arr(rng, 4, 3), _arr(rng, 3)), {}, (True, True))],
         "tensordot": [((C, _arr(rng, 3, 4, 2)), {}, (True, True)),
-                      ((A, _arr(rng, 3, 4)), {"axes": 1}, (True, True))],
+                      ((A, _arr(rng, 3, 4)), {"axes": 1}, (True, True)),
+                      ((C, _arr(rng, 4, 3, 2)), {"axes": ((1, 2), (1, 0))}, (True, True))],
+        "bilinear_adjoint": [
+            ((_arr(rng, 2, 2), _arr(rng, 3, 4, 2), C), {}, (True, True, False)),
+            ((_arr(rng, 2, 2), C, _arr(rng, 3, 4, 2)), {"first": False}, (True, True, False)),
+            ((_arr(rng, 2, 3), A, np.float64(0.5)), {"product": "dot"}, (True, True, False)),
+            ((_arr(rng, 6, 6), _arr(rng, 3, 2), A), {"product": "kron"}, (True, True, False)),
+            ((_arr(rng, 2, 2), A, _arr(rng, 2, 3)), {"product": "inner", "first": False},
+             (True, True, False))],
+        "linear_scan": [((A, _arr(rng, 2, 3)), {"axis": 1}, (True, True)),
+                        ((Az, _arr(rng, 2, 3)), {"axis": 0, "reverse": True}, (True, True))],
+        "undiag": [((_arr(rng, 4, 4), v3), {"k": 1}, (True, False)),
+                   ((v3, _arr(rng, 3, 4)), {}, (True, False))],
         "inner": [((A, _arr(rng, 4, 3)), {}, (True, True))],
         "roll": [((A,), {"shift": 1, "axis": 1}, one), ((C,), {"shift": -2}, one)],
         "tril": [((_arr(rng, 3, 3),), {}, one), ((C,), {"k": 1}, one)],
@@ -403,11 +431,63 @@ def _vocabulary_samples(rng, A, C, v3, axes):
         "unpad": [((_arr(rng, 5, 6),), {"pad_width": (1, 2)}, one)],
         "dot": [((A, _arr(rng, 3, 4)), {}, (True, True)), ((np.float64(0.5), A), {}, (True, True))],
         "kron": [((A, _arr(rng, 3, 2)), {}, (True, True))],
-        "vstack": [((A, v3), {}, (True, True))],
-        "hstack": [((A, _arr(rng, 2, 2)), {}, (True, True))],
+        "vstack": [((A, v3), {}, (True, True)), ((A, v3, A), {}, (True, True, True))],
+        "hstack": [((A, _arr(rng, 2, 2)), {}, (True, True)),
+                   ((A, _arr(rng, 2, 2), _arr(rng, 2, 1)), {}, (True, True, True))],
         "diag": [((v3,), {"k": 1}, one), ((_arr(rng, 3, 4),), {}, one)],
         "cumprod": [((A,), {}, one), ((Az,), {"axis": 1}, one)],
     }
+
+
+def _einsum_loops(spec, *xs):
+    """einsum by its definition: a sum over every assignment of sizes to the letters."""
+    ins, out = spec.split("->")
+    ins = ins.split(",")
+    sizes = {c: n for letters, x in zip(ins, xs) for c, n in zip(letters, np.shape(x))}
+    letters = sorted(sizes)
+    result = np.zeros([sizes[c] for c in out])
+    for values in itertools.product(*(range(sizes[c]) for c in letters)):
+        at = dict(zip(letters, values))
+        term = 1.0
+        for spec_k, x in zip(ins, xs):
+            term = term * np.asarray(x)[tuple(at[c] for c in spec_k)]
+        result[tuple(at[c] for c in out)] += term
+    return result
+
+
+def _scan_sums(a, b, axis, reverse):
+    """h[j] = sum over i <= j of b[i] times the a's after i up to j (i >= j from the end)."""
+    a, b = np.moveaxis(a, axis, 0), np.moveaxis(b, axis, 0)
+    n = len(b)
+    out = np.zeros(b.shape)
+    for j in range(n):
+        for i in (range(j, n) if reverse else range(j + 1)):
+            between = range(j, i) if reverse else range(i + 1, j + 1)
+            out[j] += b[i] * np.prod([a[k] for k in between], axis=0)
+    return np.moveaxis(out, 0, axis)
+
+
+def _embed_loops(embed, t, x):
+    src, dst = embed.split("->")
+    out = np.zeros(np.shape(x))
+    for index in itertools.product(*(range(n) for n in np.shape(x))):
+        at = {}
+        if all(at.setdefault(c, i) == i for c, i in zip(dst, index)):
+            out[index] = t[tuple(at[c] for c in src)]
+    return out
+
+
+def _bilinear_adjoint_reference(t, y, like, product="tensordot", axes=2, first=True):
+    # each sample's adjoint by its definition: d<t, product(a, b)>/d(operand), entry by entry
+    a, b = (like, y) if first else (y, like)
+    f = {"tensordot": lambda a, b: np.tensordot(a, b, axes), "dot": np.dot, "kron": np.kron,
+         "inner": np.inner}[product]
+    grad = np.zeros(np.shape(like))
+    for index in itertools.product(*(range(n) for n in np.shape(like))):
+        unit = np.zeros(np.shape(like))
+        unit[index] = 1.0
+        grad[index] = np.sum(t * (f(unit, b) if first else f(a, unit)))
+    return grad
 
 
 def _move(a, source, destination):
@@ -462,11 +542,11 @@ VOCABULARY_REFERENCE: dict[str, Callable[..., Any]] = {
     "index_add": lambda t, x, index: np.where(np.arange(len(x))[:, None] == index, t, 0 * x),
     "take": lambda a, i: a[i] if i.dtype == bool else a[i.astype(int)],
     "take_add": _scatter,
-    "einsum": lambda a, b, spec: np.tensordot(a, b, axes=1) if spec == "ij,jk->ik"
-    else (a * b).sum(axis=(0, 2)),
-    "concatenate": lambda a, b, axis=0: np.block([[a], [b]]) if axis == 0 else np.block([a, b]),
-    "stack": lambda a, b, axis=0: np.array([a, b]).transpose(1, 0, 2),
-    "tensordot": lambda a, b, axes=2: np.einsum("ijk,jkl->il", a, b) if axes == 2
+    "concatenate": lambda *xs, axis=0: np.block([[x] for x in xs]) if axis == 0
+    else np.block(list(xs)),
+    "stack": lambda *xs, axis=0: np.array(xs).transpose(1, 0, 2),
+    "tensordot": lambda a, b, axes=2: np.einsum("ijk,kjl->il", a, b) if axes == ((1, 2), (1, 0))
+    else np.einsum("ijk,jkl->il", a, b) if axes == 2
     else a @ b,
     "inner": lambda a, b: a @ b.T,
     "roll": lambda a, shift, axis=None: np.concatenate([a[:, -1:], a[:, :-1]], axis=1)
@@ -503,8 +583,17 @@ VOCABULARY_REFERENCE: dict[str, Callable[..., Any]] = {
     "cumprod": lambda a, axis=None: np.multiply.accumulate(a.ravel() if axis is None else a,
                                                            axis=axis or 0),
     "kron": lambda a, b: np.einsum("ij,pq->ipjq", a, b).reshape(6, 6),
-    "vstack": lambda a, b: np.concatenate([a, b[None]]),
-    "hstack": lambda a, b: np.concatenate([a, b], axis=1),
+    "vstack": lambda *xs: np.block([[x] for x in xs]),
+    "hstack": lambda *xs: np.block(list(xs)),
+    "einsum": lambda *xs, spec: _einsum_loops(spec, *xs),
+    "einsum_embed": lambda t, x, embed: _embed_loops(embed, t, x),
+    "unjoin": lambda t, *xs, part, join="concatenate", axis=0: (
+        t[2:3] if join == "concatenate" else t[2]),
+    "split": lambda x, sections, axis, part: x[:, 2:4] if sections == 3 else x[:, 4:],
+    "bilinear_adjoint": _bilinear_adjoint_reference,
+    "linear_scan": lambda a, b, axis=0, reverse=False: _scan_sums(a, b, axis, reverse),
+    "undiag": lambda t, a, k=0: np.array([t[i, i + 1] for i in range(3)]) if a.ndim == 1
+    else np.array([[t[i] if i == j else 0.0 for j in range(4)] for i in range(3)]),
     "diag": lambda a, k=0: np.array([[a[i] if j == i + 1 else 0.0 for j in range(4)]
                                      for i in range(4)])[:4] if a.ndim == 1
     else np.array([a[i, i] for i in range(3)]),
@@ -587,7 +676,7 @@ def test_tensor_rules_match_central_differences(prim, k):
     out = prim.evaluate(*args, **params)
     bar = rng.standard_normal(np.shape(out))
     vjp = prim.vjp(bar, *args, out, **full)
-    assert len(vjp) == prim.arity
+    assert len(vjp) == len(args)
     for i, arg in enumerate(args):
         if not differentiable[i]:
             continue
@@ -600,7 +689,7 @@ def test_tensor_rules_match_central_differences(prim, k):
             return np.asarray(prim.evaluate(*moved, **params))
 
         fd = (shifted(h) - shifted(-h)) / (2 * h)
-        dots = [None] * prim.arity
+        dots = [None] * len(args)
         dots[i] = dot
         jvp = prim.jvp(tuple(dots), *args, out, **full)
         np.testing.assert_allclose(np.broadcast_to(jvp, fd.shape), fd, rtol=1e-6, atol=1e-7)
