@@ -39,13 +39,14 @@ from graphdiff.primitives import REGISTRY
 # primitives of the registry the numba backend refuses by name (a primitive that gains a
 # spelling moves out of this list)
 REFUSED = [
-    "broadcast_to", "concatenate", "cross", "cumprod", "cumsum", "diag", "diagonal",
-    "diagonal_add", "diff", "einsum", "erfinv", "expand_dims", "flip",
-    "getitem", "hstack", "index_add", "inner", "kron", "log_softmax", "logsumexp", "max",
-    "min", "moveaxis", "pad", "prod", "ravel", "repeat", "reshape", "reshape_like", "roll",
-    "softmax", "sort", "sort_by", "squeeze", "stack", "std", "swapaxes",
-    "take", "take_add", "tensordot", "tile", "trace", "tril", "triu", "unpad", "unrepeat",
-    "unsort_by", "untile", "var", "vstack",
+    "bilinear_adjoint", "broadcast_to", "concatenate", "cross", "cumprod", "cumsum",
+    "diag", "diagonal", "diagonal_add", "diff", "einsum", "einsum_embed", "erfinv",
+    "expand_dims", "flip", "getitem", "hstack", "index_add", "inner", "kron",
+    "linear_scan", "log_softmax", "logsumexp", "max", "min", "moveaxis", "pad", "prod",
+    "ravel", "repeat", "reshape", "reshape_like", "roll", "softmax", "sort", "sort_by",
+    "spherical_jn", "split", "squeeze", "stack", "std", "swapaxes", "take", "take_add",
+    "tensordot", "tile", "trace", "tril", "triu", "undiag", "unjoin", "unpad",
+    "unrepeat", "unsort_by", "untile", "var", "vstack",
 ]
 
 
