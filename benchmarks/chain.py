@@ -1,0 +1,150 @@
+"""The 1,000-layer scalar-weighted tanh chain: value and gradient, compiled against a hand loop.
+
+    taskset -c 1 python benchmarks/chain.py [--layers 1000] [--points 10] [--seconds 5]
+                                            [--quick]
+
+x_{k+1} = tanh(w_k x_k) for k = 1..L, with x an array of `--points` points and every w_k a
+scalar input of its own (w1, ..., wL), so the graph has L + 1 inputs; value_and_grad gives
+the output and the gradient of its sum with respect to x and every w_k.  Contenders, timed
+in the same interleaved rounds (every contender once per round, the order rotated):
+
+- `hand loop`        the reference (ratio 1.00): a Python loop over the layers with NumPy,
+                     forward keeping each tanh, then back over the layers;
+- `graphdiff`        `gd.value_and_grad(chain)` called as users call it;
+- `graphdiff .fn`    its general function, called directly;
+- `graphdiff numba`  the same on graphdiff's Numba backend;
+- `JAX lax.scan`     jit(value_and_grad) of a `lax.scan` over the weights, given as one
+                     array (float64 enabled).
+
+Every contender's value and gradient is checked against the hand loop's before timing.
+`first call` is building the function and its first call (graph, differentiation, code
+generation, compilation).  Nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import harness  # first: it pins every library to one thread before their import
+
+# isort: split
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+import graphdiff as gd
+
+GOAL = 1.5  # issue 13: graphdiff's call at most 1.5 times the hand loop
+
+
+def chain_graph(layers: int) -> gd.Graph:
+    """tanh(w_L * ... tanh(w_1 * x)), built by operators; inputs x, w1, ..., wL."""
+    x = gd.symbols("x")
+    v = x
+    for k in range(1, layers + 1):
+        v = gd.tanh(gd.symbols(f"w{k}") * v)
+    return gd.parse(v, inputs=["x"] + [f"w{k}" for k in range(1, layers + 1)])
+
+
+def chain_by_hand(x: np.ndarray, *w: float) -> tuple[np.ndarray, tuple]:
+    """Forward keeping x_k and t_k = tanh(w_k x_k); back: d t = 1 - t², the adjoint of w_k
+    is sum(bar t_k (1 - t_k²) x_k) and of x_k is bar t_k (1 - t_k²) w_k."""
+    kept = []
+    for wk in w:
+        t = np.tanh(wk * x)
+        kept.append((x, t))
+        x = t
+    bar = np.ones_like(x)
+    grads_w = [0.0] * len(w)
+    for k in range(len(w) - 1, -1, -1):
+        xk, t = kept[k]
+        bar = bar * (1.0 - t * t)
+        grads_w[k] = np.sum(bar * xk)
+        bar = bar * w[k]
+    return x, (bar, *grads_w)
+
+
+def jax_scan(x: np.ndarray, w: np.ndarray) -> Callable[[], Any]:
+    """jit(value_and_grad) of a lax.scan over the weights, the output as auxiliary value."""
+    jax = harness.jax_or_none()
+    if jax is None:
+        raise ImportError(harness.NOT_INSTALLED)
+    jnp = jax.numpy
+
+    def chain(x, w):
+        out, _ = jax.lax.scan(lambda h, wk: (jnp.tanh(wk * h), None), x, w)
+        return jnp.sum(out), out
+
+    vg = jax.jit(jax.value_and_grad(chain, argnums=(0, 1), has_aux=True))
+    xd, wd = jnp.asarray(x), jnp.asarray(w)
+
+    def run():
+        (_, out), (gx, gw) = jax.block_until_ready(vg(xd, wd))
+        return out, (gx, *gw)  # the weights' gradient as one value per weight, as the others
+
+    return run
+
+
+def contenders(x: np.ndarray, w: np.ndarray) -> dict[str, Callable[[], Callable[[], Any]]]:
+    """Builders: each returns the call to time (building is what `first call` counts)."""
+    ws = [float(v) for v in w]
+    layers = len(ws)
+
+    def graphdiff(backend: str = "numpy", general: bool = False):
+        compiled = gd.value_and_grad(chain_graph(layers), backend=backend)
+        fn = compiled.fn if general else compiled
+        return lambda: fn(x, *ws)
+
+    return {"hand loop": lambda: (lambda: chain_by_hand(x, *ws)),
+            "graphdiff": graphdiff,
+            "graphdiff .fn": lambda: graphdiff(general=True),
+            "graphdiff numba": lambda: graphdiff("numba"),
+            "JAX lax.scan": lambda: jax_scan(x, w)}
+
+
+def measure(layers: int, points: int, seconds: float) -> tuple[list[list[str]], bool]:
+    """The table's rows and whether every contender agreed with the hand loop."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1.0, 1.0, points)
+    w = rng.uniform(0.9, 1.3, layers)  # near 1: the signal neither dies nor saturates
+    runs, first, notes, agree = harness.prepare(contenders(x, w), harness.flat,
+                                                harness.tolerance(np.float64))
+    times = harness.interleaved_medians(runs, seconds)
+    ref = times["hand loop"]
+    rows = []
+    for name in contenders(x, w):
+        goal = f"≤ {GOAL}" if name.startswith("graphdiff") else ""
+        rows.append([name, harness.fmt_time(times.get(name)),
+                     f"{times[name] / ref:.2f}" if name in times else "-", goal,
+                     harness.fmt_time(first.get(name)), notes[name]])
+    return rows, agree
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--layers", type=int, default=1000)
+    parser.add_argument("--points", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=5.0, help="timing budget")
+    parser.add_argument("--quick", action="store_true",
+                        help="20 layers and a 0.05 s budget: checks that everything runs "
+                             "and agrees")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.layers, args.seconds = 20, 0.05
+    print(harness.environment())
+    print(harness.load_average("start"))
+    print(f"\n{args.layers}-layer chain x_(k+1) = tanh(w_k x_k), x: {args.points:,} points, "
+          f"w_k: {args.layers} scalar inputs; value and gradient (x and every w_k); "
+          f"ratios to the hand loop in the same interleaved run\n")
+    rows, agree = measure(args.layers, args.points, args.seconds)
+    print(harness.markdown(["contender", "median", "ratio to hand loop", "goal",
+                            "first call", "agreement"], rows))
+    print("\nJAX takes the weights as one array (a scan needs one); the others as "
+          f"{args.layers} scalar arguments.")
+    print(harness.load_average("end"))
+    return 0 if agree else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
