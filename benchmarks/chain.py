@@ -80,10 +80,17 @@ def jax_scan(x: np.ndarray, w: np.ndarray) -> Callable[[], Any]:
     xd, wd = jnp.asarray(x), jnp.asarray(w)
 
     def run():
-        (_, out), (gx, gw) = jax.block_until_ready(vg(xd, wd))
-        return out, (gx, *gw)  # the weights' gradient as one value per weight, as the others
+        (_, out), grads = jax.block_until_ready(vg(xd, wd))
+        return out, grads  # grads: x's, then the weights' as one array
 
     return run
+
+
+def flat(result) -> list:
+    """[value, gradient of x, gradients of the weights as one array], whether the weights'
+    gradients come one per weight or as one array (JAX)."""
+    value, grads = result
+    return [value, grads[0], np.hstack([np.ravel(g) for g in grads[1:]])]
 
 
 def contenders(x: np.ndarray, w: np.ndarray) -> dict[str, Callable[[], Callable[[], Any]]]:
@@ -108,7 +115,7 @@ def measure(layers: int, points: int, seconds: float) -> tuple[list[list[str]], 
     rng = np.random.default_rng(0)
     x = rng.uniform(-1.0, 1.0, points)
     w = rng.uniform(0.9, 1.3, layers)  # near 1: the signal neither dies nor saturates
-    runs, first, notes, agree = harness.prepare(contenders(x, w), harness.flat,
+    runs, first, notes, agree = harness.prepare(contenders(x, w), flat,
                                                 harness.tolerance(np.float64))
     times = harness.interleaved_medians(runs, seconds)
     ref = times["hand loop"]

@@ -29,6 +29,8 @@ import numpy as np
 NOT_AVAILABLE = "not available"
 NOT_INSTALLED = "not installed"
 FEATURE_MISSING = (ImportError, ValueError, TypeError, NotImplementedError)
+# how a contender that ran but must not be timed is marked (the scripts then exit with 1)
+BROKEN = ("WRONG", "FAILED")
 
 
 def jax_or_none() -> Any:
@@ -85,13 +87,14 @@ def clock(run: Callable[[], Any], repeat: int) -> float:
     return time.perf_counter() - start
 
 
-def first_call(build: Callable[[], Callable[[], Any]]) -> tuple[Callable[[], Any], float]:
-    """Build a contender and call it once: (the run, seconds for both), which is where
-    graphdiff builds and compiles and where Numba and JAX compile."""
+def first_call(build: Callable[[], Callable[[], Any]]) -> tuple[Callable[[], Any], float, Any]:
+    """Build a contender and call it once: (the run, seconds for both, what the call
+    returned).  This is where graphdiff builds and compiles and where Numba and JAX
+    compile."""
     start = time.perf_counter()
     run = build()
-    run()
-    return run, time.perf_counter() - start
+    result = run()
+    return run, time.perf_counter() - start, result
 
 
 def missing(exc: BaseException) -> str:
@@ -107,11 +110,20 @@ def flat(result: tuple[Any, Sequence[Any]]) -> list[Any]:
     return [value, *grads]
 
 
+def failed(exc: BaseException) -> str:
+    """The table's note for a contender that raised something other than FEATURE_MISSING
+    (a compiler's error, say): reported, not timed, and the run exits with 1."""
+    return f"FAILED: {type(exc).__name__}: {str(exc)[:120]}"
+
+
 class Prepared(NamedTuple):
     runs: dict[str, Callable[[], Any]]  # the contenders that built and agree: to be timed
     first: dict[str, float]  # seconds to build and call each once
     notes: dict[str, str]  # every contender: its agreement, or why it has no number
     agree: bool  # False if any contender built but disagrees with the reference
+
+
+CHECKED_CALLS = 4
 
 
 def prepare(builders: dict[str, Callable[[], Callable[[], Any]]],
@@ -121,14 +133,27 @@ def prepare(builders: dict[str, Callable[[], Callable[[], Any]]],
     runs, first, notes, want, agree = {}, {}, {}, None, True
     for name, build in builders.items():
         try:
-            run, first[name] = first_call(build)
+            run, first[name], result = first_call(build)
         except FEATURE_MISSING as exc:
             notes[name] = missing(exc)
             continue
-        got = list(flatten(run()))
-        want = got if want is None else want
+        except Exception as exc:  # noqa: BLE001  (a contender that breaks: say so, go on)
+            notes[name], agree = failed(exc), False
+            continue
+        # the first call's result (copied: a later call may reuse its buffers), and one
+        # from steady state, where shape-specialised variants and caches are in use
+        results = [[np.array(a, copy=True) for a in flatten(result)]]
         try:
-            notes[name] = f"max rel. diff {assert_close(name, got, want, rtol):.1e}"
+            for _ in range(CHECKED_CALLS - 1):
+                last = run()
+            results.append(list(flatten(last)))
+        except Exception as exc:  # noqa: BLE001
+            notes[name], agree = failed(exc), False
+            continue
+        want = results[0] if want is None else want
+        try:
+            worst = max(assert_close(name, got, want, rtol) for got in results)
+            notes[name] = f"max rel. diff {worst:.1e}"
             runs[name] = run
         except AssertionError as exc:
             notes[name], agree = f"WRONG: {exc}", False
