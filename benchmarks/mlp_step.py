@@ -98,7 +98,8 @@ class Contender(NamedTuple):
 
 
 def sgd_after(step: Callable[..., tuple[float, Sequence[np.ndarray]]],
-              params: list[np.ndarray], X: np.ndarray, Y: np.ndarray) -> Contender:
+              params: list[np.ndarray], X: np.ndarray, Y: np.ndarray,
+              numpy_memory: bool = True) -> Contender:
     """A loss-and-gradient step followed by p -= lr g through one scratch buffer per
     parameter, so the update allocates nothing itself (the same for every such step)."""
     scratch = [np.empty_like(p) for p in params]
@@ -111,7 +112,7 @@ def sgd_after(step: Callable[..., tuple[float, Sequence[np.ndarray]]],
             p -= s
         return float(value)
 
-    return Contender(run, lambda: params, True)
+    return Contender(run, lambda: params, numpy_memory)
 
 
 def hand_numpy(cfg: Config, params, X, Y) -> Contender:
@@ -217,7 +218,7 @@ def graphdiff_numba(cfg: Config, params, X, Y) -> Contender:
         def step(params, X, Y, masks):
             return fn(X, Y, *params)
 
-    return sgd_after(step, params, X, Y)
+    return sgd_after(step, params, X, Y, numpy_memory=False)
 
 
 def fused(backend: str) -> Callable[..., Contender]:

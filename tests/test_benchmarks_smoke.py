@@ -44,12 +44,19 @@ def assert_jax_row(cells: list[str], ratio: str) -> None:
         assert "not installed" in cells, cells
 
 
-def test_mlp_step_quick():
-    out = run_quick("mlp_step.py", "--sizes", "0", "2")
+@pytest.mark.parametrize("size, contenders, network", [
+    # every contender on the smallest network; the classifier (integer labels, softmax
+    # cross-entropy) without the Numba ones, whose compiling the numba tests already pay
+    ("0", (), "batch 10, 1-3-1, mse"),
+    ("2", ("hand NumPy", "NumPy out=", "graphdiff", "fused numpy", "JAX"),
+     "batch 16, 8-8-8-8, softmax_xent"),
+])
+def test_mlp_step_quick(size, contenders, network):
+    out = run_quick("mlp_step.py", "--sizes", size,
+                    *(("--contenders", *contenders) if contenders else ()))
     assert "load average at start" in out and "load average at end" in out
     summary = [r for r in rows_of(out, "batch ") if "," in r[0]]  # not the detail's head
-    assert [r[0] for r in summary] == ["batch 10, 1-3-1, mse",
-                                       "batch 16, 8-8-8-8, softmax_xent"]
+    assert [r[0] for r in summary] == [network]
     head = rows_of(out, "work")[0]
     for row in summary:
         assert len(row) == len(head)
