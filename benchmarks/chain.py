@@ -4,19 +4,21 @@
                                             [--quick]
 
 x_{k+1} = tanh(w_k x_k) for k = 1..L, with x an array of `--points` points and every w_k a
-scalar input of its own (w1, ..., wL), so the graph has L + 1 inputs; value_and_grad gives
-the output and the gradient of its sum with respect to x and every w_k.  Contenders, timed
+scalar input of its own (w1, ..., wL), so the graph has L + 1 inputs.  Two tables: the
+value alone (`gd.compile`), then value and gradient (`gd.value_and_grad`: the output and
+the gradient of its sum with respect to x and every w_k).  Contenders, timed
 in the same interleaved rounds (every contender once per round, the order rotated):
 
 - `hand loop`        the reference (ratio 1.00): a Python loop over the layers with NumPy,
                      forward keeping each tanh, then back over the layers;
-- `graphdiff`        `gd.value_and_grad(chain)` called as users call it;
+- `graphdiff`        the compiled function called as users call it;
 - `graphdiff .fn`    its general function, called directly;
 - `graphdiff numba`  the same on graphdiff's Numba backend;
-- `JAX lax.scan`     jit(value_and_grad) of a `lax.scan` over the weights, given as one
-                     array (float64 enabled).
+- `JAX lax.scan`     jit of a `lax.scan` over the weights, given as one array (and
+                     jit(value_and_grad) of it; float64 enabled).
 
-Every contender's value and gradient is checked against the hand loop's before timing.
+Every contender's result is checked against the hand loop's before timing (its first
+call and its fourth, when variants and caches are in use).
 `first call` is building the function and its first call (graph, differentiation, code
 generation, compilation).  Nothing here asserts a timing.
 """
@@ -47,6 +49,13 @@ def chain_graph(layers: int) -> gd.Graph:
     return gd.parse(v, inputs=["x"] + [f"w{k}" for k in range(1, layers + 1)])
 
 
+def chain_value_by_hand(x: np.ndarray, *w: float) -> np.ndarray:
+    """The forward loop alone."""
+    for wk in w:
+        x = np.tanh(wk * x)
+    return x
+
+
 def chain_by_hand(x: np.ndarray, *w: float) -> tuple[np.ndarray, tuple]:
     """Forward keeping x_k and t_k = tanh(w_k x_k); back: d t = 1 - t², the adjoint of w_k
     is sum(bar t_k (1 - t_k²) x_k) and of x_k is bar t_k (1 - t_k²) w_k."""
@@ -65,8 +74,9 @@ def chain_by_hand(x: np.ndarray, *w: float) -> tuple[np.ndarray, tuple]:
     return x, (bar, *grads_w)
 
 
-def jax_scan(x: np.ndarray, w: np.ndarray) -> Callable[[], Any]:
-    """jit(value_and_grad) of a lax.scan over the weights, the output as auxiliary value."""
+def jax_scan(x: np.ndarray, w: np.ndarray, gradient: bool) -> Callable[[], Any]:
+    """jit of a lax.scan over the weights; with `gradient`, jit(value_and_grad) of its sum
+    with the output as auxiliary value."""
     jax = harness.jax_or_none()
     if jax is None:
         raise ImportError(harness.NOT_INSTALLED)
@@ -76,8 +86,11 @@ def jax_scan(x: np.ndarray, w: np.ndarray) -> Callable[[], Any]:
         out, _ = jax.lax.scan(lambda h, wk: (jnp.tanh(wk * h), None), x, w)
         return jnp.sum(out), out
 
-    vg = jax.jit(jax.value_and_grad(chain, argnums=(0, 1), has_aux=True))
     xd, wd = jnp.asarray(x), jnp.asarray(w)
+    if not gradient:
+        value = jax.jit(lambda x, w: chain(x, w)[1])
+        return lambda: jax.block_until_ready(value(xd, wd))
+    vg = jax.jit(jax.value_and_grad(chain, argnums=(0, 1), has_aux=True))
 
     def run():
         (_, out), grads = jax.block_until_ready(vg(xd, wd))
@@ -93,34 +106,40 @@ def flat(result) -> list:
     return [value, grads[0], np.hstack([np.ravel(g) for g in grads[1:]])]
 
 
-def contenders(x: np.ndarray, w: np.ndarray) -> dict[str, Callable[[], Callable[[], Any]]]:
-    """Builders: each returns the call to time (building is what `first call` counts)."""
+def contenders(x: np.ndarray, w: np.ndarray, gradient: bool
+               ) -> dict[str, Callable[[], Callable[[], Any]]]:
+    """Builders: each returns the call to time (building is what `first call` counts).
+    `gradient`: value and gradient (gd.value_and_grad), else the value (gd.compile)."""
     ws = [float(v) for v in w]
     layers = len(ws)
+    make = gd.value_and_grad if gradient else gd.compile
+    by_hand = chain_by_hand if gradient else chain_value_by_hand
 
     def graphdiff(backend: str = "numpy", general: bool = False):
-        compiled = gd.value_and_grad(chain_graph(layers), backend=backend)
+        compiled = make(chain_graph(layers), backend=backend)
         fn = compiled.fn if general else compiled
         return lambda: fn(x, *ws)
 
-    return {"hand loop": lambda: (lambda: chain_by_hand(x, *ws)),
+    return {"hand loop": lambda: (lambda: by_hand(x, *ws)),
             "graphdiff": graphdiff,
             "graphdiff .fn": lambda: graphdiff(general=True),
             "graphdiff numba": lambda: graphdiff("numba"),
-            "JAX lax.scan": lambda: jax_scan(x, w)}
+            "JAX lax.scan": lambda: jax_scan(x, w, gradient)}
 
 
-def measure(layers: int, points: int, seconds: float) -> tuple[list[list[str]], bool]:
+def measure(layers: int, points: int, seconds: float, gradient: bool
+            ) -> tuple[list[list[str]], bool]:
     """The table's rows and whether every contender agreed with the hand loop."""
     rng = np.random.default_rng(0)
     x = rng.uniform(-1.0, 1.0, points)
     w = rng.uniform(0.9, 1.3, layers)  # near 1: the signal neither dies nor saturates
-    runs, first, notes, agree = harness.prepare(contenders(x, w), flat,
+    runs, first, notes, agree = harness.prepare(contenders(x, w, gradient),
+                                                flat if gradient else (lambda v: [v]),
                                                 harness.tolerance(np.float64))
     times = harness.interleaved_medians(runs, seconds)
     ref = times["hand loop"]
     rows = []
-    for name in contenders(x, w):
+    for name in contenders(x, w, gradient):
         goal = f"≤ {GOAL}" if name.startswith("graphdiff") else ""
         rows.append([name, harness.fmt_time(times.get(name)),
                      f"{times[name] / ref:.2f}" if name in times else "-", goal,
@@ -141,12 +160,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.layers, args.seconds = 20, 0.05
     print(harness.environment())
     print(harness.load_average("start"))
-    print(f"\n{args.layers}-layer chain x_(k+1) = tanh(w_k x_k), x: {args.points:,} points, "
-          f"w_k: {args.layers} scalar inputs; value and gradient (x and every w_k); "
-          f"ratios to the hand loop in the same interleaved run\n")
-    rows, agree = measure(args.layers, args.points, args.seconds)
-    print(harness.markdown(["contender", "median", "ratio to hand loop", "goal",
-                            "first call", "agreement"], rows))
+    agree = True
+    for gradient in (False, True):
+        what = ("value and gradient (x and every w_k; gd.value_and_grad)" if gradient
+                else "value (gd.compile)")
+        print(f"\n{args.layers}-layer chain x_(k+1) = tanh(w_k x_k), x: {args.points:,} "
+              f"points, w_k: {args.layers} scalar inputs; {what}; ratios to the hand loop "
+              f"in the same interleaved run\n")
+        rows, ok = measure(args.layers, args.points, args.seconds, gradient)
+        agree = agree and ok
+        print(harness.markdown(["contender", "median", "ratio to hand loop", "goal",
+                                "first call", "agreement"], rows))
     print("\nJAX takes the weights as one array (a scan needs one); the others as "
           f"{args.layers} scalar arguments.")
     print(harness.load_average("end"))
