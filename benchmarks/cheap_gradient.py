@@ -401,14 +401,14 @@ def lognormal_peers(rows, seconds: float) -> bool:
         runs, first, notes, agree = harness.prepare(
             lognormal_contenders(args, arrays), harness.flat, harness.tolerance(np.float64))
         all_agree = all_agree and agree
-        times = harness.interleaved_medians(runs, seconds)
+        times, cpu = harness.interleaved_medians(runs, seconds)
         ref = times["hand NumPy"]
         inputs = "y, mu, sigma arrays" if arrays else "y array; mu, sigma scalars"
         ours = [times[k] / ref for k in ("graphdiff", "graphdiff .fn", "graphdiff numba")
                 if k in times]
         cells = [f"N = {n:,} ({inputs})", harness.fmt_time(ref)]
         for name in names[1:]:
-            cells.append(f"{times[name] / ref:.2f}" if name in times
+            cells.append(harness.ratio(times, name, "hand NumPy") if name in times
                          else notes[name].split(" (")[0].split(":")[0])
         best = min(ours) if ours else None
         cells += [f"≤ {goal:.1f}", "-" if best is None else f"{best:.2f}",
@@ -416,7 +416,8 @@ def lognormal_peers(rows, seconds: float) -> bool:
         summary.append(cells)
         for name in names:
             detail.append([f"{n:,}", name, harness.fmt_time(times.get(name)),
-                           f"{times[name] / ref:.2f}" if name in times else "-",
+                           harness.ratio(times, name, "hand NumPy"),
+                           harness.ratio(cpu, name, "hand NumPy"),
                            harness.fmt_time(first.get(name)), notes.get(name, "")])
     print("\nlog-normal value_and_grad against its peers (issue 13), ratios to hand NumPy "
           "in the same interleaved run:\n")
@@ -424,7 +425,7 @@ def lognormal_peers(rows, seconds: float) -> bool:
                                                                 "met"], summary))
     print()
     print(harness.markdown(["N", "contender", "median", "ratio to hand NumPy",
-                            "first call", "agreement"], detail))
+                            "CPU-time ratio", "first call", "agreement"], detail))
     print("\nfirst call: building the function and calling it once (graphdiff compiles a "
           "shape-specialised variant on a later call, not counted; Numba and JAX compile "
           "here).  JAX's inputs are device arrays made once.")

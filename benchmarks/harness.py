@@ -160,8 +160,13 @@ def prepare(builders: dict[str, Callable[[], Callable[[], Any]]],
     return Prepared(runs, first, notes, agree)
 
 
+class Medians(NamedTuple):
+    wall: dict[str, float]  # median wall-clock seconds per call
+    cpu: dict[str, float]  # median CPU seconds per call: waiting for a core does not count
+
+
 def interleaved_medians(runs: dict[str, Callable[[], Any]], seconds: float,
-                        sample: float = 0.02, max_rounds: int = 61) -> dict[str, float]:
+                        sample: float = 0.02, max_rounds: int = 61) -> Medians:
     """Median seconds per call of each run.  Every round calls every run (a sample of
     about `sample` seconds each), starting one further along, so load on a shared machine
     hits all runs alike; `seconds` is the whole budget (at least 3 rounds)."""
@@ -172,12 +177,25 @@ def interleaved_medians(runs: dict[str, Callable[[], Any]], seconds: float,
     inner = {name: max(1, int(sample / one[name])) for name in names}
     per_round = sum(inner[name] * one[name] for name in names)
     rounds = int(min(max_rounds, max(3, seconds / max(per_round, 1e-9))))
-    samples: dict[str, list[float]] = {name: [] for name in names}
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
         for k in range(len(names)):
-            name = names[(r + k) % len(names)]
-            samples[name].append(clock(runs[name], inner[name]) / inner[name])
-    return {name: statistics.median(times) for name, times in samples.items()}
+            name, run = names[(r + k) % len(names)], runs[names[(r + k) % len(names)]]
+            start, start_cpu = time.perf_counter(), time.process_time()
+            for _ in range(inner[name]):
+                run()
+            wall[name].append((time.perf_counter() - start) / inner[name])
+            cpu[name].append((time.process_time() - start_cpu) / inner[name])
+    return Medians({n: statistics.median(t) for n, t in wall.items()},
+                   {n: statistics.median(t) for n, t in cpu.items()})
+
+
+def ratio(times: dict[str, float], name: str, reference: str) -> str:
+    """times[name] / times[reference] to two places, or "-" when either has no time."""
+    if name not in times or reference not in times:
+        return "-"
+    return f"{times[name] / times[reference]:.2f}"
 
 
 def tolerance(dtype: Any) -> float:

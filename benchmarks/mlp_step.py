@@ -298,7 +298,8 @@ def peak_bytes(run: Callable[[], float]) -> int:
 
 
 class Result(NamedTuple):
-    seconds: float | None = None
+    seconds: float | None = None  # median wall-clock time of a step
+    cpu: float | None = None  # median CPU time of a step
     first_call: float | None = None
     peak: int | None = None
     note: str = ""  # why there is no number, or the contender's disagreement
@@ -364,27 +365,29 @@ def measure(cfg: Config, dtype: Any, seconds: float, names: Sequence[str]
         peak = peak_bytes(contender.run) if contender.numpy_memory else None
         results[name] = Result(first_call=first, peak=peak)
         runs[name] = contender.run
-    times = harness.interleaved_medians(runs, seconds)
-    return {name: r._replace(seconds=times.get(name)) for name, r in results.items()}
+    wall, cpu = harness.interleaved_medians(runs, seconds)
+    return {name: r._replace(seconds=wall.get(name), cpu=cpu.get(name))
+            for name, r in results.items()}
 
 
 # --- tables -------------------------------------------------------------------------------
-def _ratio(r: Result, ref: Result) -> str:
-    if r.seconds is None or ref.seconds is None:
+def _ratio(r: Result, ref: Result, field: str = "seconds") -> str:
+    mine, theirs = getattr(r, field), getattr(ref, field)
+    if mine is None or not theirs:
         return "-"
-    return f"{r.seconds / ref.seconds:.2f}"
+    return f"{mine / theirs:.2f}"
 
 
 def detail_table(rows: list[tuple[Config, str, dict[str, Result]]]) -> str:
     head = ["batch", "layers", "loss", "dtype", "contender", "median", "ratio to hand NumPy",
-            "first call", "peak MB", "note"]
+            "CPU-time ratio", "first call", "peak MB", "note"]
     body = []
     for cfg, dtype, results in rows:
         ref = results[REFERENCE]
         for name, r in results.items():
             peak = "-" if r.peak is None else f"{r.peak / 2**20:.2f}"
             body.append([str(cfg.batch), cfg.name, cfg.loss, dtype, name,
-                         harness.fmt_time(r.seconds), _ratio(r, ref),
+                         harness.fmt_time(r.seconds), _ratio(r, ref), _ratio(r, ref, "cpu"),
                          harness.fmt_time(r.first_call), peak, r.note])
     return harness.markdown(head, body)
 
