@@ -230,8 +230,8 @@ def fused(backend: str) -> Callable[..., Contender]:
                          dropout=False, int_labels=cfg.int_labels, optimizer="sgd",
                          backend=backend, lr=LR)
         state = step.init_state(params)
-        return Contender(lambda: float(step(params, state, X, Y, masks=None)),
-                         lambda: params, backend == "numpy")
+        return Contender(lambda: step(params, state, X, Y, masks=None), lambda: params,
+                         backend == "numpy")
     return build
 
 
