@@ -17,6 +17,7 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                            " --xla_cpu_multi_thread_eigen=false"
                            " intra_op_parallelism_threads=1").strip()
 
+import importlib.util
 import platform
 import statistics
 import time
@@ -44,16 +45,13 @@ def jax_or_none() -> Any:
 
 
 def installed(module: str) -> bool:
-    """Whether `module` can be imported (a peer appears in a table only when it can)."""
-    try:
-        __import__(module)
-    except ImportError:
-        return False
-    return True
+    """Whether `module` is installed (found, not imported: a peer appears in a table only
+    when it is)."""
+    return importlib.util.find_spec(module) is not None
 
 
 def environment() -> str:
-    """One line: versions, CPU, the cores this process may run on, and the load average."""
+    """One line: versions, CPU, the cores this process may run on, the thread settings."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
