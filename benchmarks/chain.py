@@ -127,18 +127,24 @@ def contenders(x: np.ndarray, w: np.ndarray, gradient: bool
             "JAX lax.scan": lambda: jax_scan(x, w, gradient)}
 
 
-def measure(layers: int, points: int, seconds: float, gradient: bool
-            ) -> tuple[list[list[str]], bool]:
-    """The table's rows and whether every contender agreed with the hand loop."""
+NAMES = ("hand loop", "graphdiff", "graphdiff .fn", "graphdiff numba", "JAX lax.scan")
+
+
+def measure(layers: int, points: int, seconds: float, gradient: bool,
+            names: Sequence[str] = NAMES) -> tuple[list[list[str]], bool]:
+    """The table's rows and whether every contender agreed with the hand loop (always
+    measured, whatever `names` says: it is the reference)."""
     rng = np.random.default_rng(0)
     x = rng.uniform(-1.0, 1.0, points)
     w = rng.uniform(0.9, 1.3, layers)  # near 1: the signal neither dies nor saturates
-    runs, first, notes, agree = harness.prepare(contenders(x, w, gradient),
+    builders = {name: build for name, build in contenders(x, w, gradient).items()
+                if name == "hand loop" or name in names}
+    runs, first, notes, agree = harness.prepare(builders,
                                                 flat if gradient else (lambda v: [v]),
                                                 harness.tolerance(np.float64))
     wall, cpu = harness.interleaved_medians(runs, seconds)
     rows = []
-    for name in contenders(x, w, gradient):
+    for name in builders:
         goal = f"≤ {GOAL}" if name.startswith("graphdiff") else ""
         rows.append([name, harness.fmt_time(wall.get(name)),
                      harness.ratio(wall, name, "hand loop"), goal,
@@ -152,6 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--layers", type=int, default=1000)
     parser.add_argument("--points", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=5.0, help="timing budget")
+    parser.add_argument("--contenders", nargs="+", default=list(NAMES), choices=NAMES,
+                        help="default: all (the Numba backend compiles a 1,000-layer kernel "
+                             "per table on its first call: minutes)")
     parser.add_argument("--quick", action="store_true",
                         help="20 layers and a 0.05 s budget: checks that everything runs "
                              "and agrees")
@@ -167,7 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\n{args.layers}-layer chain x_(k+1) = tanh(w_k x_k), x: {args.points:,} "
               f"points, w_k: {args.layers} scalar inputs; {what}; ratios to the hand loop "
               f"in the same interleaved run\n")
-        rows, ok = measure(args.layers, args.points, args.seconds, gradient)
+        rows, ok = measure(args.layers, args.points, args.seconds, gradient,
+                           args.contenders)
         agree = agree and ok
         print(harness.markdown(["contender", "median", "ratio to hand loop", "goal",
                                 "CPU-time ratio", "first call", "agreement"], rows))
