@@ -28,15 +28,12 @@ here asserts a timing.
 
 from __future__ import annotations
 
-import os
+import harness  # first: it pins every library to one thread before their import
 
-# one BLAS/OpenMP thread, set before NumPy is imported, so runs compare like with like
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-             "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
-    os.environ[_var] = "1"
-
+# isort: split
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -325,7 +322,117 @@ def sympy_by_depth(depths: list[int], points: int, rounds: int, budget: float) -
               f"  {m['sympy'] / m['vg']:>10.2f}  {diff:>9.1e}")
 
 
-def main() -> None:
+# --- issue 13's rows: log-normal value_and_grad against its peers ------------------------
+# (N, whether mu and sigma are arrays too, the goal for graphdiff's best / hand NumPy)
+PEER_ROWS = ((10, False, 1.0), (1_000, False, 0.8), (1_000_000, True, 0.6))
+QUICK_PEER_ROWS = ((10, False, 1.0), (100, False, 0.8), (1_000, True, 0.6))
+
+
+def lognormal_by_hand_arrays(y, mu, sigma):
+    """The hand-written value and gradient when mu and sigma are arrays too (per point)."""
+    z = (y - mu) / sigma
+    zz = z * z
+    value = -0.5 * zz - (np.log(sigma) + 0.5 * np.log(2 * np.pi))
+    dmu = z / sigma
+    return value, (-dmu, dmu, (zz - 1) / sigma)
+
+
+def lognormal_inputs(n: int, arrays: bool, seed: int = 0) -> tuple:
+    rng = np.random.default_rng(seed)
+    y = rng.normal(0.5, 2.0, n)
+    if not arrays:
+        return y, 0.5, 2.0
+    return y, rng.normal(0.5, 0.1, n), rng.uniform(1.5, 2.5, n)
+
+
+def jax_lognormal(args: tuple) -> Callable[[], Any]:
+    """jit(value_and_grad) of the summed density, the per-point value as auxiliary output:
+    the gradient graphdiff's value_and_grad returns for an array-valued expression.  The
+    inputs are put on the device once, as a JAX user keeps them."""
+    jax = harness.jax_or_none()
+    if jax is None:
+        raise ImportError(harness.NOT_INSTALLED)
+    jnp = jax.numpy
+
+    def density(y, mu, sigma):
+        z = (y - mu) / sigma
+        return -0.5 * z**2 - jnp.log(sigma) - 0.5 * jnp.log(2 * jnp.pi)
+
+    def total(y, mu, sigma):
+        value = density(y, mu, sigma)
+        return jnp.sum(value), value
+
+    vg = jax.jit(jax.value_and_grad(total, argnums=(0, 1, 2), has_aux=True))
+    device = [jnp.asarray(a, dtype=jnp.float64) for a in args]
+
+    def run():
+        (_, value), grads = jax.block_until_ready(vg(*device))
+        return value, grads
+
+    return run
+
+
+def lognormal_contenders(args: tuple, arrays: bool) -> dict[str, Callable[[], Callable]]:
+    """Builders: each returns the call to time (building is what `first call` counts)."""
+    by_hand = lognormal_by_hand_arrays if arrays else lognormal_by_hand
+
+    def graphdiff_call(backend: str = "numpy"):
+        compiled = gd.value_and_grad(gd.parse(LOGNORMAL), backend=backend)
+        return lambda: compiled(*args)
+
+    def graphdiff_fn():
+        fn = gd.value_and_grad(gd.parse(LOGNORMAL)).fn
+        return lambda: fn(*args)
+
+    return {"hand NumPy": lambda: (lambda: by_hand(*args)),
+            "graphdiff": graphdiff_call,
+            "graphdiff .fn": graphdiff_fn,
+            "graphdiff numba": lambda: graphdiff_call("numba"),
+            "JAX": lambda: jax_lognormal(args)}
+
+
+def lognormal_peers(rows, seconds: float) -> bool:
+    """Time issue 13's log-normal rows; print the two tables; False if any contender
+    disagrees with hand NumPy."""
+    summary, detail, all_agree = [], [], True
+    names = list(lognormal_contenders((), False))
+    for n, arrays, goal in rows:
+        args = lognormal_inputs(n, arrays)
+        runs, first, notes, agree = harness.prepare(
+            lognormal_contenders(args, arrays), harness.flat, harness.tolerance(np.float64))
+        all_agree = all_agree and agree
+        times, cpu = harness.interleaved_medians(runs, seconds)
+        ref = times["hand NumPy"]
+        inputs = "y, mu, sigma arrays" if arrays else "y array; mu, sigma scalars"
+        ours = [times[k] / ref for k in ("graphdiff", "graphdiff .fn", "graphdiff numba")
+                if k in times]
+        cells = [f"N = {n:,} ({inputs})", harness.fmt_time(ref)]
+        for name in names[1:]:
+            cells.append(harness.ratio(times, name, "hand NumPy") if name in times
+                         else notes[name].split(" (")[0].split(":")[0])
+        best = min(ours) if ours else None
+        cells += [f"≤ {goal:.1f}", "-" if best is None else f"{best:.2f}",
+                  "-" if best is None else ("yes" if best <= goal else "no")]
+        summary.append(cells)
+        for name in names:
+            detail.append([f"{n:,}", name, harness.fmt_time(times.get(name)),
+                           harness.ratio(times, name, "hand NumPy"),
+                           harness.ratio(cpu, name, "hand NumPy"),
+                           harness.fmt_time(first.get(name)), notes.get(name, "")])
+    print("\nlog-normal value_and_grad against its peers (issue 13), ratios to hand NumPy "
+          "in the same interleaved run:\n")
+    print(harness.markdown(["work", "hand NumPy"] + names[1:] + ["goal", "best graphdiff",
+                                                                "met"], summary))
+    print()
+    print(harness.markdown(["N", "contender", "median", "ratio to hand NumPy",
+                            "CPU-time ratio", "first call", "agreement"], detail))
+    print("\nfirst call: building the function and calling it once (graphdiff compiles a "
+          "shape-specialised variant on a later call, not counted; Numba and JAX compile "
+          "here).  JAX's inputs are device arrays made once.")
+    return all_agree
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=15)
@@ -333,13 +440,34 @@ def main() -> None:
                         help="seconds SymPy's diff + lambdify may take before it is skipped")
     parser.add_argument("--depths", type=int, nargs="*", default=[2, 4, 6, 8, 10],
                         help="smaller depths of the composite to compare with SymPy")
+    parser.add_argument("--peer-seconds", type=float, default=5.0,
+                        help="timing budget of each log-normal row against the peers")
+    parser.add_argument("--peers-only", action="store_true",
+                        help="only issue 13's log-normal rows against the peers")
+    parser.add_argument("--no-peers", action="store_true",
+                        help="only the original tables (no peer rows)")
+    parser.add_argument("--quick", action="store_true",
+                        help="toy sizes and budgets: checks that everything runs and agrees")
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:
         probe(args.probe)
-        return
+        return 0
+    if args.quick:
+        args.points, args.rounds, args.depths, args.budget = 1_000, 3, [2], 5.0
+        args.peer_seconds = 0.05
 
-    print(f"cheap gradient: {args.points:,} points, median of {args.rounds} interleaved "
+    print(harness.environment())
+    print(harness.load_average("start"))
+    agree = True
+    if not args.no_peers:
+        agree = lognormal_peers(QUICK_PEER_ROWS if args.quick else PEER_ROWS,
+                                args.peer_seconds)
+    if args.peers_only:
+        print(harness.load_average("end"))
+        return 0 if agree else 1
+
+    print(f"\ncheap gradient: {args.points:,} points, median of {args.rounds} interleaved "
           f"rounds, 1 BLAS thread; numpy {np.__version__}, python {sys.version.split()[0]}")
     print(f"load average at start: {os.getloadavg()}")
     rng = np.random.default_rng(0)
@@ -358,7 +486,8 @@ def main() -> None:
     if args.depths:
         sympy_by_depth(args.depths, args.points, max(3, args.rounds // 3), args.budget)
     print(f"\nload average at end: {os.getloadavg()}")
+    return 0 if agree else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
