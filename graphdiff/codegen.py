@@ -503,13 +503,19 @@ class CompiledFunction:
     """A generated NumPy function with its source.
 
     Call it with keywords or positionals in `inputs` order; `.source` is the module text,
-    `.fn` the raw function (no argument conversion), `.save(path)` writes a module that
-    needs only NumPy.
+    `.fn` its function called positionally (NumPy arrays of one floating dtype go straight
+    in, anything else is converted as a call converts it, and a variant refuses other
+    shapes and dtypes), `.save(path)` writes a module that needs only NumPy.
 
     Like `jax.jit`, a function that is called again with arguments of the same shapes and
     dtype gets a variant compiled for them (see `specialized`): with every shape known,
     scalar factors leave sums, reductions run early and dead arrays lend their buffers.
     `.source` stays the general function that takes any shapes.
+
+    A positional call with NumPy arrays of the signature it last ran costs a few checks
+    on top of the generated function: each function has an entry (`_entry`) that tests the
+    arguments' types, shapes and dtypes inline and calls the body, or else takes the full
+    path (keywords, numbers, lists, other shapes: binding, conversion, variant lookup).
 
     Called with another library's arrays (Dask, CuPy, torch, array_api_strict: anything
     `array_api_compat` knows that is not NumPy), it runs the array-API module of the same
@@ -538,22 +544,30 @@ class CompiledFunction:
         self.graph = graph
         check_function_name(name)
         filename = f"<graphdiff-{name}-{next(_counter)}>"
-        # registered so tracebacks and inspect.getsource show the generated lines
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-        namespace: dict[str, Any] = {"__name__": f"graphdiff_generated_{name}"}
         self._external = _external_helpers(graph)
-        namespace.update(self._external)
-        exec(compile(source, filename, "exec"), namespace)  # graphdiff's own source only
-        self.fn = namespace[name]
-        # ... for as long as the code lives: then dropped, so compiling many functions
-        # leaves no source behind
-        weakref.finalize(self.fn, linecache.cache.pop, filename, None)
+        # the function of `.source`, as printed (declared shapes checked, nothing converted)
+        self._raw = _exec_registered(source, filename, name, dict(self._external))
+        # what a caller that has proved the arguments' shapes and dtypes may run (a
+        # variant's body without its check, see `_adopt`)
+        self._fast = self._raw
         self.filename = filename
-        self.__doc__ = self.fn.__doc__
-        self.__wrapped__ = self.fn
         self._specialize = specialize
         self._variants: dict[tuple, CompiledFunction | None] = {}
         self._calls: dict[tuple, int] = {}
+        # signature -> the entry that runs its variant straight away (see _build_variant)
+        self._dispatchers: dict[tuple, Callable] = {}
+        self._arity = len(self.params)
+        self.fn = _entry(name, self.params, _float_arrays(self.params), self._raw,
+                         self._converting(self._raw))
+        self.fn.__doc__ = self._raw.__doc__
+        self.__doc__ = self._raw.__doc__
+        self.__wrapped__ = self.fn
+        # __call__'s positional path: NumPy arrays of one floating dtype go straight to
+        # the general function when it has no variants; otherwise the full path decides
+        # (and makes the entry of the variant it picks the next call's)
+        self._hot = (_entry(name, self.params, _float_arrays(self.params), self._raw,
+                            self._slow)
+                     if specialize is None and self.backend == "numpy" else self._slow)
 
     def _arrays(self, args: tuple, kwargs: dict) -> list[np.ndarray]:
         """The call's values in `inputs` order, as arrays (see graph.as_arrays)."""
@@ -561,12 +575,22 @@ class CompiledFunction:
         return as_arrays([bound[n] for n in self.inputs])
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs or len(args) != self._arity:
+            return self._call(args, kwargs)
+        return self._hot(*args)
+
+    def _slow(self, *args: Any) -> Any:
+        """The full path for positional arguments the current entry did not take."""
+        return self._call(args, {})
+
+    def _call(self, args: tuple, kwargs: dict) -> Any:
+        """Bind, convert, pick the variant (building it on a signature's second call)."""
         bound = bind(self.inputs, args, kwargs)
         values = [bound[n] for n in self.inputs]
         if self.backend != "numpy" or any(_foreign(v) for v in values):
             spelled = self._spelled()
             if spelled is not None:
-                return spelled.fn(*values)
+                return spelled._raw(*values)
         arrays = as_arrays(values)
         if self._specialize is not None:
             key = _signature(arrays)
@@ -578,8 +602,33 @@ class CompiledFunction:
                 if calls >= self.SPECIALIZE_AFTER and len(self._variants) < self.MAX_VARIANTS:
                     variant = self._build_variant(key)
             if variant is not None:
-                return variant.fn(*arrays)
-        return self.fn(*arrays)
+                # the next positional call with these shapes runs the variant at once
+                self._hot = self._dispatchers.get(key, self._slow)
+                return variant._fast(*arrays)  # the key is the variant's signature
+        return self._raw(*arrays)
+
+    def _converting(self, target: Callable) -> Callable:
+        """`target` after the conversion `__call__` makes (Python numbers, lists, integer
+        arrays: graph.as_arrays); another library's arrays are passed on as they are."""
+        def converted(*args: Any) -> Any:
+            if any(_foreign(v) for v in args):
+                return target(*args)
+            return target(*as_arrays(list(args)))
+        return converted
+
+    def _adopt(self, key: tuple) -> None:
+        """Become the variant for `key`, ((shape, dtype) per input): `.fn` runs the body
+        without its check for exactly these arguments, and the checked one otherwise."""
+        unguarded = _without_guard(self.source, self.name)
+        if unguarded is not None:
+            self._fast = _exec_registered(unguarded, f"{self.filename[:-1]}-unchecked>",
+                                          self.name, dict(self._external))
+        check = _exact(self.params, key)
+        self.fn = _entry(self.name, self.params, check, self._fast,
+                         self._converting(self._raw))
+        self.fn.__doc__ = self._raw.__doc__
+        self.__wrapped__ = self.fn
+        self._hot = _entry(self.name, self.params, check, self._fast, self._slow)
 
     def specialized(self, *args: Any, **kwargs: Any) -> CompiledFunction:
         """The variant compiled for arguments of these shapes and dtype (built now if it
@@ -608,6 +657,10 @@ class CompiledFunction:
                 # shapes that do not fit (NumPy's own error will say so), or anything else
                 # that stops a variant: it is an optimisation, the general function answers
                 variant = None
+        if variant is not None:
+            variant._adopt(key)
+            self._dispatchers[key] = _entry(self.name, self.params, _exact(self.params, key),
+                                            variant._fast, self._slow)
         self._variants[key] = variant
         self._calls.pop(key, None)
         return variant
@@ -679,6 +732,95 @@ class CompiledFunction:
 
     def _repr_html_(self) -> str:  # Jupyter; the printer is looked up by name
         return importlib.import_module("graphdiff.display").compiled_html(self)
+
+
+def _exec_registered(source: str, filename: str, name: str, namespace: dict[str, Any]
+                     ) -> Callable:
+    """Run a generated module and return its function `name`; the source is registered
+    so tracebacks and inspect.getsource show its lines, for as long as the function
+    lives (then dropped, so compiling many functions leaves no source behind)."""
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace["__name__"] = f"graphdiff_generated_{name}"
+    exec(compile(source, filename, "exec"), namespace)  # graphdiff's own source only
+    fn = namespace[name]
+    weakref.finalize(fn, linecache.cache.pop, filename, None)
+    return fn
+
+
+def _float_arrays(params: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    """The entry's test that every argument is a NumPy array, all of one floating dtype."""
+    if not params:
+        return "True", {}
+    tests = [f"_type({p}) is _ndarray" for p in params]
+    tests.append(f"{params[0]}.dtype.kind == 'f'")
+    if len(params) > 1:
+        tests.append(" is ".join(f"{p}.dtype" for p in params))
+    return " and ".join(tests), {}
+
+
+def _exact(params: Sequence[str], key: tuple) -> tuple[str, dict[str, Any]]:
+    """The entry's test that the arguments are NumPy arrays of exactly the signature `key`
+    ((shape, dtype string) per argument), and the dtypes it names."""
+    if not params:
+        return "True", {}
+    dtypes = {dt: np.dtype(dt) for _, dt in key}
+    if any(d is not _DTYPES.get(dt) for dt, d in dtypes.items()):
+        return "False", {}  # not one of NumPy's own float dtypes: always the checked path
+    names = {dt: f"_dtype{k}" for k, dt in enumerate(dtypes)}
+    tests = [f"_type({p}) is _ndarray" for p in params]
+    tests += [f"{p}.shape == {tuple(int(d) for d in shape)!r}"
+              for p, (shape, _) in zip(params, key)]
+    # a builtin dtype is one object, so `is` tells it apart from any other in one step
+    tests += [f"{p}.dtype is {names[dt]}" for p, (_, dt) in zip(params, key)]
+    return " and ".join(tests), {names[dt]: d for dt, d in dtypes.items()}
+
+
+_ENTRY = """def {name}({args}):
+    if {check}:
+        return _body({args})
+    return _otherwise({args})
+"""
+_entries = itertools.count(1)
+
+
+def _entry(name: str, params: Sequence[str], check: tuple[str, dict[str, Any]],
+           body: Callable, otherwise: Callable) -> Callable:
+    """A function of the same parameters that calls `body` when `check` (an expression
+    of the parameters and the names it uses, from `_float_arrays` or `_exact`) holds, else
+    `otherwise`: the cheap path of a call, tested inline with no binding, conversion or
+    dict lookup."""
+    args = ", ".join(params)
+    test, names = check
+    text = _ENTRY.format(name=name, args=args, check=test)
+    namespace = {"_type": type, "_ndarray": np.ndarray, "_body": body, "_otherwise": otherwise,
+                 **names}
+    fn = _exec_registered(text, f"<graphdiff-{name}-entry-{next(_entries)}>", name, namespace)
+    fn.__wrapped__ = body  # inspect.getsource and signature show the generated function
+    return fn
+
+
+# NumPy's own floating dtypes, one object each (what `_exact` compares with `is`)
+_DTYPES = {np.dtype(t).str: np.dtype(t) for t in (np.float16, np.float32, np.float64,
+                                                  np.longdouble)}
+
+
+def _without_guard(source: str, name: str) -> str | None:
+    """The module with the check atop `name` (see `_shape_guard`) left out: what runs
+    once a caller has proved the arguments' shapes and dtypes.  None when the check is
+    not where `_shape_guard` prints it."""
+    lines = source.split("\n")
+    head = f"def {name}("
+    start = next((k for k, line in enumerate(lines) if line.startswith(head)), None)
+    if start is None:
+        return None
+    first = start + 1 + (lines[start + 1].startswith('    """') if start + 1 < len(lines)
+                         else 0)
+    raise_line = f'        raise ValueError(f"{name}() was compiled for '
+    end = next((k for k in range(first, min(first + 6, len(lines)))
+                if lines[k].startswith(raise_line)), None)
+    if end is None or not lines[first].startswith(("    _n = ", "    if ")):
+        return None
+    return "\n".join(lines[:first] + lines[end + 2:])
 
 
 def rebuildable(build: Callable[..., CompiledFunction]) -> Callable[..., CompiledFunction]:
