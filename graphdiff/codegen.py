@@ -91,7 +91,8 @@ def _literal(value: float) -> tuple[str, int]:
 def emit_numpy(g: Graph, name: str = "f", returns: Callable[[list[str]], str] | None = None,
                doc: str = "", marks: dict[int, str] | None = None,
                free: bool = True, inplace: bool = False,
-               dtypes: Sequence[str] | None = None) -> tuple[str, list[str]]:
+               dtypes: Sequence[str] | None = None,
+               updates: dict[int, str] | None = None) -> tuple[str, list[str]]:
     """Python source of a module defining `name`, a NumPy function computing g's outputs.
 
     Returns the source and the function's parameter names (the inputs, mangled where
@@ -111,10 +112,32 @@ def emit_numpy(g: Graph, name: str = "f", returns: Callable[[list[str]], str] | 
     Inputs with declared shapes are checked on entry (one size for each symbolic size),
     since the code is simplified for those shapes; results never share memory with an
     input or with each other.
+
+    `updates` (output position -> input name) makes the function update those inputs in
+    place, an optimizer's step: each such output is computed into the input's buffer
+    (`out=` on its own line where the memory plan proves the input is read no more, else
+    copied there before the return).  `returns` should then leave those outputs out.
     """
     _check_identifier(name)  # graphdiff's own helpers (_tangents) are emitted here too
     with paused_gc():
-        return _emit(g, name, returns, doc, marks or {}, free, inplace, dtypes)
+        return _emit(g, name, returns, doc, marks or {}, free, inplace, dtypes,
+                     _update_nodes(g, updates or {}))
+
+
+def _update_nodes(g: Graph, updates: dict[int, str]) -> dict[int, int]:
+    """Output positions and input names as nodes: output node -> input node."""
+    inputs = {n.name: n.index for n in g.nodes if n.op == "input"}
+    nodes: dict[int, int] = {}
+    for pos, name in updates.items():
+        if name not in inputs or not 0 <= pos < len(g.outputs):
+            raise ValueError(f"update of output {pos} into {name!r}: the graph has "
+                             f"{len(g.outputs)} outputs and inputs {', '.join(inputs)}")
+        if g.outputs[pos] in nodes:
+            raise ValueError(f"output {pos} is also another output: it can update one input")
+        nodes[g.outputs[pos]] = inputs[name]
+    if len(set(nodes.values())) < len(nodes):
+        raise ValueError("two outputs update the same input")
+    return nodes
 
 
 @dataclass(frozen=True)
@@ -134,6 +157,8 @@ class Spelling:
     first: str = ""  # the first arguments of every helper call (the namespace)
     mask: Callable[[str], str] | None = None  # a boolean mask's expression
     written: Callable[..., str] | None = None  # rhs written into a dying buffer
+    copied: Callable[[str, str], str] | None = None  # a value copied into an input's buffer
+    kept: Callable[[str], str] | None = None  # a copy of a value, taken before those
 
 
 def _numpy_written(n, rhs: str, into: int, nodes, expr) -> str:
@@ -154,6 +179,8 @@ NUMPY = Spelling(
     returned=lambda *a: _returned(*a),
     mask=lambda arg: f"np.greater_equal({arg}, 0)",
     written=_numpy_written,
+    copied=lambda into, value: f"np.copyto({into}, {value})",
+    kept=lambda value: f"np.array({value})",
 )
 
 
@@ -210,9 +237,10 @@ def _check_name(name: str) -> None:
         raise ValueError(f"function name {name!r} is not a Python identifier")
 
 
-def _emit(g, name, returns, doc, marks, free, inplace, dtypes) -> tuple[str, list[str]]:
+def _emit(g, name, returns, doc, marks, free, inplace, dtypes, updates=None
+          ) -> tuple[str, list[str]]:
     sched = schedule(g, reorder=inplace)
-    plan = plan_memory(g, sched, free, inplace, RECYCLE_ABOVE)
+    plan = plan_memory(g, sched, free, inplace, RECYCLE_ABOVE, updates)
     return print_module(g, sched, plan, NUMPY, name, returns, doc, marks, dtypes)
 
 
@@ -297,6 +325,8 @@ def print_module(g: Graph, sched: Schedule, plan: MemoryPlan, spell: Spelling, n
             lines.append(f"    del {', '.join(dead)}")
     outs = spell.returned(nodes, g.outputs, [expr[i][0] for i in g.outputs], params, helpers)
     ret = returns(outs) if returns else (outs[0] if len(outs) == 1 else ", ".join(outs))
+    if plan.copies:
+        ret = _copied_updates(plan.copies, expr, ret, spell, lines)
     prologue = spell.prologue(params, helpers)
     head = list(spell.head)
     for h in helpers.values():
@@ -307,6 +337,21 @@ def print_module(g: Graph, sched: Schedule, plan: MemoryPlan, spell: Spelling, n
     body += lines
     body.append(f"    return {ret}")
     return "\n".join(head + [""] + body) + "\n", params
+
+
+def _copied_updates(copies, expr, ret: str, spell: Spelling, lines: list[str]) -> str:
+    """Lines that copy updates into their inputs' buffers (see MemoryPlan.copies), after
+    the results are taken (one may be a view of an updated input) and after any value
+    that may be a view of an updated input is kept; the name to return."""
+    lines.append(f"    _result = {ret}")
+    kept = {}
+    for u, a, aliased in copies:
+        if aliased:
+            kept[u] = f"_kept{len(kept)}"
+            lines.append(f"    {kept[u]} = {spell.kept(expr[u][0])}")
+    for u, a, _ in copies:
+        lines.append(f"    {spell.copied(expr[a][0], kept.get(u, expr[u][0]))}")
+    return "_result"
 
 
 def _owned(a):
@@ -607,6 +652,16 @@ class CompiledFunction:
                 return variant._fast(*arrays)  # the key is the variant's signature
         return self._raw(*arrays)
 
+    def entry(self, integer: Sequence[str] = ()) -> Callable:
+        """`.fn` for a caller that passes class labels: the inputs named in `integer` may
+        also be integer arrays, given to the generated code as they are (it reads them as
+        indices and refuses any that is not a class) rather than converted to floats."""
+        names = [p for n, p in zip(self.inputs, self.params) if n in integer]
+        entry = _entry(self.name, self.params, _float_arrays(self.params, names), self._raw,
+                       self._converting(self._raw))
+        entry.__doc__ = self._raw.__doc__
+        return entry
+
     def _converting(self, target: Callable) -> Callable:
         """`target` after the conversion `__call__` makes (Python numbers, lists, integer
         arrays: graph.as_arrays); another library's arrays are passed on as they are."""
@@ -747,14 +802,20 @@ def _exec_registered(source: str, filename: str, name: str, namespace: dict[str,
     return fn
 
 
-def _float_arrays(params: Sequence[str]) -> tuple[str, dict[str, Any]]:
-    """The entry's test that every argument is a NumPy array, all of one floating dtype."""
+def _float_arrays(params: Sequence[str], integer: Sequence[str] = ()
+                  ) -> tuple[str, dict[str, Any]]:
+    """The entry's test that every argument is a NumPy array, all of one floating dtype
+    (those in `integer`: of that dtype or an integer one)."""
     if not params:
         return "True", {}
     tests = [f"_type({p}) is _ndarray" for p in params]
-    tests.append(f"{params[0]}.dtype.kind == 'f'")
-    if len(params) > 1:
-        tests.append(" is ".join(f"{p}.dtype" for p in params))
+    floats = [p for p in params if p not in integer]
+    if floats:
+        tests.append(f"{floats[0]}.dtype.kind == 'f'")
+    if len(floats) > 1:
+        tests.append(" is ".join(f"{p}.dtype" for p in floats))
+    tests += [f"({p}.dtype.kind in 'iu'" + (f" or {p}.dtype is {floats[0]}.dtype)" if floats
+                                             else ")") for p in params if p in integer]
     return " and ".join(tests), {}
 
 
@@ -967,14 +1028,18 @@ def compile_graph(g: Graph, name: str = "f", returns: Callable[[list[str]], str]
                   inplace: bool = False,
                   specialize: Callable[[dict[str, tuple]], Any] | None = None,
                   dtypes: Sequence[str] | None = None,
-                  rewrites: Sequence[Any] = (), backend: str = "numpy") -> CompiledFunction:
+                  rewrites: Sequence[Any] = (), backend: str = "numpy",
+                  updates: dict[int, str] | None = None) -> CompiledFunction:
     """Generate and compile the function of `g` (see `emit_numpy`; `backend="array_api"`:
     `emit_array_api`, without variants); `specialize` maps declared input shapes and
     dtypes to a variant (see `CompiledFunction`); `rewrites`, the stability rewrites made
-    before, are listed atop the source."""
+    before, are listed atop the source; `updates`: inputs updated in place (NumPy only,
+    see `emit_numpy`)."""
     if _backend(backend) == "numpy":
         source, params = emit_numpy(g, name, returns, doc, marks, inplace=inplace,
-                                    dtypes=dtypes)
+                                    dtypes=dtypes, updates=updates)
+    elif updates:
+        raise ValueError(f"backend {backend!r} cannot update inputs in place")
     else:
         source, params = emit_array_api(g, name, returns, doc, marks)
         specialize = None
