@@ -274,3 +274,11 @@ def test_gradient_steps_of_random_expressions_update_their_inputs(seed):
     for pos, w in updates.items():
         assert_agree(np.asarray(want[pos]), args[g.inputs.index(w)], f"updated {w}",
                      case.dtype, kinds=False)
+
+
+def test_the_training_page_shows_the_real_fused_step():
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "training-an-mlp.md").read_text()
+    source = FusedStep([1, 3, 1], optimizer="momentum", lr=0.1).source
+    assert source[source.index("\ndef fused_step(") + 1:].rstrip() in page
