@@ -282,3 +282,15 @@ def test_the_training_page_shows_the_real_fused_step():
     page = (Path(__file__).resolve().parents[1] / "docs" / "training-an-mlp.md").read_text()
     source = FusedStep([1, 3, 1], optimizer="momentum", lr=0.1).source
     assert source[source.index("\ndef fused_step(") + 1:].rstrip() in page
+
+
+def test_arguments_refused_on_entry_take_no_step():
+    step = FusedStep([2, 3, 1], optimizer="adam", lr=0.01)
+    params = nn.MLP([2, 3, 1], seed=0).params
+    state = step.init_state(params)
+    before = [p.copy() for p in params]
+    with pytest.raises(ValueError, match=r"compiled for X \(N, 2\)"):
+        step(params, state, np.ones((4, 3)), np.ones((4, 1)))
+    assert step.optimizer.t == 0
+    for p, q in zip(params, before):
+        np.testing.assert_array_equal(p, q)

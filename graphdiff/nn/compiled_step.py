@@ -208,8 +208,12 @@ class FusedStep:
         of `optimizer` (default `self.optimizer`; its step count goes up by one)."""
         opt = self.optimizer if optimizer is None else optimizer
         opt.t += 1
-        value = self._fn(X, Y, *params, *(masks or ()), *state,
-                         *self.scalars(opt, params[0].dtype))
+        try:
+            value = self._fn(X, Y, *params, *(masks or ()), *state,
+                             *self.scalars(opt, params[0].dtype))
+        except BaseException:
+            opt.t -= 1  # refused on entry (shapes, labels): no step was taken
+            raise
         return float(value)
 
     def __repr__(self) -> str:
