@@ -91,7 +91,8 @@ def _literal(value: float) -> tuple[str, int]:
 def emit_numpy(g: Graph, name: str = "f", returns: Callable[[list[str]], str] | None = None,
                doc: str = "", marks: dict[int, str] | None = None,
                free: bool = True, inplace: bool = False,
-               dtypes: Sequence[str] | None = None) -> tuple[str, list[str]]:
+               dtypes: Sequence[str] | None = None,
+               updates: dict[int, str] | None = None) -> tuple[str, list[str]]:
     """Python source of a module defining `name`, a NumPy function computing g's outputs.
 
     Returns the source and the function's parameter names (the inputs, mangled where
@@ -111,10 +112,32 @@ def emit_numpy(g: Graph, name: str = "f", returns: Callable[[list[str]], str] | 
     Inputs with declared shapes are checked on entry (one size for each symbolic size),
     since the code is simplified for those shapes; results never share memory with an
     input or with each other.
+
+    `updates` (output position -> input name) makes the function update those inputs in
+    place, an optimizer's step: each such output is computed into the input's buffer
+    (`out=` on its own line where the memory plan proves the input is read no more, else
+    copied there before the return).  `returns` should then leave those outputs out.
     """
     _check_identifier(name)  # graphdiff's own helpers (_tangents) are emitted here too
     with paused_gc():
-        return _emit(g, name, returns, doc, marks or {}, free, inplace, dtypes)
+        return _emit(g, name, returns, doc, marks or {}, free, inplace, dtypes,
+                     _update_nodes(g, updates or {}))
+
+
+def _update_nodes(g: Graph, updates: dict[int, str]) -> dict[int, int]:
+    """Output positions and input names as nodes: output node -> input node."""
+    inputs = {n.name: n.index for n in g.nodes if n.op == "input"}
+    nodes: dict[int, int] = {}
+    for pos, name in updates.items():
+        if name not in inputs or not 0 <= pos < len(g.outputs):
+            raise ValueError(f"update of output {pos} into {name!r}: the graph has "
+                             f"{len(g.outputs)} outputs and inputs {', '.join(inputs)}")
+        if g.outputs[pos] in nodes:
+            raise ValueError(f"output {pos} is also another output: it can update one input")
+        nodes[g.outputs[pos]] = inputs[name]
+    if len(set(nodes.values())) < len(nodes):
+        raise ValueError("two outputs update the same input")
+    return nodes
 
 
 @dataclass(frozen=True)
@@ -134,6 +157,8 @@ class Spelling:
     first: str = ""  # the first arguments of every helper call (the namespace)
     mask: Callable[[str], str] | None = None  # a boolean mask's expression
     written: Callable[..., str] | None = None  # rhs written into a dying buffer
+    copied: Callable[[str, str], str] | None = None  # a value copied into an input's buffer
+    kept: Callable[[str], str] | None = None  # a copy of a value, taken before those
 
 
 def _numpy_written(n, rhs: str, into: int, nodes, expr) -> str:
@@ -154,6 +179,8 @@ NUMPY = Spelling(
     returned=lambda *a: _returned(*a),
     mask=lambda arg: f"np.greater_equal({arg}, 0)",
     written=_numpy_written,
+    copied=lambda into, value: f"np.copyto({into}, {value})",
+    kept=lambda value: f"np.array({value})",
 )
 
 
@@ -210,9 +237,10 @@ def _check_name(name: str) -> None:
         raise ValueError(f"function name {name!r} is not a Python identifier")
 
 
-def _emit(g, name, returns, doc, marks, free, inplace, dtypes) -> tuple[str, list[str]]:
+def _emit(g, name, returns, doc, marks, free, inplace, dtypes, updates=None
+          ) -> tuple[str, list[str]]:
     sched = schedule(g, reorder=inplace)
-    plan = plan_memory(g, sched, free, inplace, RECYCLE_ABOVE)
+    plan = plan_memory(g, sched, free, inplace, RECYCLE_ABOVE, updates)
     return print_module(g, sched, plan, NUMPY, name, returns, doc, marks, dtypes)
 
 
@@ -297,6 +325,8 @@ def print_module(g: Graph, sched: Schedule, plan: MemoryPlan, spell: Spelling, n
             lines.append(f"    del {', '.join(dead)}")
     outs = spell.returned(nodes, g.outputs, [expr[i][0] for i in g.outputs], params, helpers)
     ret = returns(outs) if returns else (outs[0] if len(outs) == 1 else ", ".join(outs))
+    if plan.copies:
+        ret = _copied_updates(plan.copies, expr, ret, spell, lines)
     prologue = spell.prologue(params, helpers)
     head = list(spell.head)
     for h in helpers.values():
@@ -307,6 +337,21 @@ def print_module(g: Graph, sched: Schedule, plan: MemoryPlan, spell: Spelling, n
     body += lines
     body.append(f"    return {ret}")
     return "\n".join(head + [""] + body) + "\n", params
+
+
+def _copied_updates(copies, expr, ret: str, spell: Spelling, lines: list[str]) -> str:
+    """Lines that copy updates into their inputs' buffers (see MemoryPlan.copies), after
+    the results are taken (one may be a view of an updated input) and after any value
+    that may be a view of an updated input is kept; the name to return."""
+    lines.append(f"    _result = {ret}")
+    kept = {}
+    for u, a, aliased in copies:
+        if aliased:
+            kept[u] = f"_kept{len(kept)}"
+            lines.append(f"    {kept[u]} = {spell.kept(expr[u][0])}")
+    for u, a, _ in copies:
+        lines.append(f"    {spell.copied(expr[a][0], kept.get(u, expr[u][0]))}")
+    return "_result"
 
 
 def _owned(a):
@@ -503,13 +548,19 @@ class CompiledFunction:
     """A generated NumPy function with its source.
 
     Call it with keywords or positionals in `inputs` order; `.source` is the module text,
-    `.fn` the raw function (no argument conversion), `.save(path)` writes a module that
-    needs only NumPy.
+    `.fn` its function called positionally (NumPy arrays of one floating dtype go straight
+    in, anything else is converted as a call converts it, and a variant refuses other
+    shapes and dtypes), `.save(path)` writes a module that needs only NumPy.
 
     Like `jax.jit`, a function that is called again with arguments of the same shapes and
     dtype gets a variant compiled for them (see `specialized`): with every shape known,
     scalar factors leave sums, reductions run early and dead arrays lend their buffers.
     `.source` stays the general function that takes any shapes.
+
+    A positional call with NumPy arrays of the signature it last ran costs a few checks
+    on top of the generated function: each function has an entry (`_entry`) that tests the
+    arguments' types, shapes and dtypes inline and calls the body, or else takes the full
+    path (keywords, numbers, lists, other shapes: binding, conversion, variant lookup).
 
     Called with another library's arrays (Dask, CuPy, torch, array_api_strict: anything
     `array_api_compat` knows that is not NumPy), it runs the array-API module of the same
@@ -538,27 +589,35 @@ class CompiledFunction:
         self.graph = graph
         check_function_name(name)
         filename = f"<graphdiff-{name}-{next(_counter)}>"
-        # registered so tracebacks and inspect.getsource show the generated lines
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         self._external = _external_helpers(graph)
-        self.fn = self._load(source, name, filename)
-        # ... for as long as the code lives: then dropped, so compiling many functions
-        # leaves no source behind
-        weakref.finalize(self.fn, linecache.cache.pop, filename, None)
+        # the function of `.source`, as printed (declared shapes checked, nothing converted)
+        self._raw = self._load(source, name, filename)
+        # what a caller that has proved the arguments' shapes and dtypes may run (a
+        # variant's body without its check, see `_adopt`)
+        self._fast = self._raw
         self.filename = filename
-        self.__doc__ = self.fn.__doc__
-        self.__wrapped__ = self.fn
         self._specialize = specialize
         self._variants: dict[tuple, CompiledFunction | None] = {}
         self._calls: dict[tuple, int] = {}
+        # signature -> the entry that runs its variant straight away (see _build_variant)
+        self._dispatchers: dict[tuple, Callable] = {}
+        self._arity = len(self.params)
+        self.fn = _entry(name, self.params, _float_arrays(self.params), self._raw,
+                         self._converting(self._raw))
+        self.fn.__doc__ = self._raw.__doc__
+        self.__doc__ = self._raw.__doc__
+        self.__wrapped__ = self.fn
+        # __call__'s positional path: NumPy arrays of one floating dtype go straight to
+        # the general function when it has no variants; otherwise the full path decides
+        # (and makes the entry of the variant it picks the next call's)
+        self._hot = (_entry(name, self.params, _float_arrays(self.params), self._raw,
+                            self._slow)
+                     if specialize is None and self.backend == "numpy" else self._slow)
 
     def _load(self, source: str, name: str, filename: str) -> Callable:
         """The generated function, executed from `source` (a backend that must import a
         real file, numba's, overrides this)."""
-        namespace: dict[str, Any] = {"__name__": f"graphdiff_generated_{name}"}
-        namespace.update(self._external)
-        exec(compile(source, filename, "exec"), namespace)  # graphdiff's own source only
-        return namespace[name]
+        return _exec_registered(source, filename, name, dict(self._external))
 
     def _arrays(self, args: tuple, kwargs: dict) -> list[np.ndarray]:
         """The call's values in `inputs` order, as arrays (see graph.as_arrays)."""
@@ -566,12 +625,22 @@ class CompiledFunction:
         return as_arrays([bound[n] for n in self.inputs])
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs or len(args) != self._arity:
+            return self._call(args, kwargs)
+        return self._hot(*args)
+
+    def _slow(self, *args: Any) -> Any:
+        """The full path for positional arguments the current entry did not take."""
+        return self._call(args, {})
+
+    def _call(self, args: tuple, kwargs: dict) -> Any:
+        """Bind, convert, pick the variant (building it on a signature's second call)."""
         bound = bind(self.inputs, args, kwargs)
         values = [bound[n] for n in self.inputs]
         if self.backend != "numpy" or any(_foreign(v) for v in values):
             spelled = self._spelled()
             if spelled is not None:
-                return spelled.fn(*values)
+                return spelled._raw(*values)
         arrays = as_arrays(values)
         if self._specialize is not None:
             key = _signature(arrays)
@@ -583,8 +652,43 @@ class CompiledFunction:
                 if calls >= self.SPECIALIZE_AFTER and len(self._variants) < self.MAX_VARIANTS:
                     variant = self._build_variant(key)
             if variant is not None:
-                return variant.fn(*arrays)
-        return self.fn(*arrays)
+                # the next positional call with these shapes runs the variant at once
+                self._hot = self._dispatchers.get(key, self._slow)
+                return variant._fast(*arrays)  # the key is the variant's signature
+        return self._raw(*arrays)
+
+    def entry(self, integer: Sequence[str] = ()) -> Callable:
+        """`.fn` for a caller that passes class labels: the inputs named in `integer` may
+        also be integer arrays, given to the generated code as they are (it reads them as
+        indices and refuses any that is not a class) rather than converted to floats."""
+        names = [p for n, p in zip(self.inputs, self.params) if n in integer]
+        entry = _entry(self.name, self.params, _float_arrays(self.params, names), self._raw,
+                       self._converting(self._raw))
+        entry.__doc__ = self._raw.__doc__
+        return entry
+
+    def _converting(self, target: Callable) -> Callable:
+        """`target` after the conversion `__call__` makes (Python numbers, lists, integer
+        arrays: graph.as_arrays); another library's arrays are passed on as they are."""
+        def converted(*args: Any) -> Any:
+            if any(_foreign(v) for v in args):
+                return target(*args)
+            return target(*as_arrays(list(args)))
+        return converted
+
+    def _adopt(self, key: tuple) -> None:
+        """Become the variant for `key`, ((shape, dtype) per input): `.fn` runs the body
+        without its check for exactly these arguments, and the checked one otherwise."""
+        unguarded = _without_guard(self.source, self.name)
+        if unguarded is not None:
+            self._fast = _exec_registered(unguarded, f"{self.filename[:-1]}-unchecked>",
+                                          self.name, dict(self._external))
+        check = _exact(self.params, key)
+        self.fn = _entry(self.name, self.params, check, self._fast,
+                         self._converting(self._raw))
+        self.fn.__doc__ = self._raw.__doc__
+        self.__wrapped__ = self.fn
+        self._hot = _entry(self.name, self.params, check, self._fast, self._slow)
 
     def specialized(self, *args: Any, **kwargs: Any) -> CompiledFunction:
         """The variant compiled for arguments of these shapes and dtype (built now if it
@@ -613,6 +717,10 @@ class CompiledFunction:
                 # shapes that do not fit (NumPy's own error will say so), or anything else
                 # that stops a variant: it is an optimisation, the general function answers
                 variant = None
+        if variant is not None:
+            variant._adopt(key)
+            self._dispatchers[key] = _entry(self.name, self.params, _exact(self.params, key),
+                                            variant._fast, self._slow)
         self._variants[key] = variant
         self._calls.pop(key, None)
         return variant
@@ -684,6 +792,101 @@ class CompiledFunction:
 
     def _repr_html_(self) -> str:  # Jupyter; the printer is looked up by name
         return importlib.import_module("graphdiff.display").compiled_html(self)
+
+
+def _exec_registered(source: str, filename: str, name: str, namespace: dict[str, Any]
+                     ) -> Callable:
+    """Run a generated module and return its function `name`; the source is registered
+    so tracebacks and inspect.getsource show its lines, for as long as the function
+    lives (then dropped, so compiling many functions leaves no source behind)."""
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace["__name__"] = f"graphdiff_generated_{name}"
+    exec(compile(source, filename, "exec"), namespace)  # graphdiff's own source only
+    fn = namespace[name]
+    weakref.finalize(fn, linecache.cache.pop, filename, None)
+    return fn
+
+
+def _float_arrays(params: Sequence[str], integer: Sequence[str] = ()
+                  ) -> tuple[str, dict[str, Any]]:
+    """The entry's test that every argument is a NumPy array, all of one floating dtype
+    (those in `integer`: of that dtype or an integer one)."""
+    if not params:
+        return "True", {}
+    tests = [f"_type({p}) is _ndarray" for p in params]
+    floats = [p for p in params if p not in integer]
+    if floats:
+        tests.append(f"{floats[0]}.dtype.kind == 'f'")
+    if len(floats) > 1:
+        tests.append(" is ".join(f"{p}.dtype" for p in floats))
+    tests += [f"({p}.dtype.kind in 'iu'" + (f" or {p}.dtype is {floats[0]}.dtype)" if floats
+                                             else ")") for p in params if p in integer]
+    return " and ".join(tests), {}
+
+
+def _exact(params: Sequence[str], key: tuple) -> tuple[str, dict[str, Any]]:
+    """The entry's test that the arguments are NumPy arrays of exactly the signature `key`
+    ((shape, dtype string) per argument), and the dtypes it names."""
+    if not params:
+        return "True", {}
+    dtypes = {dt: np.dtype(dt) for _, dt in key}
+    if any(d is not _DTYPES.get(dt) for dt, d in dtypes.items()):
+        return "False", {}  # not one of NumPy's own float dtypes: always the checked path
+    names = {dt: f"_dtype{k}" for k, dt in enumerate(dtypes)}
+    tests = [f"_type({p}) is _ndarray" for p in params]
+    tests += [f"{p}.shape == {tuple(int(d) for d in shape)!r}"
+              for p, (shape, _) in zip(params, key)]
+    # a builtin dtype is one object, so `is` tells it apart from any other in one step
+    tests += [f"{p}.dtype is {names[dt]}" for p, (_, dt) in zip(params, key)]
+    return " and ".join(tests), {names[dt]: d for dt, d in dtypes.items()}
+
+
+_ENTRY = """def {name}({args}):
+    if {check}:
+        return _body({args})
+    return _otherwise({args})
+"""
+_entries = itertools.count(1)
+
+
+def _entry(name: str, params: Sequence[str], check: tuple[str, dict[str, Any]],
+           body: Callable, otherwise: Callable) -> Callable:
+    """A function of the same parameters that calls `body` when `check` (an expression
+    of the parameters and the names it uses, from `_float_arrays` or `_exact`) holds, else
+    `otherwise`: the cheap path of a call, tested inline with no binding, conversion or
+    dict lookup."""
+    args = ", ".join(params)
+    test, names = check
+    text = _ENTRY.format(name=name, args=args, check=test)
+    namespace = {"_type": type, "_ndarray": np.ndarray, "_body": body, "_otherwise": otherwise,
+                 **names}
+    fn = _exec_registered(text, f"<graphdiff-{name}-entry-{next(_entries)}>", name, namespace)
+    fn.__wrapped__ = body  # inspect.getsource and signature show the generated function
+    return fn
+
+
+# NumPy's own floating dtypes, one object each (what `_exact` compares with `is`)
+_DTYPES = {np.dtype(t).str: np.dtype(t) for t in (np.float16, np.float32, np.float64,
+                                                  np.longdouble)}
+
+
+def _without_guard(source: str, name: str) -> str | None:
+    """The module with the check atop `name` (see `_shape_guard`) left out: what runs
+    once a caller has proved the arguments' shapes and dtypes.  None when the check is
+    not where `_shape_guard` prints it."""
+    lines = source.split("\n")
+    head = f"def {name}("
+    start = next((k for k, line in enumerate(lines) if line.startswith(head)), None)
+    if start is None:
+        return None
+    first = start + 1 + (lines[start + 1].startswith('    """') if start + 1 < len(lines)
+                         else 0)
+    raise_line = f'        raise ValueError(f"{name}() was compiled for '
+    end = next((k for k in range(first, min(first + 6, len(lines)))
+                if lines[k].startswith(raise_line)), None)
+    if end is None or not lines[first].startswith(("    _n = ", "    if ")):
+        return None
+    return "\n".join(lines[:first] + lines[end + 2:])
 
 
 def rebuildable(build: Callable[..., CompiledFunction]) -> Callable[..., CompiledFunction]:
@@ -833,17 +1036,23 @@ def compile_graph(g: Graph, name: str = "f", returns: Callable[[list[str]], str]
                   inplace: bool = False,
                   specialize: Callable[[dict[str, tuple]], Any] | None = None,
                   dtypes: Sequence[str] | None = None,
-                  rewrites: Sequence[Any] = (), backend: str = "numpy") -> CompiledFunction:
+                  rewrites: Sequence[Any] = (), backend: str = "numpy",
+                  updates: dict[int, str] | None = None) -> CompiledFunction:
     """Generate and compile the function of `g` (see `emit_numpy`; `backend="array_api"`:
     `emit_array_api`, without variants; `backend="numba"`: graphdiff.numba_backend, one
     kernel per call signature); `specialize` maps declared input shapes and
     dtypes to a variant (see `CompiledFunction`); `rewrites`, the stability rewrites made
-    before, are listed atop the source."""
+    before, are listed atop the source; `updates`: inputs updated in place (NumPy only,
+    see `emit_numpy`)."""
     if _backend(backend) == "numba":  # one kernel per call signature (numba_backend)
+        if updates:
+            raise ValueError("backend 'numba' cannot update inputs in place yet")
         return _numba().NumbaFunction(g, name, returns, doc, rewrites)
     if _backend(backend) == "numpy":
         source, params = emit_numpy(g, name, returns, doc, marks, inplace=inplace,
-                                    dtypes=dtypes)
+                                    dtypes=dtypes, updates=updates)
+    elif updates:
+        raise ValueError(f"backend {backend!r} cannot update inputs in place")
     else:
         source, params = emit_array_api(g, name, returns, doc, marks)
         specialize = None

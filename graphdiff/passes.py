@@ -42,12 +42,16 @@ class MemoryPlan:
     `masks`: binary_step nodes computed as boolean arrays (only multiplied with arrays of
     their shape).  `writes[i] = a`: node i is written into the buffer of its dying argument
     a (`out=`).  `release[i]`: the arguments of node i that die there (their names may be
-    deleted or recycled after its line).  `recycle`: names are pooled instead of deleted."""
+    deleted or recycled after its line).  `recycle`: names are pooled instead of deleted.
+    `copies`: (output, input, aliased) for updates (see `plan_memory`) that could not be
+    written into the input's buffer on their own line: copied into it before the return,
+    from a copy taken first when `aliased` (the value may be a view of an updated input)."""
 
     masks: frozenset[int]
     writes: dict[int, int]
     release: dict[int, tuple[int, ...]]
     recycle: bool
+    copies: tuple[tuple[int, int, bool], ...] = ()
 
 
 def schedule(g: Graph, reorder: bool = False) -> Schedule:
@@ -72,11 +76,17 @@ def schedule(g: Graph, reorder: bool = False) -> Schedule:
 
 
 def plan_memory(g: Graph, sched: Schedule, free: bool = True, inplace: bool = False,
-                recycle_above: int = 5000) -> MemoryPlan:
+                recycle_above: int = 5000, updates: dict[int, int] | None = None
+                ) -> MemoryPlan:
     """Where each result may overwrite a dead buffer (`inplace`, for backends whose arrays
     may be mutated, when static shapes prove it fits), and which names die where (`free`:
     deleted after their last use when they may be large; in functions of more than
-    `recycle_above` operations, pooled for reuse instead)."""
+    `recycle_above` operations, pooled for reuse instead).
+
+    `updates` maps output nodes to the input nodes whose buffers receive them (an
+    optimizer's new parameters): written there by their own ufunc (`out=`) where the
+    input, and every view of it, is read for the last time at or before that line and the
+    shapes match; else copied there before the return (`copies`)."""
     nodes = g.nodes
     position, end = sched.position, sched.end
     masks = frozenset(boolean_masks(nodes, g.outputs)) if inplace else frozenset()
@@ -99,6 +109,20 @@ def plan_memory(g: Graph, sched: Schedule, free: bool = True, inplace: bool = Fa
             into = _written_into(n, dying, nodes) if dying else None
             if into is not None:
                 writes[n.index] = into
+    copies: list[tuple[int, int, bool]] = []
+    if updates:
+        viewed = _viewed(nodes)
+        last = _last_reads(nodes, g.outputs, position, end, viewed)
+        targets = set(updates.values())
+        for u, a in updates.items():
+            n = nodes[u]
+            if inplace and n.op not in ("input", "const") and u not in masks \
+                    and u not in sched.fused and u not in sched.fused.values() \
+                    and n.shape not in (None, ()) and n.shape == nodes[a].shape \
+                    and last[a] <= position[u] and out_ufunc(n, nodes)[0] is not None:
+                writes[u] = a
+            else:
+                copies.append((u, a, any(r in targets for r in viewed[u])))
     release: dict[int, tuple[int, ...]] = {}
     if free:
         for n in nodes:
@@ -108,7 +132,31 @@ def plan_memory(g: Graph, sched: Schedule, free: bool = True, inplace: bool = Fa
             if dead:
                 release[n.index] = dead
     recycle = free and sum(n.op not in ("input", "const") for n in nodes) > recycle_above
-    return MemoryPlan(masks, writes, release, recycle)
+    return MemoryPlan(masks, writes, release, recycle, tuple(copies))
+
+
+def _viewed(nodes) -> list[tuple[int, ...]]:
+    """For each node, the nodes whose memory it may be: itself, and what it is a view of."""
+    viewed: list[tuple[int, ...]] = []
+    for n in nodes:
+        view = REGISTRY[n.op].view if n.op not in ("input", "const") else None
+        viewed.append(viewed[n.args[0]] + (n.index,) if view is not None else (n.index,))
+    return viewed
+
+
+def _last_reads(nodes, outputs: Sequence[int], position: Sequence[int], end: int,
+                viewed: list[tuple[int, ...]]) -> list[int]:
+    """For each node, the position of the last operation that reads it or a view of it
+    (`end` when it, or a view of it, is returned): its buffer is free after that."""
+    last = [-1] * len(nodes)
+    for n in nodes:
+        for a in n.args:
+            for r in viewed[a]:
+                last[r] = max(last[r], position[n.index])
+    for i in outputs:
+        for r in viewed[i]:
+            last[r] = end
+    return last
 
 
 _INFIX_UFUNCS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide",

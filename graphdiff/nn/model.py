@@ -27,11 +27,11 @@ from . import backprop, export
 from .archive import ArchiveError, npz_headers, read_members
 from .checks import as_inputs, as_targets, check_pair, hidden_activations, is_real
 from .chunked import ChunkBatches, ChunkedStep, as_chunked_pair, is_chunked
-from .compiled_step import GeneratedStep
+from .compiled_step import FusedStep, GeneratedStep
 from .files import write_atomically
 from .losses import LINKS, LOSSES, REGRESSION, accuracy, baseline_loss, link, loss_value
-from .optimizers import (FullBatch, Optimizer, Schedule, clip_gradients, flatten, make_optimizer,
-                         make_schedule, unflatten_into)
+from .optimizers import (SGD, Adam, FullBatch, Momentum, Optimizer, Schedule, clip_gradients,
+                         flatten, make_optimizer, make_schedule, unflatten_into)
 
 __all__ = ["INITS", "MLP", "DivergenceWarning", "History", "unary_activations"]
 
@@ -117,6 +117,10 @@ class MLP:
     True
     """
 
+    # fit's mini-batch optimizers run as one generated function per batch (FusedStep)
+    # where the options allow; False keeps the gradient step and `Optimizer.update` apart
+    fused_steps = True
+
     def __init__(self, layer_sizes: Sequence[int], activation: str | Sequence[str] = "tanh",
                  output_activation: str | None = None, loss: str = "mse",
                  seed: int | None = 0, init: str = "auto", dtype: Any = np.float64,
@@ -162,6 +166,7 @@ class MLP:
         self.flat_targets = False  # fitted on 1-d targets: predict returns 1-d too
         self._steps: dict[tuple[bool, float, bool], Any] = {}
         self._step: Any = None
+        self._fused: dict[tuple[bool, float, bool, str], FusedStep] = {}
         self._mask_buffers: dict[int, list[np.ndarray]] = {}
 
     # --- structure -----------------------------------------------------------------------
@@ -248,6 +253,21 @@ class MLP:
             self._steps[key] = self._make_step(*key)
         self._step = self._steps[key]
         return self._step
+
+    def _fused_step(self, opt: Optimizer, dropout: bool, weight_decay: float,
+                    int_labels: bool) -> FusedStep | None:
+        """The fused step (gradient and update in one generated function) for this fit, or
+        None where fit keeps the separate step and `opt.update`: another optimizer class
+        (a subclass may update differently), or steps replaced by hand (`_make_step`)."""
+        if not self.fused_steps or type(opt) not in (SGD, Momentum, Adam) \
+                or type(self)._make_step is not MLP._make_step:
+            return None
+        key = (bool(dropout), float(weight_decay), bool(int_labels), opt.name)
+        if key not in self._fused:
+            self._fused[key] = FusedStep(self.layer_sizes, self.activation, self.head,
+                                         self.loss, weight_decay, dropout, int_labels,
+                                         optimizer=opt.name)
+        return self._fused[key]
 
     @property
     def step(self) -> Any:
@@ -420,10 +440,18 @@ class MLP:
                 # on Dask: the full batch as one Dask computation, or batches drawn chunk
                 # by chunk (ChunkBatches); no reference loss (it would be another pass)
                 whole = chunked and batch_size in (None, len(X))
+                # Gradient clipping needs every gradient before any update, and Dask
+                # batches are not NumPy arrays: those keep the separate step and update.
+                # Weight decay and dropout are in the fused graph; schedules change its lr
+                # input; the divergence guard, validation and early stopping act between
+                # steps and epochs as before (a diverged step is undone by restoring the
+                # best weights either way, though the optimizer's moments keep it).
+                fused = None if clip is not None or chunked else self._fused_step(
+                    opt, keep_prob < 1, weight_decay, Y.ndim == 1)
                 self._fit_steps(run, ChunkedStep(step) if whole else step, opt, X, Y, epochs,
                                 batch_size, keep_prob, shuffle, schedule, clip,
                                 math.inf if chunked else
-                                self._reference_loss(X, Y, weight_decay))
+                                self._reference_loss(X, Y, weight_decay), fused)
         finally:
             run.finish()
             if schedule is not None:
@@ -489,8 +517,9 @@ class MLP:
                    Y: np.ndarray, epochs: int, batch_size: int | None, keep_prob: float,
                    shuffle: bool, schedule: Schedule | None = None,
                    clip: tuple[float | None, float | None] | None = None,
-                   reference: float = math.inf) -> None:
-        """Epochs of per-step updates; `reference`: see _reference_loss."""
+                   reference: float = math.inf, fused: FusedStep | None = None) -> None:
+        """Epochs of per-step updates; `reference`: see _reference_loss; `fused`: the
+        step that computes and applies an update in one call, if fit may use it."""
         batches = (ChunkBatches if is_chunked(X) else _Batches)(
             X, Y, batch_size, self.rng if shuffle else None)
         base_lr = opt.lr  # fit puts it back afterwards
@@ -504,7 +533,10 @@ class MLP:
             if schedule is not None:
                 opt.lr = base_lr * schedule(epoch, epochs)
             run.history.lr.append(opt.lr)
-            loss = self._epoch(run, step, opt, batches, keep_prob, clip, reference)
+            if fused is not None:
+                loss = self._fused_epoch(run, fused, opt, batches, keep_prob, reference)
+            else:
+                loss = self._epoch(run, step, opt, batches, keep_prob, clip, reference)
             if loss is None or run.end_epoch(loss, begun):
                 return
 
@@ -524,10 +556,33 @@ class MLP:
                 clip_gradients(grads, *clip)
             opt.update(self.params, grads)
             total += value * len(xb)
+        return self._epoch_end(run, opt, total, len(batches.X), reference)
+
+    def _fused_epoch(self, run: _Run, fused: FusedStep, opt: Optimizer, batches: _Batches,
+                     keep_prob: float, reference: float) -> float | None:
+        """`_epoch` with one generated call per batch, which also updates the weights and
+        the optimizer's state (the same buffers `opt.update` would use)."""
+        limit = max(_DIVERGENCE_FACTOR * reference, 1e3)
+        params = self.params
+        buffers = opt._buffers(params, len(fused.slots) + 1)  # + update's scratch array
+        state = [b[k] for k in range(len(fused.slots)) for b in buffers]
+        total = 0.0
+        for xb, yb in batches:
+            masks = self._masks(len(xb), keep_prob) if keep_prob < 1 else None
+            value = fused(params, state, xb, yb, masks, opt)
+            if not (math.isfinite(value) and value <= limit):
+                run.diverged(f"the loss became {value:.4g}", opt)
+                return None
+            total += value * len(xb)
+        return self._epoch_end(run, opt, total, len(batches.X), reference)
+
+    def _epoch_end(self, run: _Run, opt: Optimizer, total: float, n: int,
+                   reference: float) -> float | None:
+        """The epoch's mean loss, or None when its weights or its mean diverged."""
         if not all(np.isfinite(p).all() for p in self.params):
             run.diverged("the parameters became non-finite", opt)
             return None
-        mean = total / len(batches.X)
+        mean = total / n
         if mean > _EXPLOSION_FACTOR * reference:
             run.diverged(f"the epoch's mean loss {mean:.4g} is over {_EXPLOSION_FACTOR:g} "
                          f"times the larger of the start's and a constant output's, "
@@ -678,6 +733,7 @@ class MLP:
         # generated functions pickle by the call that made them; a step is cheaper to
         # rebuild than to carry, so only which one was in use travels
         state["_steps"] = {}
+        state["_fused"] = {}
         state["_step"] = next((k for k, v in self._steps.items() if v is self._step), None)
         state["_mask_buffers"] = {}
         return state
@@ -685,6 +741,7 @@ class MLP:
     def __setstate__(self, state: dict[str, Any]) -> None:
         key = state.pop("_step")
         self.__dict__.update(state, _step=None)
+        self.__dict__.setdefault("_fused", {})  # pickled before fused steps existed
         if key is not None:
             self._get_step(*key)
 
