@@ -478,7 +478,7 @@ class Graph:
     """
 
     __slots__ = ("_store", "_roots", "_declared", "_nodes", "_nx", "_key", "_ids", "_hints",
-                 "_outputs", "_stable")
+                 "_outputs", "_stable", "_inputs")
     __array_ufunc__ = None  # numpy arrays defer to Graph's reflected operators
 
     def __init__(self, store: Store, roots: Iterable[int], inputs: Iterable[str] | None = None,
@@ -494,6 +494,7 @@ class Graph:
         self._nx = None
         self._key = None
         self._stable: Graph | None = None
+        self._inputs: tuple[str, ...] | None = None
 
     def with_shapes(self, shapes: Mapping[str, Any]) -> Graph:
         """The same expression with the named inputs' shapes declared, as if they had been
@@ -516,6 +517,15 @@ class Graph:
                             f"{'s' if prim.arity != 1 else ''} ({len(args)} given)")
         params_t = tuple(sorted(prim.resolve_params(params).items())) \
             if (params or prim.params) else ()
+        # the common case (derivative rules, the parser): single-output graphs of one store
+        store = self._store
+        ids = []
+        for a in args:
+            if type(a) is not Graph or a._store is not store or len(a._roots) != 1:
+                break
+            ids.append(a._roots[0])
+        else:
+            return Graph(store, (store.apply(prim.name, tuple(ids), params_t),))
         store = None
         for a in args:
             if isinstance(a, Graph):
@@ -642,7 +652,10 @@ class Graph:
     @property
     def inputs(self) -> tuple[str, ...]:
         """Input names, in order of first appearance (or as declared)."""
-        return tuple(n.name for n in self.nodes if n.op == "input")
+        found = getattr(self, "_inputs", None)  # (a graph pickled before it was kept)
+        if found is None:
+            found = self._inputs = tuple(n.name for n in self.nodes if n.op == "input")
+        return found
 
     @property
     def outputs(self) -> tuple[int, ...]:
@@ -689,22 +702,28 @@ class Graph:
             if len(declared) != len(self._declared):
                 raise ValueError(f"declared inputs repeat a name: {self._declared}")
             inputs = [names.get(n) if n in names else st.input(n) for n in self._declared]
-        ids = inputs + [i for i in order if st.op[i] != "input"]
+        ops = st.op
+        ids = inputs + [i for i in order if ops[i] != "input"]
         pos = {sid: k for k, sid in enumerate(ids)}  # not a list as long as the store
-        ops, sargs, sparams, svalue, sorigin = st.op, st.args, st.params, st.value, st.origin
+        where = pos.__getitem__
+        sargs, sparams, svalue, sorigin = st.args, st.params, st.value, st.origin
         sshape = st.shape
         new = tuple.__new__  # NamedTuple's own constructor costs a Python call per node
-        nodes, count = [], 0
+        nodes = []
+        append = nodes.append
+        count = 0
         for k, sid in enumerate(ids):
             op = ops[sid]
             if op == "const":
-                nodes.append(new(Node, (k, op, (), (), None, None, svalue[sid], sorigin[sid],
-                                        ())))
-                continue
-            count += 1
-            nodes.append(new(Node, (
-                k, op, tuple([pos[a] for a in sargs[sid]]), sparams[sid], f"v{count}",
-                svalue[sid] if op == "input" else None, None, None, sshape[sid])))
+                append(new(Node, (k, op, (), (), None, None, svalue[sid], sorigin[sid], ())))
+            elif op == "input":
+                count += 1
+                append(new(Node, (k, op, (), sparams[sid], f"v{count}", svalue[sid], None,
+                                  None, sshape[sid])))
+            else:
+                count += 1
+                append(new(Node, (k, op, tuple(map(where, sargs[sid])), sparams[sid],
+                                  f"v{count}", None, None, None, sshape[sid])))
         self._ids = ids
         self._nodes = tuple(nodes)
         self._outputs = tuple(pos[r] for r in self._roots)
