@@ -132,12 +132,15 @@ def _local_contributions(b: _Builder, node, seed: int) -> list[int | None]:
                     prim.vjp(Graph(b.store, (seed,)), *args, out, **params)]
     else:
         contribs = []
+        hints, store = b.hints, b.store
         for j, a in enumerate(node.args):
             if nodes[a].op == "const":
                 contribs.append(None)
                 continue
             partial = _partial_rule(b, node, j)(*args, out, **params)
-            b.name(partial, f"d{node.var}_d{b.label(a)}")
+            if type(partial) is Graph and partial._roots[0] not in hints \
+                    and partial._store is store:  # named only when new (most are not)
+                b.name(partial, f"d{node.var}_d{b.label(a)}")
             contribs.append(_scale(b, seed, partial))
     if prim.is_elementwise and not b.elementwise:
         ids = b.ids
@@ -171,7 +174,8 @@ def _reverse_sweep(b: _Builder, out: int) -> dict[int, int]:
         seed = bar.get(node.index)
         if seed is None or node.op in ("input", "const"):
             continue
-        b.name_id(seed, f"bar_{b.label(node.index)}")
+        if seed not in b.hints:
+            b.name_id(seed, f"bar_{b.label(node.index)}")
         for a, c in zip(node.args, _local_contributions(b, node, seed)):
             if c is None or nodes[a].op == "const":
                 continue

@@ -139,12 +139,21 @@ class Store:
             i = self._ids.get(commuted)
             if i is not None:
                 return i
-        if prim.shape is None and (len(args) == 1 or self.shape[args[0]] == self.shape[args[1]]
-                                   and len(args) == 2):
-            shape = self.shape[args[0]]  # elementwise on equal (or unknown) shapes
+        sshape = self.shape
+        if prim.shape is None and (len(args) == 1 or len(args) == 2
+                                   and sshape[args[0]] == sshape[args[1]]):
+            shape = sshape[args[0]]  # elementwise on equal (or unknown) shapes
         else:
-            shape = prim.out_shape([self.shape[a] for a in args], dict(params))
-        i = self._add(key, op, args, params, None, shape=shape)
+            shape = prim.out_shape([sshape[a] for a in args], dict(params))
+        i = self._ids.get(key)
+        if i is None:  # (_add, without a call: this is the hot path of every pass)
+            i = self._ids[key] = len(sop)
+            sop.append(op)
+            self.args.append(args)
+            self.params.append(params)
+            self.value.append(None)
+            self.origin.append(None)
+            sshape.append(shape)
         if commuted is not None:
             self._ids[commuted] = i
         return i
@@ -182,7 +191,10 @@ def paused_gc():
     """Pause the cyclic garbage collector while a pass allocates many small tuples.
 
     Passes over 10**5 nodes otherwise spend most of their time in collections that find
-    nothing (the nodes hold no cycles)."""
+    nothing (the nodes hold no cycles).  When the last pause ends, the objects allocated
+    meanwhile join the oldest generation at once (`gc.freeze` then `gc.unfreeze`, two
+    list splices), rather than being traversed by the young collection that re-enabling
+    would start at the next allocation; a full collection still visits them."""
     global _gc_pauses, _gc_was_enabled
     with _gc_lock:
         if _gc_pauses == 0:
@@ -195,6 +207,9 @@ def paused_gc():
         with _gc_lock:
             _gc_pauses -= 1
             if _gc_pauses == 0 and _gc_was_enabled:
+                if gc.get_freeze_count() == 0:  # never thaw what the program itself froze
+                    gc.freeze()
+                    gc.unfreeze()
                 gc.enable()
 
 
@@ -1014,6 +1029,8 @@ def postorder(args: list[tuple[int, ...]], roots: Iterable[int]) -> list[int]:
 def copy_nodes(g: Graph, store: Store, shapes: Mapping[str, Any] | None = None) -> list[int]:
     """Copy `g`'s nodes into `store`, inputs named in `shapes` taking the shape given
     there; returns the new store id of each node of `g`."""
+    if not shapes and not len(store) and not store.simplify:
+        return _copy_into_empty(g, store)
     ids: list[int] = []
     shapes = shapes or {}
     for n in g.nodes:
@@ -1023,6 +1040,38 @@ def copy_nodes(g: Graph, store: Store, shapes: Mapping[str, Any] | None = None) 
             ids.append(store.const(n.value, n.origin))
         else:
             ids.append(store.apply(n.op, tuple(ids[a] for a in n.args), n.params))
+    return ids
+
+
+def _copy_into_empty(g: Graph, store: Store) -> list[int]:
+    """copy_nodes into an empty store that does not simplify: g's nodes were built by a
+    store's own rules, so each is appended as it is (only an operation of constants, or
+    one a stability rule may rewrite, goes through `Store.apply`)."""
+    ids: list[int] = []
+    found = store._ids.get
+    for n in g.nodes:
+        op = n.op
+        if op == "input":
+            key, args, value, origin = ("input", n.name), (), n.name, None
+        elif op == "const":
+            key, args, value, origin = ("const", n.value.hex()), (), n.value, n.origin
+        else:
+            args = tuple([ids[a] for a in n.args])
+            if (store.stable and op in _STABLE_ROOTS) or all(
+                    store.op[a] == "const" for a in args):
+                ids.append(store.apply(op, args, n.params))
+                continue
+            key, value, origin = (op, args, n.params), None, None
+        i = found(key)
+        if i is None:
+            i = store._ids[key] = len(store.op)
+            store.op.append(op)
+            store.args.append(args)
+            store.params.append(n.params)
+            store.value.append(value)
+            store.origin.append(origin)
+            store.shape.append(n.shape)
+        ids.append(i)
     return ids
 
 
