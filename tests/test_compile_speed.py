@@ -20,7 +20,7 @@ from graphdiff import codegen
 from graphdiff.passes import INLINE_DEPTH, plan_memory, schedule
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from compile_time import chain_text, sum_text  # noqa: E402
+from compile_time import chain_text, sum_text
 
 
 def _body(source: str, name: str) -> list[ast.stmt]:
