@@ -46,7 +46,9 @@ _counter = itertools.count(1)
 def safe_identifier(name: str, taken: set[str]) -> str:
     """`name` if it is a plain ASCII identifier free for a user's input, else a mangled
     variant (invalid characters replaced, a prefix or suffix added) that is; records it."""
-    base = re.sub(r"[^A-Za-z0-9_]", "_", name) or "x"
+    # (most names are plain identifiers already: no substitution to make)
+    base = name if name.isascii() and name.isidentifier() else \
+        re.sub(r"[^A-Za-z0-9_]", "_", name) or "x"
     if base[0].isdigit():
         base = "x_" + base
     if _RESERVED.match(base):  # a generated name (v4, bar_x, np, ...) is never a user's
@@ -225,8 +227,8 @@ def print_module(g: Graph, sched: Schedule, plan: MemoryPlan, spell: Spelling, n
     """The source of a module defining `name`, printed from the schedule and the memory
     plan in one backend's spelling; and the function's parameter names."""
     nodes = g.nodes
-    hints = g.hints
-    named_by_hint = any(hints)
+    hints = g.hints if not plan.recycle else None  # recycled names need no hints
+    named_by_hint = bool(hints) and any(hints)
     taken: set[str] = set()
     expr: list[tuple[str, int]] = [("", PREC_ATOM)] * len(nodes)
     params = []
@@ -491,8 +493,9 @@ def _helper_source(h: Callable) -> str:
 
 def _external_helpers(g: Graph) -> dict[str, Callable]:
     """The helpers of g's primitives whose source is not emitted (see _helper_source)."""
-    return {h.__name__: h for n in g.nodes if n.op not in ("input", "const")
-            for h in REGISTRY[n.op].helpers if getattr(h, "graphdiff_not_standalone", None)}
+    ops = dict.fromkeys(n.op for n in g.nodes)  # each once, in order of first use
+    return {h.__name__: h for op in ops if op not in ("input", "const")
+            for h in REGISTRY[op].helpers if getattr(h, "graphdiff_not_standalone", None)}
 
 
 def _rewrites_comment(rewrites: Sequence[Any]) -> str:
