@@ -280,6 +280,8 @@ def print_module(g: Graph, sched: Schedule, plan: MemoryPlan, spell: Spelling, n
             if filling is None:
                 filling = fillings[op] = _filling(prim, spell.template(prim))
             template, out, needs, plain = filling
+            if needs is None:  # a template made by a function: any number of arguments
+                needs = (_PY_ATOM,) * len(n.args)
             texts = [expr[a][0] if py_prec[a] >= need else f"({expr[a][0]})"
                      for a, need in zip(n.args, needs)]
             py_prec[index] = py_prec[n.args[out[1]]] if type(out) is tuple else out
@@ -559,10 +561,11 @@ _TEMPLATE_PRECEDENCE: dict[str, tuple | None] = {}
 def _filling(prim, template) -> tuple:
     """How to print an operation whose arguments may be inlined expressions: (template,
     the text's precedence or ("arg", k) for argument k's, the least precedence each
-    argument needs to go unparenthesized, whether str.format alone fills it)."""
+    argument needs to go unparenthesized (None: an atom, for every argument), whether
+    str.format alone fills it)."""
     shape = _precedence_of(template, prim.arity) if isinstance(template, str) else None
     if shape is None:  # an unknown template: anything but a name or number in parentheses
-        return template, 0, (_PY_ATOM,) * prim.arity, False
+        return template, 0, None, False
     return template, shape[0], shape[1], not prim.params
 
 
