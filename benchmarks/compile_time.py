@@ -23,6 +23,12 @@ Phases, timed separately for the value-and-gradient of every input:
              `e2e cpu` is its CPU time, which waiting for a core on a loaded machine does
              not inflate.
 
+Functions of more than graphdiff.codegen.RECYCLE_ABOVE operations are printed in their
+large form (see graphdiff.passes.plan_memory): single-use intermediates inside their
+reader's expression, recycled names, no comment per line; `lines` counts what CPython
+then compiles.  The sum's value and gradient has about 15 operations a term, so from
+n = 334 terms on it takes that form.
+
 Sizes up to about 10^4 operations (n <= 10,000 terms, chains up to 10^4) take the median
 of 3 runs; the 10^5 sizes run once.  The machine is shared: the load average is printed at
 the start and the end.  These are measurements, not tests: nothing here asserts a timing.

@@ -34,6 +34,7 @@ class _Builder:
 
     def __init__(self, g: Graph, stable: bool = True):
         self.g = g  # already in stable form (see the entry points)
+        self.nodes = g.nodes
         self.store = Store(simplify=2, stable=stable)
         # the primal is copied as written (constants still fold): an identity that drops
         # an operand (x - x -> 0 for a known scalar) would also drop its dtype
@@ -63,11 +64,21 @@ class _Builder:
         return Graph(self.store, (self.store.const(value),))
 
     def name(self, h: Any, name: str) -> None:
-        """Give a derivative node a readable name, unless it already has one."""
+        """Give a derivative node (a handle) a readable name, unless it already has one."""
         if isinstance(h, Graph):
-            sid = h._roots[0]
-            if self.store.op[sid] != "const":
-                self.hints.setdefault(sid, name)
+            self.name_id(h._roots[0], name)
+
+    def name_id(self, sid: int | None, name: str) -> None:
+        """Give the derivative node `sid` of the store a readable name, unless it has one."""
+        if sid is not None and self.store.op[sid] != "const" and sid not in self.hints:
+            self.hints[sid] = name
+
+    def node_id(self, value: Any) -> int:
+        """The store id of a handle or a number (a constant)."""
+        if type(value) is Graph:
+            return value._roots[0] if value._store is self.store else \
+                value._root_in(self.store)
+        return self.store.const(float(value))
 
     def label(self, i: int) -> str:
         """The name a node of the primal goes by (its v-number, an input's name)."""
@@ -86,20 +97,23 @@ def _is_zero(v: Any) -> bool:
     return v is None or (type(v) is not Graph and isinstance(v, numbers.Number) and v == 0)
 
 
-def _scale(seed: Any, partial: Any) -> Any:
-    """seed * partial, without building a node for the common partials 0, 1 and -1."""
+def _scale(b: _Builder, seed: int, partial: Any) -> int | None:
+    """The store id of seed * partial (seed a store id, partial a handle or a number),
+    without building a node for the common partials 0, 1 and -1."""
     if type(partial) is not Graph and isinstance(partial, numbers.Number):
         if partial == 0:
             return None
         if partial == 1:
             return seed
         if partial == -1:
-            return -seed
-    return seed * partial
+            return b.store.apply("neg", (seed,))
+    return b.store.apply("mul", (seed, b.node_id(partial)))
 
 
-def _local_contributions(b: _Builder, node, seed: Graph) -> list[Any]:
-    """The adjoint contribution of `node` to each argument: seed * ∂node/∂arg.
+def _local_contributions(b: _Builder, node, seed: int) -> list[int | None]:
+    """The adjoint contribution of `node` to each argument: seed * ∂node/∂arg, as store
+    ids (None: no contribution).  The sweep works on store ids, not handles: a handle
+    costs an object per operation, and the sweep makes several per node.
 
     An adjoint may be smaller than its node (a scalar 1 stands for ones of the node's
     shape).  In graphs with reductions or matrix products, an argument that broadcast up
@@ -108,26 +122,32 @@ def _local_contributions(b: _Builder, node, seed: Graph) -> list[Any]:
     happens once per input at the end instead (see `_gradients`).
     """
     prim = REGISTRY[node.op]
-    args = [b.handle(a) for a in node.args]
-    out = b.handle(node.index)
-    params = dict(node.params)
-    nodes = b.g.nodes
+    handle = b.handle
+    args = [handle(a) for a in node.args]
+    out = handle(node.index)
+    params = dict(node.params) if node.params else {}
+    nodes = b.nodes
     if prim.vjp is not None:
-        contribs = list(prim.vjp(seed, *args, out, **params))
+        contribs = [None if _is_zero(c) else b.node_id(c) for c in
+                    prim.vjp(Graph(b.store, (seed,)), *args, out, **params)]
     else:
         contribs = []
+        hints, store = b.hints, b.store
         for j, a in enumerate(node.args):
             if nodes[a].op == "const":
                 contribs.append(None)
                 continue
             partial = _partial_rule(b, node, j)(*args, out, **params)
-            b.name(partial, f"d{node.var}_d{b.label(a)}")
-            contribs.append(_scale(seed, partial))
+            if type(partial) is Graph and partial._roots[0] not in hints \
+                    and partial._store is store:  # named only when new (most are not)
+                b.name(partial, f"d{node.var}_d{b.label(a)}")
+            contribs.append(_scale(b, seed, partial))
     if prim.is_elementwise and not b.elementwise:
+        ids = b.ids
         for j, a in enumerate(node.args):
             shape_a, shape_v = nodes[a].shape, node.shape
             if contribs[j] is not None and (shape_a is None or shape_a != shape_v):
-                contribs[j] = call("sum_to", contribs[j], args[j], out)
+                contribs[j] = b.store.apply("sum_to", (contribs[j], ids[a], ids[node.index]))
     return contribs
 
 
@@ -144,19 +164,22 @@ def _quotient_partial(x: Graph, y: Graph, out: Graph) -> Graph:
     return -(out / y)
 
 
-def _reverse_sweep(b: _Builder, out: int) -> dict[int, Any]:
-    """Adjoints of every node that the output depends on, seeded with 1 at `out`."""
-    nodes = b.g.nodes
-    bar: dict[int, Any] = {out: b.const(1.0)}
+def _reverse_sweep(b: _Builder, out: int) -> dict[int, int]:
+    """Adjoints of every node that the output depends on, seeded with 1 at `out`: the
+    store id of each."""
+    nodes = b.nodes
+    store = b.store
+    bar: dict[int, int] = {out: store.const(1.0)}
     for node in reversed(nodes[: out + 1]):
         seed = bar.get(node.index)
         if seed is None or node.op in ("input", "const"):
             continue
-        b.name(seed, f"bar_{b.label(node.index)}")
+        if seed not in b.hints:
+            b.name_id(seed, f"bar_{b.label(node.index)}")
         for a, c in zip(node.args, _local_contributions(b, node, seed)):
-            if _is_zero(c) or nodes[a].op == "const":
+            if c is None or nodes[a].op == "const":
                 continue
-            bar[a] = bar[a] + c if a in bar else c
+            bar[a] = store.apply("add", (bar[a], c)) if a in bar else c
     return bar
 
 
@@ -185,15 +208,17 @@ def _single_output(g: Graph, what: str) -> int:
 def _gradients(b: _Builder, out: int, wrt: list[int]) -> list[Graph]:
     bar = _reverse_sweep(b, out)
     grads = []
+    ids = b.ids
     for i in wrt:
-        adj = bar.get(i, 0.0)
-        b.name(adj, f"bar_{b.label(i)}")
+        adj = bar.get(i)
+        if adj is None:
+            adj = b.store.const(0.0)
+        b.name_id(adj, f"bar_{b.label(i)}")
         # the input's exact shape: in elementwise graphs, summed over the points a scalar
         # parameter met (taken at the output's shape); elsewhere the sweep summed already
-        x = b.handle(i)
-        grad = call("sum_to", b.as_graph(adj), x, b.handle(out) if b.elementwise else x)
-        b.name(grad, f"grad_{b.label(i)}")
-        grads.append(grad)
+        grad = b.store.apply("sum_to", (adj, ids[i], ids[out] if b.elementwise else ids[i]))
+        b.name_id(grad, f"grad_{b.label(i)}")
+        grads.append(Graph(b.store, (grad,)))
     return grads
 
 
@@ -389,7 +414,7 @@ def hessian_graph(g: Graph, wrt: Iterable[str] | str | None = None, *,
         _require_elementwise(b, "Hessian")
         bar = _reverse_sweep(b, out)
         like = b.handle(out)
-        per_point = [call("sum_to", b.as_graph(bar.get(i, 0.0)), like, like)
+        per_point = [call("sum_to", Graph(b.store, (bar[i],)) if i in bar else 0.0, like, like)
                      for i in _wrt_indices(g, names)]
         grads = b.finish(per_point, g.inputs)
     return jacobian_graph(grads, names, elementwise=True, stable=stable)

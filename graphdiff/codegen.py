@@ -7,8 +7,9 @@ in the source is generated or validated here, so no input can inject code.
 
 from __future__ import annotations
 
-import importlib
+import ast
 import builtins
+import importlib
 import functools
 import inspect
 import itertools
@@ -16,6 +17,7 @@ import keyword
 import linecache
 import os
 import re
+import string
 import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -25,7 +27,8 @@ import numpy as np
 from .graph import Graph, as_arrays, bind, format_call, format_number, paused_gc
 from . import array_api as xp_helpers
 from .passes import _INFIX_UFUNCS, MemoryPlan, Schedule, out_ufunc, plan_memory, schedule
-from .primitives import FUSED_LOSSES, PREC_ATOM, PREC_UNARY, REGISTRY, _dim_text
+from .primitives import (FUSED_LOSSES, PREC_ADD, PREC_ATOM, PREC_CMP, PREC_MUL, PREC_POW,
+                         PREC_UNARY, REGISTRY, _dim_text)
 
 __all__ = ["CompiledFunction", "emit_numpy", "emit_array_api", "compile_graph", "compile_jacobian",
            "safe_identifier", "check_function_name"]
@@ -43,7 +46,9 @@ _counter = itertools.count(1)
 def safe_identifier(name: str, taken: set[str]) -> str:
     """`name` if it is a plain ASCII identifier free for a user's input, else a mangled
     variant (invalid characters replaced, a prefix or suffix added) that is; records it."""
-    base = re.sub(r"[^A-Za-z0-9_]", "_", name) or "x"
+    # (most names are plain identifiers already: no substitution to make)
+    base = name if name.isascii() and name.isidentifier() else \
+        re.sub(r"[^A-Za-z0-9_]", "_", name) or "x"
     if base[0].isdigit():
         base = "x_" + base
     if _RESERVED.match(base):  # a generated name (v4, bar_x, np, ...) is never a user's
@@ -240,7 +245,7 @@ def _check_name(name: str) -> None:
 def _emit(g, name, returns, doc, marks, free, inplace, dtypes, updates=None
           ) -> tuple[str, list[str]]:
     sched = schedule(g, reorder=inplace)
-    plan = plan_memory(g, sched, free, inplace, RECYCLE_ABOVE, updates)
+    plan = plan_memory(g, sched, free, inplace, RECYCLE_ABOVE, updates, inline=True)
     return print_module(g, sched, plan, NUMPY, name, returns, doc, marks, dtypes)
 
 
@@ -250,8 +255,8 @@ def print_module(g: Graph, sched: Schedule, plan: MemoryPlan, spell: Spelling, n
     """The source of a module defining `name`, printed from the schedule and the memory
     plan in one backend's spelling; and the function's parameter names."""
     nodes = g.nodes
-    hints = g.hints
-    named_by_hint = any(hints)
+    hints = g.hints if not plan.recycle else None  # recycled names need no hints
+    named_by_hint = bool(hints) and any(hints)
     taken: set[str] = set()
     expr: list[tuple[str, int]] = [("", PREC_ATOM)] * len(nodes)
     params = []
@@ -260,42 +265,72 @@ def print_module(g: Graph, sched: Schedule, plan: MemoryPlan, spell: Spelling, n
             p = safe_identifier(n.name, taken)
             params.append(p)
             expr[n.index] = (p, PREC_ATOM)
-    # comments show each operation in terms of the inputs while that stays short
+    # comments show each operation in terms of the inputs while that stays short; a
+    # function too large to read beside a table (`plan.recycle`) has none
+    commented = not plan.recycle
     short: list[tuple[str, int] | None] = [None] * len(nodes)
-    fused = sched.fused
+    fused, masks, writes, release, inline = (sched.fused, plan.masks, plan.writes, plan.release,
+                                             plan.inline)
+    # inlined expressions: Python's precedence of each node's text (see _precedence_of)
+    py_prec = [_PY_ATOM] * len(nodes) if inline else None
+    fillings: dict[str, tuple] = {}  # op -> _filling of its template
     lines: list[str] = []
     helpers: dict[str, Callable] = {}
+    seen_ops: set[str] = set()  # whose helpers are in `helpers`
+    fused_grads = set(fused.values())
     pool: list[str] = []
     pending_mark = None
     for n in (nodes[i] for i in sched.order):
-        if n.op == "input":
-            short[n.index] = expr[n.index]
+        op, index = n.op, n.index
+        if op == "input":
+            short[index] = expr[index]
             continue
-        if n.op == "const":
-            expr[n.index] = spell.literal(n.value)
-            short[n.index] = format_number(n.value)
+        if op == "const":
+            expr[index] = spell.literal(n.value)
+            short[index] = format_number(n.value)
+            if inline:
+                py_prec[index] = _PY_FROM[expr[index][1]]
             continue
-        prim = REGISTRY[n.op]
-        if n.index in fused:
-            *called, helper = spell.fused(n.op)
-            for h in (*spell.helpers(prim), *called, helper):  # it calls the loss's own
-                helpers[h.__name__] = h
-            rhs = f"{helper.__name__}({spell.first}{', '.join(expr[a][0] for a in n.args)})"
-        elif n.index in fused.values():  # computed on its value's line, just before
-            rhs = None
-        else:
+        prim = REGISTRY[op]
+        if op not in seen_ops and index not in fused_grads:
+            seen_ops.add(op)
             for h in spell.helpers(prim):
                 helpers[h.__name__] = h
+        if index in fused:
+            *called, helper = spell.fused(op)
+            for h in (*called, helper):  # it calls the loss's own
+                helpers[h.__name__] = h
+            rhs = f"{helper.__name__}({spell.first}{', '.join(expr[a][0] for a in n.args)})"
+        elif index in fused_grads:  # computed on its value's line, just before
+            rhs = None
+        elif inline:
+            filling = fillings.get(op)
+            if filling is None:
+                filling = fillings[op] = _filling(prim, spell.template(prim))
+            template, out, needs, plain = filling
+            if needs is None:  # a template made by a function: any number of arguments
+                needs = (_PY_ATOM,) * len(n.args)
+            texts = [expr[a][0] if py_prec[a] >= need else f"({expr[a][0]})"
+                     for a, need in zip(n.args, needs)]
+            py_prec[index] = py_prec[n.args[out[1]]] if type(out) is tuple else out
+            rhs = template.format(*texts) if plain and not n.params else _apply_template(
+                prim, template, [(t, PREC_ATOM) for t in texts], n.params)
+            if index in inline:  # no line of its own: its reader's line computes it
+                expr[index] = (rhs, PREC_ATOM)
+                if index in marks:
+                    pending_mark = index
+                continue
+        else:
             rhs = _apply_template(prim, spell.template(prim), [expr[a] for a in n.args],
                                   n.params)
-        if n.index in plan.masks:
+        if index in masks:
             # only multiplied with arrays of its shape: a boolean array does, at 1/8 the size
             rhs = spell.mask(expr[n.args[0]][0])
-        elif n.index in plan.writes:
-            rhs = spell.written(n, rhs, plan.writes[n.index], nodes, expr)
+        elif index in writes:
+            rhs = spell.written(n, rhs, writes[index], nodes, expr)
         targets: list[str] = []
         if rhs is not None:
-            for k in (n.index, fused[n.index]) if n.index in fused else (n.index,):
+            for k in (index, fused[index]) if index in fused else (index,):
                 if plan.recycle:
                     target = pool.pop() if pool else _local_name(f"r{len(taken)}", None, True,
                                                                  taken)
@@ -303,26 +338,29 @@ def print_module(g: Graph, sched: Schedule, plan: MemoryPlan, spell: Spelling, n
                     target = _local_name(hints[k], nodes[k].var, named_by_hint, taken)
                 expr[k] = (target, PREC_ATOM)
                 targets.append(target)
-            parts = [short[a] for a in n.args]
             comment = ""
-            if all(p is not None for p in parts):
-                text = format_call(n.op, parts, n.params)
-                if len(text[0]) <= _COMMENT_LIMIT:
-                    short[n.index] = text
-                    if text[0] != rhs:
-                        comment = f"  # {text[0]}"
-            for k in (pending_mark, n.index):
+            if commented:
+                parts = [short[a] for a in n.args]
+                if all(p is not None for p in parts):
+                    text = format_call(op, parts, n.params)
+                    if len(text[0]) <= _COMMENT_LIMIT:
+                        short[index] = text
+                        if text[0] != rhs:
+                            comment = f"  # {text[0]}"
+            for k in (pending_mark, index):
                 if k in marks:
                     lines.append(f"    # {marks[k]}")
             pending_mark = None
             lines.append(f"    {', '.join(targets)} = {rhs}{comment}")
-        elif n.index in marks:  # a gradient computed with its value: the next line
-            pending_mark = n.index
-        dead = sorted({expr[a][0] for a in plan.release.get(n.index, ())})
-        if plan.recycle:
-            pool.extend(d for d in dead if d not in targets)
-        elif dead:
-            lines.append(f"    del {', '.join(dead)}")
+        elif index in marks:  # a gradient computed with its value: the next line
+            pending_mark = index
+        dying = release.get(index)
+        if dying:
+            dead = sorted({expr[a][0] for a in dying})
+            if plan.recycle:
+                pool.extend(d for d in dead if d not in targets)
+            else:
+                lines.append(f"    del {', '.join(dead)}")
     outs = spell.returned(nodes, g.outputs, [expr[i][0] for i in g.outputs], params, helpers)
     ret = returns(outs) if returns else (outs[0] if len(outs) == 1 else ", ".join(outs))
     if plan.copies:
@@ -385,30 +423,19 @@ def _returned(nodes, outputs: Sequence[int], texts: list[str], params: list[str]
     `constant(text, params, helpers)` spells a number of the inputs' floating type, `owned`
     and `scalar` are the helpers that copy and unwrap (default: NumPy's, below; a backend
     without scalars gives scalar=None)."""
-    # which computed arrays (or inputs) each node's memory may belong to, and whether
-    # it depends on the inputs' values at all (size() reads a shape only)
-    roots: list[frozenset] = []
-    broadcast: list[bool] = []  # a read-only broadcast view, or a view of one
+    # whether each node depends on the inputs' values at all (size() reads a shape only)
     values = _value_dependent(nodes)
-    for n in nodes:
-        view = REGISTRY[n.op].view if n.op not in ("input", "const") else None
-        if n.op == "const":
-            roots.append(frozenset())
-        elif view is not None:
-            roots.append(roots[n.args[0]] | {n.index})
-        else:
-            roots.append(frozenset((n.index,)))
-        broadcast.append(view == "broadcast" or view == "same" and broadcast[n.args[0]])
     claimed: set[int] = set()
     out = []
     for i, text in zip(outputs, texts):
         n = nodes[i]
+        roots, broadcast = _memory_of(nodes, i)
         if n.op == "const":
             # an output that simplified to a constant (x - x of a known scalar) is still
             # a number of the inputs' floating type, as the computation would have given
             text = constant(text, params, helpers)
-        elif roots[i] & claimed or any(nodes[r].op == "input" for r in roots[i]) \
-                or broadcast[i]:  # read-only, entries overlapping
+        elif not claimed.isdisjoint(roots) or any(nodes[r].op == "input" for r in roots) \
+                or broadcast:  # read-only, entries overlapping
             helpers["_owned"] = owned
             text = f"_owned({text})"
         elif not values[i] and params:
@@ -418,9 +445,27 @@ def _returned(nodes, outputs: Sequence[int], texts: list[str], params: list[str]
         elif n.shape in (None, ()) and REGISTRY[n.op].zero_d_array and scalar:
             helpers["_scalar"] = scalar
             text = f"_scalar({text})"
-        claimed |= roots[i]
+        claimed |= roots
         out.append(text)
     return out
+
+
+def _memory_of(nodes, i: int) -> tuple[set[int], bool]:
+    """The computed arrays (or inputs) whose memory node i's value may share: itself and,
+    through views, what it views; and whether it is a read-only broadcast view or a view
+    of one.  A walk down one chain of views, so only the returned nodes cost anything."""
+    roots: set[int] = set()
+    broadcast = None
+    n = nodes[i]
+    while n.op != "const":
+        roots.add(n.index)
+        view = REGISTRY[n.op].view if n.op != "input" else None
+        if broadcast is None and view != "same":
+            broadcast = view == "broadcast"
+        if view is None:
+            break
+        n = nodes[n.args[0]]
+    return roots, bool(broadcast)
 
 
 def _tuple(items: list[str]) -> str:
@@ -429,10 +474,17 @@ def _tuple(items: list[str]) -> str:
 
 def _value_dependent(nodes) -> list[bool]:
     """Whether each node depends on an input's values (not only on constants and sizes)."""
-    out: list[bool] = []
+    reads = {op: REGISTRY[op].reads_values for op in {n.op for n in nodes}
+             if op != "input" and op != "const"}
+    out = [False] * len(nodes)
     for n in nodes:
-        out.append(n.op == "input" or n.op != "const" and REGISTRY[n.op].reads_values
-                   and any(out[a] for a in n.args))
+        if n.op == "input":
+            out[n.index] = True
+        elif reads.get(n.op):
+            for a in n.args:
+                if out[a]:
+                    out[n.index] = True
+                    break
     return out
 
 
@@ -488,8 +540,9 @@ def _helper_source(h: Callable) -> str:
 
 def _external_helpers(g: Graph) -> dict[str, Callable]:
     """The helpers of g's primitives whose source is not emitted (see _helper_source)."""
-    return {h.__name__: h for n in g.nodes if n.op not in ("input", "const")
-            for h in REGISTRY[n.op].helpers if getattr(h, "graphdiff_not_standalone", None)}
+    ops = dict.fromkeys(n.op for n in g.nodes)  # each once, in order of first use
+    return {h.__name__: h for op in ops if op not in ("input", "const")
+            for h in REGISTRY[op].helpers if getattr(h, "graphdiff_not_standalone", None)}
 
 
 def _rewrites_comment(rewrites: Sequence[Any]) -> str:
@@ -536,6 +589,103 @@ def _apply_template(prim, template, args: list[tuple[str, int]], params) -> str:
     if callable(template):
         return template(*texts, **dict(params), opts=opts)
     return template.format(*texts, **{k: _param_text(v) for k, v in params}, opts=opts)
+
+
+# Python's operator precedence, lowest first (lambda 0 ... atoms 15), for inlined
+# expressions: an argument is parenthesized only where its text binds more loosely than
+# its place in the reader's template needs
+_PY_ATOM = 15
+_PY_BINOP = {ast.BitOr: 6, ast.BitXor: 7, ast.BitAnd: 8, ast.LShift: 9, ast.RShift: 9,
+             ast.Add: 10, ast.Sub: 10, ast.Mult: 11, ast.Div: 11, ast.FloorDiv: 11,
+             ast.Mod: 11, ast.MatMult: 11, ast.Pow: 13}
+_PY_FROM = {PREC_CMP: 5, PREC_ADD: 10, PREC_MUL: 11, PREC_UNARY: 12, PREC_POW: 13,
+            PREC_ATOM: _PY_ATOM}  # graphdiff's precedences (primitives.PREC_*)
+_TEMPLATE_PRECEDENCE: dict[str, tuple | None] = {}
+
+
+def _filling(prim, template) -> tuple:
+    """How to print an operation whose arguments may be inlined expressions: (template,
+    the text's precedence or ("arg", k) for argument k's, the least precedence each
+    argument needs to go unparenthesized (None: an atom, for every argument), whether
+    str.format alone fills it)."""
+    shape = _precedence_of(template, prim.arity) if isinstance(template, str) else None
+    if shape is None:  # an unknown template: anything but a name or number in parentheses
+        return template, 0, None, False
+    return template, shape[0], shape[1], not prim.params
+
+
+def _precedence_of(template: str, arity: int) -> tuple | None:
+    """(the precedence of the template's text, the least precedence each argument needs
+    to go unparenthesized), or None if the template is not one expression naming each
+    argument once; computed once per template from Python's own parse of it."""
+    if template in _TEMPLATE_PRECEDENCE:
+        return _TEMPLATE_PRECEDENCE[template]
+    found = None
+    fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    marks = [f"_gd_arg{k}" for k in range(arity)]
+    try:
+        text = template.format(*marks, **{f: "1" for f in fields if not f.isdigit()}
+                               | {"opts": ""})
+        tree = ast.parse(text, mode="eval").body
+    except (SyntaxError, KeyError, IndexError, ValueError):
+        tree = None
+    if tree is not None and all(text.count(m) == 1 for m in marks):
+        needs = {}
+        stack = [(tree, 0)]
+        while stack:
+            node, need = stack.pop()
+            if isinstance(node, ast.Name) and node.id in marks:
+                needs[marks.index(node.id)] = need
+                continue
+            stack.extend(_children_needs(node))
+        out = ("arg", marks.index(tree.id)) if isinstance(tree, ast.Name) and \
+            tree.id in marks else _py_precedence(tree)
+        found = (out, tuple(needs.get(k, _PY_ATOM) for k in range(arity)))
+    _TEMPLATE_PRECEDENCE[template] = found
+    return found
+
+
+def _py_precedence(node: ast.AST) -> int:
+    if isinstance(node, ast.BinOp):
+        return _PY_BINOP[type(node.op)]
+    if isinstance(node, ast.UnaryOp):
+        return 4 if isinstance(node.op, ast.Not) else 12
+    if isinstance(node, ast.Compare):
+        return 5
+    if isinstance(node, ast.BoolOp):
+        return 3 if isinstance(node.op, ast.And) else 2
+    if isinstance(node, (ast.Call, ast.Name, ast.Attribute, ast.Subscript, ast.Constant,
+                         ast.List, ast.Dict)):
+        return _PY_ATOM
+    return 0  # a conditional expression, a lambda, ...: parenthesized wherever it goes
+
+
+def _children_needs(node: ast.AST) -> list[tuple[ast.AST, int]]:
+    """The children of `node` with the least precedence each may have unparenthesized."""
+    if isinstance(node, ast.BinOp):
+        p = _PY_BINOP[type(node.op)]
+        if isinstance(node.op, ast.Pow):  # right-associative; the base is a primary
+            return [(node.left, _PY_ATOM), (node.right, 12)]
+        return [(node.left, p), (node.right, p + 1)]
+    if isinstance(node, ast.UnaryOp):  # -(-x), not --x
+        return [(node.operand, 4 if isinstance(node.op, ast.Not) else 13)]
+    if isinstance(node, ast.Compare):
+        return [(c, 6) for c in (node.left, *node.comparators)]
+    if isinstance(node, ast.BoolOp):
+        return [(v, 4 if isinstance(node.op, ast.And) else 3) for v in node.values]
+    if isinstance(node, ast.IfExp):
+        return [(node.test, 2), (node.body, 2), (node.orelse, 1)]
+    if isinstance(node, ast.Call):
+        return [(node.func, _PY_ATOM)] + [(a, _PY_ATOM if isinstance(a, ast.Starred) else 1)
+                                         for a in node.args] + \
+            [(k.value, 1) for k in node.keywords]
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [(e, 1) for e in node.elts]
+    if isinstance(node, ast.Subscript):
+        return [(node.value, _PY_ATOM), (node.slice, 1)]
+    if isinstance(node, ast.Slice):
+        return [(e, 1) for e in (node.lower, node.upper, node.step) if e is not None]
+    return [(c, _PY_ATOM) for c in ast.iter_child_nodes(node)]
 
 
 def _param_text(value: Any) -> str:

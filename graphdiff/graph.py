@@ -138,12 +138,21 @@ class Store:
             i = self._ids.get(commuted)
             if i is not None:
                 return i
-        if prim.shape is None and (len(args) == 1 or self.shape[args[0]] == self.shape[args[1]]
-                                   and len(args) == 2):
-            shape = self.shape[args[0]]  # elementwise on equal (or unknown) shapes
+        sshape = self.shape
+        if prim.shape is None and (len(args) == 1 or len(args) == 2
+                                   and sshape[args[0]] == sshape[args[1]]):
+            shape = sshape[args[0]]  # elementwise on equal (or unknown) shapes
         else:
-            shape = prim.out_shape([self.shape[a] for a in args], dict(params))
-        i = self._add(key, op, args, params, None, shape=shape)
+            shape = prim.out_shape([sshape[a] for a in args], dict(params))
+        i = self._ids.get(key)
+        if i is None:  # (_add, without a call: this is the hot path of every pass)
+            i = self._ids[key] = len(sop)
+            sop.append(op)
+            self.args.append(args)
+            self.params.append(params)
+            self.value.append(None)
+            self.origin.append(None)
+            sshape.append(shape)
         if commuted is not None:
             self._ids[commuted] = i
         return i
@@ -181,7 +190,10 @@ def paused_gc():
     """Pause the cyclic garbage collector while a pass allocates many small tuples.
 
     Passes over 10**5 nodes otherwise spend most of their time in collections that find
-    nothing (the nodes hold no cycles)."""
+    nothing (the nodes hold no cycles).  When the last pause ends, the objects allocated
+    meanwhile join the oldest generation at once (`gc.freeze` then `gc.unfreeze`, two
+    list splices), rather than being traversed by the young collection that re-enabling
+    would start at the next allocation; a full collection still visits them."""
     global _gc_pauses, _gc_was_enabled
     with _gc_lock:
         if _gc_pauses == 0:
@@ -194,6 +206,9 @@ def paused_gc():
         with _gc_lock:
             _gc_pauses -= 1
             if _gc_pauses == 0 and _gc_was_enabled:
+                if gc.get_freeze_count() == 0:  # never thaw what the program itself froze
+                    gc.freeze()
+                    gc.unfreeze()
                 gc.enable()
 
 
@@ -477,7 +492,7 @@ class Graph:
     """
 
     __slots__ = ("_store", "_roots", "_declared", "_nodes", "_nx", "_key", "_ids", "_hints",
-                 "_outputs", "_stable")
+                 "_outputs", "_stable", "_inputs")
     __array_ufunc__ = None  # numpy arrays defer to Graph's reflected operators
 
     def __init__(self, store: Store, roots: Iterable[int], inputs: Iterable[str] | None = None,
@@ -493,6 +508,7 @@ class Graph:
         self._nx = None
         self._key = None
         self._stable: Graph | None = None
+        self._inputs: tuple[str, ...] | None = None
 
     def with_shapes(self, shapes: Mapping[str, Any]) -> Graph:
         """The same expression with the named inputs' shapes declared, as if they had been
@@ -513,6 +529,15 @@ class Graph:
         resolved = prim.resolve_params(params) if (params or prim.params) else {}
         prim.check_count(len(args), resolved)
         params_t = tuple(sorted(resolved.items()))
+        # the common case (derivative rules, the parser): single-output graphs of one store
+        store = self._store
+        ids = []
+        for a in args:
+            if type(a) is not Graph or a._store is not store or len(a._roots) != 1:
+                break
+            ids.append(a._roots[0])
+        else:
+            return Graph(store, (store.apply(prim.name, tuple(ids), params_t),))
         store = None
         for a in args:
             if isinstance(a, Graph):
@@ -631,7 +656,10 @@ class Graph:
     @property
     def inputs(self) -> tuple[str, ...]:
         """Input names, in order of first appearance (or as declared)."""
-        return tuple(n.name for n in self.nodes if n.op == "input")
+        found = getattr(self, "_inputs", None)  # (a graph pickled before it was kept)
+        if found is None:
+            found = self._inputs = tuple(n.name for n in self.nodes if n.op == "input")
+        return found
 
     @property
     def outputs(self) -> tuple[int, ...]:
@@ -678,22 +706,28 @@ class Graph:
             if len(declared) != len(self._declared):
                 raise ValueError(f"declared inputs repeat a name: {self._declared}")
             inputs = [names.get(n) if n in names else st.input(n) for n in self._declared]
-        ids = inputs + [i for i in order if st.op[i] != "input"]
+        ops = st.op
+        ids = inputs + [i for i in order if ops[i] != "input"]
         pos = {sid: k for k, sid in enumerate(ids)}  # not a list as long as the store
-        ops, sargs, sparams, svalue, sorigin = st.op, st.args, st.params, st.value, st.origin
+        where = pos.__getitem__
+        sargs, sparams, svalue, sorigin = st.args, st.params, st.value, st.origin
         sshape = st.shape
         new = tuple.__new__  # NamedTuple's own constructor costs a Python call per node
-        nodes, count = [], 0
+        nodes = []
+        append = nodes.append
+        count = 0
         for k, sid in enumerate(ids):
             op = ops[sid]
             if op == "const":
-                nodes.append(new(Node, (k, op, (), (), None, None, svalue[sid], sorigin[sid],
-                                        ())))
-                continue
-            count += 1
-            nodes.append(new(Node, (
-                k, op, tuple([pos[a] for a in sargs[sid]]), sparams[sid], f"v{count}",
-                svalue[sid] if op == "input" else None, None, None, sshape[sid])))
+                append(new(Node, (k, op, (), (), None, None, svalue[sid], sorigin[sid], ())))
+            elif op == "input":
+                count += 1
+                append(new(Node, (k, op, (), sparams[sid], f"v{count}", svalue[sid], None,
+                                  None, sshape[sid])))
+            else:
+                count += 1
+                append(new(Node, (k, op, tuple(map(where, sargs[sid])), sparams[sid],
+                                  f"v{count}", None, None, None, sshape[sid])))
         self._ids = ids
         self._nodes = tuple(nodes)
         self._outputs = tuple(pos[r] for r in self._roots)
@@ -984,6 +1018,8 @@ def postorder(args: list[tuple[int, ...]], roots: Iterable[int]) -> list[int]:
 def copy_nodes(g: Graph, store: Store, shapes: Mapping[str, Any] | None = None) -> list[int]:
     """Copy `g`'s nodes into `store`, inputs named in `shapes` taking the shape given
     there; returns the new store id of each node of `g`."""
+    if not shapes and not len(store) and not store.simplify:
+        return _copy_into_empty(g, store)
     ids: list[int] = []
     shapes = shapes or {}
     for n in g.nodes:
@@ -993,6 +1029,38 @@ def copy_nodes(g: Graph, store: Store, shapes: Mapping[str, Any] | None = None) 
             ids.append(store.const(n.value, n.origin))
         else:
             ids.append(store.apply(n.op, tuple(ids[a] for a in n.args), n.params))
+    return ids
+
+
+def _copy_into_empty(g: Graph, store: Store) -> list[int]:
+    """copy_nodes into an empty store that does not simplify: g's nodes were built by a
+    store's own rules, so each is appended as it is (only an operation of constants, or
+    one a stability rule may rewrite, goes through `Store.apply`)."""
+    ids: list[int] = []
+    found = store._ids.get
+    for n in g.nodes:
+        op = n.op
+        if op == "input":
+            key, args, value, origin = ("input", n.name), (), n.name, None
+        elif op == "const":
+            key, args, value, origin = ("const", n.value.hex()), (), n.value, n.origin
+        else:
+            args = tuple([ids[a] for a in n.args])
+            if (store.stable and op in _STABLE_ROOTS) or all(
+                    store.op[a] == "const" for a in args):
+                ids.append(store.apply(op, args, n.params))
+                continue
+            key, value, origin = (op, args, n.params), None, None
+        i = found(key)
+        if i is None:
+            i = store._ids[key] = len(store.op)
+            store.op.append(op)
+            store.args.append(args)
+            store.params.append(n.params)
+            store.value.append(value)
+            store.origin.append(origin)
+            store.shape.append(n.shape)
+        ids.append(i)
     return ids
 
 

@@ -11,7 +11,7 @@ import keyword
 import re
 from typing import Any, Iterable
 
-from .graph import Graph, Store, copy_nodes
+from .graph import Graph, Store, copy_nodes, paused_gc
 from .primitives import (CONSTANTS, PREC_ADD, PREC_CMP, PREC_MUL, PREC_POW, PREC_UNARY, is_known,
                          lookup)
 
@@ -144,7 +144,8 @@ def parse(source: Any, inputs: Iterable[str] | None = None) -> Graph:
             return from_sympy(source, inputs)
         raise TypeError(f"parse() takes a string, a SymPy expression or a Graph, "
                         f"not {type(source).__name__}")
-    g = _Parser(source).run()
+    with paused_gc():  # a long text makes many small objects and no cycles
+        g = _Parser(source).run()
     return g if inputs is None else Graph(g._store, g._roots, inputs)
 
 

@@ -41,17 +41,25 @@ class MemoryPlan:
 
     `masks`: binary_step nodes computed as boolean arrays (only multiplied with arrays of
     their shape).  `writes[i] = a`: node i is written into the buffer of its dying argument
-    a (`out=`).  `release[i]`: the arguments of node i that die there (their names may be
-    deleted or recycled after its line).  `recycle`: names are pooled instead of deleted.
+    a (`out=`).  `release[i]`: the nodes whose last reader is node i's line (their names
+    may be deleted or recycled after it).  `recycle`: names are pooled instead of deleted.
     `copies`: (output, input, aliased) for updates (see `plan_memory`) that could not be
     written into the input's buffer on their own line: copied into it before the return,
-    from a copy taken first when `aliased` (the value may be a view of an updated input)."""
+    from a copy taken first when `aliased` (the value may be a view of an updated input).
+    `inline`: nodes with no line of their own, written into their one user's expression
+    (large functions only, see `plan_memory`)."""
 
     masks: frozenset[int]
     writes: dict[int, int]
     release: dict[int, tuple[int, ...]]
     recycle: bool
     copies: tuple[tuple[int, int, bool], ...] = ()
+    inline: frozenset[int] = frozenset()
+
+
+# An inlined expression nests at most this deep: short lines, and far from the parser's
+# limits on nesting
+INLINE_DEPTH = 6
 
 
 def schedule(g: Graph, reorder: bool = False) -> Schedule:
@@ -76,8 +84,8 @@ def schedule(g: Graph, reorder: bool = False) -> Schedule:
 
 
 def plan_memory(g: Graph, sched: Schedule, free: bool = True, inplace: bool = False,
-                recycle_above: int = 5000, updates: dict[int, int] | None = None
-                ) -> MemoryPlan:
+                recycle_above: int = 5000, updates: dict[int, int] | None = None,
+                inline: bool = False) -> MemoryPlan:
     """Where each result may overwrite a dead buffer (`inplace`, for backends whose arrays
     may be mutated, when static shapes prove it fits), and which names die where (`free`:
     deleted after their last use when they may be large; in functions of more than
@@ -86,14 +94,31 @@ def plan_memory(g: Graph, sched: Schedule, free: bool = True, inplace: bool = Fa
     `updates` maps output nodes to the input nodes whose buffers receive them (an
     optimizer's new parameters): written there by their own ufunc (`out=`) where the
     input, and every view of it, is read for the last time at or before that line and the
-    shapes match; else copied there before the return (`copies`)."""
+    shapes match; else copied there before the return (`copies`).
+
+    With `inline`, a function of more than `recycle_above` operations (and no in-place
+    writes) computes each intermediate that has one reader inside that reader's
+    expression (see `inlined`): CPython compiles fewer, larger statements faster."""
     nodes = g.nodes
     position, end = sched.position, sched.end
+    leaves = sum(n.op in ("input", "const") for n in nodes)
+    recycle = free and len(nodes) - leaves > recycle_above
     masks = frozenset(boolean_masks(nodes, g.outputs)) if inplace else frozenset()
-    dies_at = [-1] * len(nodes)  # position of the last operation that reads each node
+    folded = inlined(nodes, g.outputs, sched) if inline and recycle and not inplace \
+        else frozenset()
+    # the line that evaluates each node: its own, or (inlined) its reader's
+    line = list(range(len(nodes)))
+    if folded:
+        for n in reversed(nodes):
+            for a in n.args:
+                if a in folded:
+                    line[a] = line[n.index]
+    dies_at = [-1] * len(nodes)  # position of the last line that reads each node
     for n in nodes:
+        at = position[line[n.index]]
         for a in n.args:
-            dies_at[a] = max(dies_at[a], position[n.index])
+            if dies_at[a] < at:  # noqa: PLR1730 (a call of max per argument costs more)
+                dies_at[a] = at
     for i in g.outputs:
         dies_at[i] = end
     writes: dict[int, int] = {}
@@ -125,14 +150,24 @@ def plan_memory(g: Graph, sched: Schedule, free: bool = True, inplace: bool = Fa
                 copies.append((u, a, any(r in targets for r in viewed[u])))
     release: dict[int, tuple[int, ...]] = {}
     if free:
+        sized: dict[Any, bool] = {}  # _may_be_large of each shape met
+        large = [n.op != "input" and n.op != "const" and n.index not in folded and (
+            sized[n.shape] if n.shape in sized else sized.setdefault(n.shape,
+                                                                    _may_be_large(n.shape)))
+                 for n in nodes]
         for n in nodes:
-            dead = tuple(a for a in n.args if dies_at[a] == position[n.index]
-                         and _may_be_large(nodes[a].shape)
-                         and nodes[a].op not in ("input", "const"))
+            at = line[n.index]
+            here = position[at]
+            dead = [a for a in n.args if large[a] and dies_at[a] == here]
             if dead:
-                release[n.index] = dead
-    recycle = free and sum(n.op not in ("input", "const") for n in nodes) > recycle_above
-    return MemoryPlan(masks, writes, release, recycle, tuple(copies))
+                if at in release:  # an inlined argument's readers die on its reader's line
+                    release[at] += tuple(dead)
+                else:
+                    release[at] = tuple(dead)
+        if folded:
+            # a name is released once, whichever argument of the line read it last
+            release = {i: tuple(dict.fromkeys(d)) for i, d in release.items()}
+    return MemoryPlan(masks, writes, release, recycle, tuple(copies), folded)
 
 
 def _viewed(nodes) -> list[tuple[int, ...]]:
@@ -157,6 +192,46 @@ def _last_reads(nodes, outputs: Sequence[int], position: Sequence[int], end: int
         for r in viewed[i]:
             last[r] = end
     return last
+
+
+def inlined(nodes, outputs: Sequence[int], sched: Schedule) -> frozenset[int]:
+    """Operations that can be written inside the expression of their only reader: read
+    once (x*x reads x twice), not returned, not a fused loss, and read by a primitive
+    whose template names each argument once (a template that repeats one would compute
+    it twice); nested at most INLINE_DEPTH deep."""
+    reads = [0] * len(nodes)
+    for n in nodes:
+        for a in n.args:
+            reads[a] += 1
+    fused = set(sched.fused) | set(sched.fused.values())
+    for i in (*outputs, *fused):
+        reads[i] = 0  # computed on a line of its own
+    depth = [0] * len(nodes)
+    out = set()
+    takes = {op: _takes_expressions(op) for op in {n.op for n in nodes}
+             if op != "input" and op != "const"}
+    for n in nodes:
+        if not takes.get(n.op) or n.index in fused:
+            continue
+        for a in n.args:
+            if reads[a] == 1 and depth[a] < INLINE_DEPTH and nodes[a].op in takes:
+                out.add(a)
+                if depth[n.index] <= depth[a]:
+                    depth[n.index] = depth[a] + 1
+    return frozenset(out)
+
+
+_TAKES = {}
+
+
+def _takes_expressions(op: str) -> bool:
+    """Whether op's NumPy template is text naming each of its arguments at most once."""
+    found = _TAKES.get(op)
+    if found is None:
+        template = REGISTRY[op].numpy
+        found = _TAKES[op] = isinstance(template, str) and all(
+            template.count(f"{{{k}}}") <= 1 for k in range(REGISTRY[op].arity))
+    return found
 
 
 _INFIX_UFUNCS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide",
