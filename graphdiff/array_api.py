@@ -386,7 +386,8 @@ def spelled(name: str) -> tuple[str | Callable[..., str], tuple[Callable[..., An
 
 # --- issue 11's last gaps (the vocab branch): spellings of the primitives it added ---------------
 
-from .vocabulary import _adjoint_spec, _contraction, _jn_terms  # pure Python, emitted as they are
+# pure Python (or namespace-generic), emitted as they are
+from .vocabulary import _adjoint_spec, _contraction, _jn_terms, _matmul_adjoint
 
 
 def _spherical_jn(xp, z, n=0):
@@ -439,6 +440,8 @@ def _contract(xp, spec, a, b):
 def _bilinear_adjoint(xp, t, y, like, product="tensordot", axes=2, first=True):
     """The adjoint of one operand of tensordot, inner, dot or kron, sizes read when it runs
     (as graphdiff.vocabulary._bilinear_adjoint)."""
+    if product == "matmul":
+        return _matmul_adjoint(xp, t, y, like.shape, first)
     if product == "kron":
         a_shape, b_shape = (like.shape, y.shape) if first else (y.shape, like.shape)
         parts = xp.reshape(t, tuple(d for pair in zip(a_shape, b_shape) for d in pair))
@@ -525,7 +528,8 @@ ARRAY_API.update({
     "split": (_split_template, (_split,)),
     "unjoin": (_unjoin_template, (_unjoin,)),
     "bilinear_adjoint": ("_bilinear_adjoint(xp, {0}, {1}, {2}{opts})",
-                         (_contraction, _adjoint_spec, _contract, _bilinear_adjoint)),
+                         (_contraction, _adjoint_spec, _contract, _matmul_adjoint,
+                          _bilinear_adjoint)),
     "undiag": ("_undiag(xp, {0}, {1}{opts})", (_band, _undiag)),
     "einsum_embed": ("_einsum_embed(xp, {0}, {1}, {embed})", (_band, _einsum_embed)),
     "linear_scan": ("_linear_scan(xp, {0}, {1}{opts})", (_linear_scan,)),

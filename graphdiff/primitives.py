@@ -19,7 +19,8 @@ import numpy as np
 
 from .vocabulary import (_adjoint_spec, _bilinear_adjoint, _contraction, _cumsum,
                          _diagonal_add, _einsum_embed, _erf, _erf_series, _erfc, _erfc_tail,
-                         _erfinv, _index_add, _jn_terms, _join_sizes, _linear_scan, _pad,
+                         _erfinv, _index_add, _jn_terms, _join_sizes, _linear_scan,
+                         _matmul_adjoint, _pad,
                          _pad_widths, _sort_by, _spherical_jn, _split, _take, _take_add,
                          _undiag, _unjoin, _unpad, _unrepeat, _unsort_by, _untile, index_text,
                          indexed_shape, normalize_index, to_python_index)
@@ -395,10 +396,10 @@ def _along_axis(op):
 
 
 def _matmul_vjp(bar, a, b, out):
-    if a.shape is None or b.shape is None:
-        raise ValueError("differentiating matmul needs operands of known shapes; declare "
-                         "them with gd.tensor(name, shape)")
     bar = _exact(bar, out)
+    if a.shape is None or b.shape is None:  # ranks known only when it runs
+        return (call("bilinear_adjoint", bar, b, a, product="matmul", first=True),
+                call("bilinear_adjoint", bar, a, b, product="matmul", first=False))
     na, nb = len(a.shape), len(b.shape)
     if na > 2 or nb > 2:  # stacks: each adjoint summed over the batch axes it was broadcast on
         ga = bar @ call("swapaxes", b, axis1=-1, axis2=-2)
@@ -1659,9 +1660,9 @@ def _adjoint_jvp(dots, t, y, like, out, product, axes, first):
 
 
 def _op_value(op, key, value):
-    if value not in ("tensordot", "inner", "dot", "kron"):
-        raise TypeError(f"{op}() parameter {key} must be 'tensordot', 'inner', 'dot' or "
-                        f"'kron', got {value!r}")
+    if value not in ("tensordot", "inner", "dot", "kron", "matmul"):
+        raise TypeError(f"{op}() parameter {key} must be 'tensordot', 'inner', 'dot', "
+                        f"'kron' or 'matmul', got {value!r}")
     return value
 
 
@@ -2171,9 +2172,10 @@ _VOCABULARY += [
        numpy="_bilinear_adjoint({0}, {1}, {2}{opts})", sympy=_refuse("bilinear_adjoint"),
        params=(("product", "tensordot"), ("axes", 2), ("first", True)),
        shape=lambda t, y, like, **_: like, vjp=_adjoint_vjp, jvp=_adjoint_jvp,
-       helpers=(_contraction, _adjoint_spec, _bilinear_adjoint), zero_d_array=True,
+       helpers=(_contraction, _adjoint_spec, _matmul_adjoint, _bilinear_adjoint),
+       zero_d_array=True,
        doc="the adjoint of the first (or second) operand `like` of op(a, b) (tensordot, "
-           "inner, dot, kron) from the output's adjoint t and the other operand y, shapes "
+           "inner, dot, kron, matmul) from the output's adjoint t and the other operand y, shapes "
            "read when it runs"),
     _p("undiag", 2, _undiag, (), numpy="_undiag({0}, {1}{opts})", sympy=_refuse("undiag"),
        params=(("k", 0),), shape=lambda t, a, k=0: a,

@@ -381,6 +381,8 @@ def _bilinear_adjoint(t, y, like, product="tensordot", axes=2, first=True):
     op = product
     t, y = np.asarray(t), np.asarray(y)
     kind = np.result_type(t, y)
+    if op == "matmul":
+        return _matmul_adjoint(np, t, y, np.shape(like), first).astype(kind, copy=False)
     if op == "kron":  # kron(a, b)[i p, j q] = a[i, j] b[p, q]
         a_shape, b_shape = (np.shape(like), y.shape) if first else (y.shape, np.shape(like))
         parts = t.reshape([d for pair in zip(a_shape, b_shape) for d in pair])
@@ -395,6 +397,35 @@ def _bilinear_adjoint(t, y, like, product="tensordot", axes=2, first=True):
     na, nb = (np.ndim(like), y.ndim) if first else (y.ndim, np.ndim(like))
     spec = _adjoint_spec(_contraction(op, na, nb, axes), first)
     return np.asarray(np.einsum(spec, t, y) if first else np.einsum(spec, y, t))
+
+
+def _matmul_adjoint(xp, t, y, like_shape, first):
+    """The adjoint of a (`first`) or b of a @ b from the product's adjoint t and the other
+    operand y, for any ranks (1-D operands, broadcast stacks): the operand the adjoint is
+    for is summed over the axes it was broadcast along.  `xp` is NumPy or an array-API
+    namespace."""
+    na, nb = (len(like_shape), y.ndim) if first else (y.ndim, len(like_shape))
+    # NumPy before 2.0 has no matrix_transpose
+    transpose = getattr(xp, "matrix_transpose", None) or (lambda x: xp.swapaxes(x, -1, -2))
+    # the product as of matrices: a 1-D operand is a row (a) or a column (b), whose axis
+    # the product dropped
+    if nb == 1:
+        t = xp.expand_dims(t, axis=-1)
+    if na == 1:
+        t = xp.expand_dims(t, axis=-2)
+    if first:
+        b = xp.expand_dims(y, axis=-1) if nb == 1 else y
+        g = t @ transpose(b)
+        g = g[..., 0, :] if na == 1 else g
+    else:
+        a = xp.expand_dims(y, axis=0) if na == 1 else y
+        g = transpose(a) @ t
+        g = g[..., :, 0] if nb == 1 else g
+    extra = g.ndim - len(like_shape)
+    if extra:
+        g = xp.sum(g, axis=tuple(range(extra)))
+    ones = tuple(k for k, d in enumerate(like_shape) if d == 1 and g.shape[k] != 1)
+    return xp.sum(g, axis=ones, keepdims=True) if ones else g
 
 
 def _linear_scan(a, b, axis=0, reverse=False):

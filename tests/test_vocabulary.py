@@ -941,3 +941,39 @@ def test_added_primitives_on_the_array_api(name):
     assert type(got).__module__.startswith("array_api_strict")
     np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12, atol=1e-14, err_msg=name)
     np.testing.assert_allclose(np.asarray(f(**point)), want, rtol=1e-12, atol=1e-14)
+
+
+# matmul's operands of unknown shape: the adjoints read the ranks when they run (1-D
+# operands, stacks broadcast against matrices, size-1 batch axes)
+MATMUL_SHAPES = [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (3, 4)),
+                 ((5, 2, 3), (3, 4)), ((2, 3), (5, 3, 4)), ((5, 1, 2, 3), (4, 3, 2)),
+                 ((3,), (5, 3, 2)), ((5, 2, 3), (3,)), ((1, 2, 3), (5, 3, 4))]
+
+
+@pytest.mark.parametrize("sa, sb", MATMUL_SHAPES)
+def test_matmul_derivatives_without_declared_shapes(sa, sb):
+    rng = np.random.default_rng(len(sa) * 10 + len(sb))
+    point = {"a": rng.normal(size=sa), "b": rng.normal(size=sb)}
+    expr = "sum(sin(a @ b))"
+    value = gd.compile(expr)
+
+    def f(**p):
+        return float(value(**p))
+
+    grad = gd.grad(expr, wrt=["a", "b"])
+    for _ in range(2):  # the general function, then the variant for these shapes
+        ga, gb = grad(**point)
+        assert ga.shape == sa and gb.shape == sb
+        assert_close(ga, entrywise_difference(f, point, "a"), 1e-6, 1e-8, "d/da")
+        assert_close(gb, entrywise_difference(f, point, "b"), 1e-6, 1e-8, "d/db")
+    # second order: the cross block of the Hessian against differences of the gradient
+    h_ab = gd.hessian(expr, wrt=["a", "b"])(**point)[0][1]
+    assert h_ab.shape == sa + sb
+    step = 1e-6
+    for idx in list(np.ndindex(sb))[:3]:
+        up, down = dict(point), dict(point)
+        up["b"], down["b"] = point["b"].copy(), point["b"].copy()
+        up["b"][idx] += step
+        down["b"][idx] -= step
+        column = (grad(**up)[0] - grad(**down)[0]) / (2 * step)
+        assert_close(h_ab[(...,) + idx], column, 1e-5, 1e-7, f"d2/da db{idx}")
