@@ -244,8 +244,8 @@ def _tensor_case(name: str, static: bool):
 
 # Differentiating a matrix product, or a cross-entropy (integer labels or one-hot rows?),
 # needs the operands' shapes (a clear error otherwise)
-NEEDS_SHAPES = {"matmul", "matmul_matrix_vector", "matmul_vector_matrix", "matmul_vectors",
-                "softmax_xent_one_hot", "softmax_xent_labels"}
+# softmax_xent's targets may be integer labels or one-hot rows: which, the shapes say
+NEEDS_SHAPES = {"softmax_xent_one_hot", "softmax_xent_labels"}
 
 
 def _tensor_params(kind: str):
