@@ -1195,9 +1195,7 @@ def compile_graph(g: Graph, name: str = "f", returns: Callable[[list[str]], str]
     before, are listed atop the source; `updates`: inputs updated in place (NumPy only,
     see `emit_numpy`)."""
     if _backend(backend) == "numba":  # one kernel per call signature (numba_backend)
-        if updates:
-            raise ValueError("backend 'numba' cannot update inputs in place yet")
-        return _numba().NumbaFunction(g, name, returns, doc, rewrites)
+        return _numba().NumbaFunction(g, name, returns, doc, rewrites, updates=updates)
     if _backend(backend) == "numpy":
         source, params = emit_numpy(g, name, returns, doc, marks, inplace=inplace,
                                     dtypes=dtypes, updates=updates)

@@ -295,9 +295,12 @@ _KERNEL_NAMES = re.compile(r"^(n\d+|i\d+|r|numba|math|\w+_i)$")
 
 
 def print_kernel(g: Graph, params: list[str], signature: tuple, name: str,
-                 returns: Callable[[list[str]], str] | None, doc: str) -> str:
+                 returns: Callable[[list[str]], str] | None, doc: str,
+                 updates: dict[int, str] | None = None) -> str:
     """The source of a module with `_kernel` (njit, cache=True) computing g's outputs for
-    calls of `signature`, and `name`, which converts scalars and shapes the results."""
+    calls of `signature`, and `name`, which converts scalars and shapes the results.
+    `updates` (output position -> input name): those outputs are written into the input
+    arrays at the end of the kernel (an optimizer's new parameters) instead of returned."""
     dims, dtype = signature
     shapes = shapes_of(g, dims)
     nodes = g.nodes
@@ -351,6 +354,8 @@ def print_kernel(g: Graph, params: list[str], signature: tuple, name: str,
             text = f"{text}.copy()" if shapes[i] else text
         seen.add(i)
         outs.append(text)
+    writes, outs, returned = _updates(g, params, inputs, shapes, outs, updates or {})
+    body += writes
     kernel_sig = ", ".join(params)
     uses_math = any("math." in line for line in body)
     src = (["import math", ""] if uses_math else []) + ["import numpy as np", "import numba", ""]
@@ -361,7 +366,7 @@ def print_kernel(g: Graph, params: list[str], signature: tuple, name: str,
     src.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
     # the entry point: scalars in the kernel's type, 0-d results as NumPy scalars
     conv = [f"{p.T}({q})" if not d else q for q, d in zip(params, dims)]
-    results = [f"r[{k}]" if shapes[i] else f"{p.T}(r[{k}])" for k, i in enumerate(g.outputs)]
+    results = [f"r[{k}]" if shapes[i] else f"{p.T}(r[{k}])" for k, i in enumerate(returned)]
     ret = returns(results) if returns else (results[0] if len(results) == 1
                                             else ", ".join(results))
     src += ["", "", f"def {name}({kernel_sig}):",
@@ -372,6 +377,28 @@ def print_kernel(g: Graph, params: list[str], signature: tuple, name: str,
 
 
 _JIT = '@numba.njit(cache=True, error_model="numpy")'
+
+
+def _updates(g: Graph, params: list[str], inputs: list, shapes: list[tuple], outs: list[str],
+             updates: dict[int, str]) -> tuple[list[str], list[str], list[int]]:
+    """The kernel's last lines for `updates` (each such output written into its input's
+    array), the returned outputs' texts and nodes.  Every returned output is bound before
+    any input is written (those that read an input's memory are copies already)."""
+    if not updates:
+        return [], outs, list(g.outputs)
+    lines, kept, returned = [], [], []
+    for k, (i, text) in enumerate(zip(g.outputs, outs)):
+        if k not in updates:
+            lines.append(f"    r{k} = {text}")
+            kept.append(f"r{k}")
+            returned.append(i)
+    for k, name in updates.items():
+        at = g.inputs.index(name)
+        if not shapes[inputs[at].index] or shapes[inputs[at].index] != shapes[g.outputs[k]]:
+            raise ValueError(f"an update of {name!r} needs an array input of the new "
+                             f"value's shape")
+        lines.append(f"    {params[at]}[...] = {outs[k]}  # updated in place")
+    return lines, kept, returned
 
 
 def _describe(dims: tuple, dtype: str) -> str:
@@ -561,19 +588,19 @@ def _fill(p: _Printer, template: str, args: list[str], params) -> str:
     return re.sub(r"\{([\w.]+)\}", field, template)
 
 
-def emit_numba(g: Graph, name: str, returns, doc: str, signature: tuple | None = None
-               ) -> tuple[str, list[str]]:
+def emit_numba(g: Graph, name: str, returns, doc: str, signature: tuple | None = None,
+               updates: dict[int, str] | None = None) -> tuple[str, list[str]]:
     """The module's source for calls of `signature` (default: the first of
     _default_signatures that fits) and the function's parameter names."""
     taken: set[str] = set()
     params = [safe_identifier(("in_" if _KERNEL_NAMES.match(n.name) else "") + n.name, taken)
               for n in g.nodes if n.op == "input"]
     if signature is not None:
-        return print_kernel(g, params, signature, name, returns, _clean(doc)), params
+        return print_kernel(g, params, signature, name, returns, _clean(doc), updates), params
     first = None
     for sig in _default_signatures(g):
         try:
-            return print_kernel(g, params, sig, name, returns, _clean(doc)), params
+            return print_kernel(g, params, sig, name, returns, _clean(doc), updates), params
         except ValueError as e:  # shapes that do not fit the expression: the next guess
             if "no numba spelling" in str(e):
                 raise
@@ -617,8 +644,11 @@ class _Dispatch:
 
     MAX_FAST = 512
 
-    def __init__(self, build: Callable[[tuple], Callable], params: int):
+    def __init__(self, build: Callable[[tuple], Callable], params: int,
+                 updated: Sequence[int] = ()):
         self._build = build
+        # inputs the kernel writes into: they must reach it as they are, not converted
+        self.updated = tuple(updated)
         self._fast: dict[tuple, Callable] = {}
         self.kernels: dict[tuple, Any] = {}
         self.compile_seconds: float | None = None
@@ -637,6 +667,12 @@ class _Dispatch:
         if len(values) != self.params:
             raise TypeError(f"expected {self.params} arguments, got {len(values)}")
         arrays, dtype = _converted(values)
+        for k in self.updated:
+            if arrays[k] is not values[k]:
+                raise TypeError(f"argument {k + 1} is updated in place, so it must be a NumPy "
+                                f"array of the computation's float type ({dtype}), not "
+                                f"{type(values[k]).__name__} "
+                                f"{getattr(values[k], 'dtype', '')}".rstrip())
         sig = signature_of(arrays)
         entry = self.kernels.get(sig)
         first = entry is None
@@ -687,10 +723,12 @@ class NumbaFunction(CompiledFunction):
     call's compile (or cache load) time."""
 
     def __init__(self, g: Graph, name: str, returns, doc: str, rewrites=(),
-                 signature: tuple | None = None, jacobian: tuple | None = None):
+                 signature: tuple | None = None, jacobian: tuple | None = None,
+                 updates: dict[int, str] | None = None):
         self._numba = (g, returns, doc, jacobian)
+        self._updates = updates
         self._inner = "_tangents" if jacobian else name
-        source, params = emit_numba(g, self._inner, returns, doc, signature)
+        source, params = emit_numba(g, self._inner, returns, doc, signature, updates)
         if jacobian:
             source = _jacobian_module(source, name, params[:len(g.inputs) -
                                                          len(jacobian[0])], jacobian, doc)
@@ -707,13 +745,14 @@ class NumbaFunction(CompiledFunction):
         _require()
 
         def build(sig: tuple) -> Callable:
-            text, _ = emit_numba(g, self._inner, returns, doc, sig)
+            text, _ = emit_numba(g, self._inner, returns, doc, sig, self._updates)
             entry, kernel, _ = load(text, self._inner)
             self._kernels[sig] = kernel
             return entry
 
         self._kernels: dict[tuple, Any] = {}
-        self._dispatch = _Dispatch(build, len(g.inputs))
+        updated = [g.inputs.index(u) for u in (self._updates or {}).values()]
+        self._dispatch = _Dispatch(build, len(g.inputs), updated)
         fn = self._dispatch
         if jacobian:
             wrt, single_out, single_wrt = jacobian
@@ -747,7 +786,7 @@ class NumbaFunction(CompiledFunction):
         if jacobian:
             arrays += [arrays[w] for w in jacobian[0]]
         return NumbaFunction(g, self.name, returns, doc, self.rewrites,
-                             signature_of(arrays), jacobian)
+                             signature_of(arrays), jacobian, self._updates)
 
 def _jacobian_module(source: str, name: str, primal: list[str], jacobian: tuple,
                      doc: str) -> str:

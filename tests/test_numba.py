@@ -254,6 +254,39 @@ def test_mlp_fit_with_numba_equals_numpy(dtype):
     np.testing.assert_allclose(fitted["numba"][1], fitted["numpy"][1], rtol=rtol)
 
 
+@pytest.mark.parametrize("optimizer, dtype, dropout", [("sgd", np.float32, False),
+                                                       ("momentum", np.float64, True)])
+def test_fused_step_updates_in_place_as_numpy_does(optimizer, dtype, dropout):
+    # forward, loss, backward and the optimizer's update in one kernel, which writes the
+    # new parameters and state into the arrays it was given
+    from graphdiff.nn.compiled_step import FusedStep
+    rng = np.random.default_rng(3)
+    steps = {b: FusedStep([3, 4, 2], "tanh", loss="mse", dropout=dropout, optimizer=optimizer,
+                          backend=b, lr=0.05) for b in ("numpy", "numba")}
+    start = [rng.normal(size=s).astype(dtype) for s in [(3, 4), (4,), (4, 2), (2,)]]
+    X, Y = rng.normal(size=(9, 3)).astype(dtype), rng.normal(size=(9, 2)).astype(dtype)
+    masks = [(rng.random((9, 4)) < 0.8).astype(dtype) / dtype(0.8)] if dropout else None
+    seen = {}
+    for backend, step in steps.items():
+        params = [p.copy() for p in start]
+        state = step.init_state(params)
+        held = [id(a) for a in params + state]
+        losses = [step(params, state, X, Y, masks) for _ in range(4)]
+        assert [id(a) for a in params + state] == held  # the same arrays, updated
+        seen[backend] = (losses, params + state)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(seen["numba"][0], seen["numpy"][0], rtol=tol)
+    for a, b in zip(seen["numpy"][1], seen["numba"][1]):
+        assert b.dtype == dtype
+        np.testing.assert_allclose(b, a, rtol=tol, atol=tol)
+    assert "# updated in place" in steps["numba"].source
+    # an array the kernel would have to convert is refused, not updated in a copy
+    params = [p.astype(np.float32 if dtype == np.float64 else np.float64) for p in start]
+    params[0] = start[0].copy()
+    with pytest.raises(TypeError, match="updated in place"):
+        steps["numba"](params, steps["numba"].init_state(params), X, Y, masks)
+
+
 def test_mlp_refuses_an_unknown_backend():
     from graphdiff import nn
     with pytest.raises(ValueError, match="unknown backend 'jax'"):

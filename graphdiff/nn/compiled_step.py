@@ -130,8 +130,10 @@ _FUSED = {"sgd": ((), ("lr",)),
 
 class FusedStep:
     """Forward pass, loss, backward pass and the optimizer's update (SGD, momentum, Adam)
-    as ONE generated NumPy function that updates the parameters and the optimizer's state
-    in place and returns the loss: `loss = step(params, state, X, Y, masks)`.
+    as ONE generated function that updates the parameters and the optimizer's state in
+    place and returns the loss: `loss = step(params, state, X, Y, masks)`.  `backend`:
+    "numpy" (ufuncs writing with `out=`) or "numba" (one kernel that writes the new values
+    into the arrays it was given; see graphdiff.numba_backend).
 
     The network and loss options are those of `GeneratedStep`; `optimizer` and its
     settings (`lr`, `momentum`, `beta1`, `beta2`, `eps`) make `self.optimizer`, an
@@ -157,9 +159,9 @@ class FusedStep:
         if kind not in _FUSED:
             raise ValueError(f"a fused step implements the optimizers {', '.join(_FUSED)}, "
                              f"not {optimizer!r}")
-        if backend != "numpy":
-            raise ValueError(f"a fused step is generated for the 'numpy' backend, not "
-                             f"{backend!r}")
+        if backend not in ("numpy", "numba"):
+            raise ValueError(f"a fused step is generated for the 'numpy' or 'numba' "
+                             f"backend, not {backend!r}")
         self.kind, self.backend = kind, backend
         self.optimizer = make_optimizer(kind, hyper.pop("lr", None), **hyper)
         self.graph, self.params, self.masks = mlp_loss_graph(
@@ -169,9 +171,11 @@ class FusedStep:
         self.compiled = compile_graph(
             fused, "fused_step", returns=lambda outs: outs[0], inplace=True, updates=updates,
             doc=f"one {kind} step: the loss at the parameters given, which are updated in "
-                f"place along with the optimizer state")
+                f"place along with the optimizer state", backend=backend)
         self.source = self.compiled.source
-        self._fn = self.compiled.entry(["Y"] if int_labels else ())
+        # numba's dispatcher takes integer labels and 0-d scalars as they are
+        self._fn = (self.compiled.fn if backend == "numba"
+                    else self.compiled.entry(["Y"] if int_labels else ()))
         self._scalars: tuple | None = None  # the last step's scalar inputs, kept
 
     @property

@@ -266,7 +266,7 @@ class MLP:
         if key not in self._fused:
             self._fused[key] = FusedStep(self.layer_sizes, self.activation, self.head,
                                          self.loss, weight_decay, dropout, int_labels,
-                                         optimizer=opt.name)
+                                         optimizer=opt.name, backend=self.backend)
         return self._fused[key]
 
     @property
