@@ -6,13 +6,14 @@ import importlib.util
 import warnings
 
 import numpy as np
-from array_api_compat import array_namespace, is_array_api_strict_namespace
 import pytest
+import test_vocabulary as vocabulary
+from array_api_compat import array_namespace, is_array_api_strict_namespace
+from test_differential import _leaves, _tol, random_case
 
 import graphdiff as gd
+from graphdiff.array_api import ARRAY_API
 from graphdiff.primitives import REGISTRY
-
-from test_differential import Rejected, _leaves, _tol, random_case
 
 xps = pytest.importorskip("array_api_strict")
 da = pytest.importorskip("dask.array")
@@ -80,11 +81,7 @@ def check_backends(g, point, wrt, dtype, second_order=True, dask_chunks=None) ->
                 continue  # second derivatives through a loss, refused by design
             if not all(np.all(np.isfinite(np.asarray(r, float))) for r in _leaves(ref)):
                 continue
-            try:
-                xf = _build(kind, g, wrt, "array_api")
-            except ValueError as e:  # a primitive issue 11 added, not spelled yet
-                assert "no array-API spelling" in str(e)
-                continue
+            xf = _build(kind, g, wrt, "array_api")
             assert xf.backend == "array_api" and "np." not in xf.source
             # numbers alone stay NumPy's; one array of another library makes all its own
             arrays = any(type(v) is not float for v in point.values())
@@ -151,41 +148,116 @@ def _registry_case(name: str):
         ["X", "Y"]
 
 
-from graphdiff.array_api import ARRAY_API  # noqa: E402
-
 SPELLED = sorted(n for n in REGISTRY if n in ARRAY_API)
+# primitives refused by name for backend="array_api" (none today): each with its reason
 UNSPELLED = sorted(n for n in REGISTRY if n not in ARRAY_API)
 
 
+def _met(g) -> set[str]:
+    """The primitives of g and of its gradient and tangent graphs."""
+    try:
+        graphs = (g, gd.grad_graph(gd.sum(g * 1.0), wrt=list(g.inputs)), gd.jvp_graph(g))
+    except NotImplementedError:  # a loss's gradient, which has no derivative
+        graphs = (g,)
+    return {n.op for h in graphs for n in h.nodes}
+
+
+def _vocabulary_cases() -> dict[str, str]:
+    """For each primitive of the array vocabulary's tensor cases (tests/test_vocabulary.py)
+    the first case that meets it, forward or in a derivative."""
+    first: dict[str, str] = {}
+    for case in vocabulary.TENSOR_CASES:
+        out, _, _ = vocabulary._tensor_case(case)
+        for op in sorted(_met(out)):
+            first.setdefault(op, case)
+    return first
+
+
+VOCABULARY_CASE = _vocabulary_cases()
+
+
+def _elementwise_case(name: str):
+    """An elementwise primitive of the vocabulary on broadcasting shapes, at a point in
+    its domain (tests/test_vocabulary.py's ELEMENTWISE)."""
+    domains, _ = vocabulary.ELEMENTWISE[name]
+    # (2, 3); (2, 3) and (3,); (2, 3), () and (3,)
+    shapes = vocabulary.SHAPES[len(domains)][2 if len(domains) < 3 else 0]
+    point = vocabulary._point(name, domains, shapes)
+    args = [gd.tensor(k, s) for k, s in zip(point, shapes)]
+    return gd.call(name, *args), point, list(point)
+
+
+def _tensor_case_of(name: str) -> str | None:
+    """The vocabulary's tensor case that stands for primitive `name`, if one does."""
+    if name in vocabulary.ELEMENTWISE or name in _ORIGINAL:
+        return None
+    return VOCABULARY_CASE.get(name)
+
+
+def _case_for(name: str):
+    """An expression meeting primitive `name`, its point and the inputs to differentiate."""
+    if name in vocabulary.ELEMENTWISE and name != "tanh":
+        return _elementwise_case(name)
+    if _tensor_case_of(name):
+        out, point, constants = vocabulary._tensor_case(_tensor_case_of(name))
+        return out, point, [n for n in out.inputs if n not in constants]
+    return _registry_case(name)
+
+
+# the primitives before issue 11's vocabulary: their cases above
+_ORIGINAL = {"where", "sum", "mean", "logsumexp", "softmax", "log_softmax", "matmul", "outer",
+             "transpose", "size", "sum_to", "broadcast_like", "one_hot"}
+_LOSSES = ("mse", "bce_with_logits", "softmax_xent", "mse_grad", "bce_with_logits_grad",
+           "softmax_xent_grad")
+
+
 def test_primitives_without_an_array_api_spelling_are_refused_by_name():
-    # the primitives issue 11 added have no array-API spelling yet: compiling one for
-    # array_api says which, and other libraries' arrays fall back to NumPy rather than fail
+    # every built-in primitive has a spelling; a user primitive (NumPy code) has none:
+    # compiling it for array_api says which, and other libraries' arrays fall back to NumPy
     from graphdiff.array_api import spelled
-    assert len(SPELLED) >= 60
-    for name in UNSPELLED:
-        with pytest.raises(ValueError, match=f"primitive '{name}' has no array-API"):
-            spelled(name)
-    if not UNSPELLED:
-        return
-    with pytest.raises(ValueError, match="primitive 'cbrt' has no array-API"):
-        gd.compile("floor(x) + cbrt(x)", backend="array_api")
-    f = gd.compile("floor(x) + cbrt(x)")
-    x = np.array([1.5, 8.0])
-    np.testing.assert_allclose(f(x=da.from_array(x, chunks=1)), f(x=x))
-    with pytest.raises(ValueError, match="cbrt"):
-        f.source_for("array_api")
+    assert UNSPELLED == [], f"no array-API spelling: {UNSPELLED}"
+    gd.primitive("cube_root", np.cbrt, "1/(3*out**2)")
+    try:
+        with pytest.raises(ValueError, match="primitive 'cube_root' has no array-API"):
+            spelled("cube_root")
+        with pytest.raises(ValueError, match="primitive 'cube_root' has no array-API"):
+            gd.compile("floor(x) + cube_root(x)", backend="array_api")
+        f = gd.compile("floor(x) + cube_root(x)")
+        x = np.array([1.5, 8.0])
+        np.testing.assert_allclose(f(x=da.from_array(x, chunks=1)), f(x=x))
+        with pytest.raises(ValueError, match="cube_root"):
+            f.source_for("array_api")
+    finally:
+        gd.unregister("cube_root")
 
 
 @pytest.mark.parametrize("name", SPELLED)
 def test_every_primitive_on_array_api_strict_and_dask(name):
-    expr, point, wrt = _registry_case(name)
+    expr, point, wrt = _case_for(name)
     g = gd.parse(expr)
     point = {k: v for k, v in point.items() if k in g.inputs}
     wrt = [w for w in wrt if w in g.inputs]
-    second = name not in ("mse", "bce_with_logits", "softmax_xent", "mse_grad",
-                          "bce_with_logits_grad", "softmax_xent_grad")
-    checked = check_backends(g, point, wrt, np.dtype(np.float64), second, dask_chunks=1)
+    assert name in _met(g), f"{name}: its case does not meet it"
+    second = name not in _LOSSES
+    # chunks of 2: ragged wherever an axis has 3 entries
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        checked = check_backends(g, point, wrt, np.dtype(np.float64), second, dask_chunks=2)
     assert checked >= (4 if second else 1), f"{name}: only {checked} entry points could be compared"
+
+
+_CHOSEN = {_tensor_case_of(n) for n in SPELLED}
+
+
+@pytest.mark.parametrize("case", [c for c in vocabulary.TENSOR_CASES if c not in _CHOSEN])
+def test_the_vocabularys_other_cases_on_array_api_strict_and_dask(case):
+    # the variants the test above does not run: other axes, keepdims, slices, einsum specs
+    out, point, constants = vocabulary._tensor_case(case)
+    wrt = [n for n in out.inputs if n not in constants]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        checked = check_backends(out, point, wrt, np.dtype(np.float64), True, dask_chunks=2)
+    assert checked >= 4, f"{case}: only {checked} entry points could be compared"
 
 
 def test_a_returned_transpose_of_a_broadcast_is_a_fresh_array():
