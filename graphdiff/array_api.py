@@ -95,22 +95,32 @@ def _same(a, b):
     return len(a) == len(b) and all(m == n or _unknown(m) and _unknown(n) for m, n in zip(a, b))
 
 
+def _spread(xp, t, like):
+    """t broadcast to the shape of `like`; on a lazy array (Dask) in like's chunks, by
+    adding zeros like it: a small array broadcast to a large shape is one chunk of the
+    whole shape, held in memory whole."""
+    if is_lazy_array(like):
+        return t + xp.zeros_like(like, dtype=t.dtype)
+    return xp.broadcast_to(t, tuple(like.shape))
+
+
 def _sum_to(xp, t, x, like):
     """Sum t, broadcast against `like` and x, down to the shape of x (in x's dtype)."""
     t = xp.asarray(t, dtype=x.dtype) if isinstance(t, (int, float)) else \
         xp.astype(t, x.dtype) if t.dtype != x.dtype else t
     shape = tuple(x.shape)
-    like = like.shape if hasattr(like, "shape") else ()
-    full = _shapes(tuple(t.shape), tuple(like), shape)
+    full = _shapes(tuple(t.shape), tuple(getattr(like, "shape", ())), shape)
     if _size(t) == 1 and not _same(full, shape):  # a broadcast constant: its sum is a product
         t = xp.reshape(t, ()) * (math.prod(full) // max(_size(x), 1))
     elif not _same(full, shape):
         lead = len(full) - len(shape)
         axes = tuple(range(lead)) + tuple(
             lead + i for i, n in enumerate(shape) if n == 1 and full[lead + i] != 1)
-        t = xp.reshape(xp.sum(xp.broadcast_to(t, full), axis=axes), shape)
+        spread = _spread(xp, t, like) if _same(tuple(getattr(like, "shape", ())), full) \
+            else xp.broadcast_to(t, full)
+        t = xp.reshape(xp.sum(spread, axis=axes), shape)
     if not _same(tuple(t.shape), shape):  # smaller than x: a fresh array of x's shape
-        t = xp.asarray(xp.broadcast_to(t, shape), copy=True)
+        t = xp.asarray(_spread(xp, t, x), copy=True)
     return t
 
 
@@ -125,7 +135,7 @@ def _broadcast_like(xp, t, x, axis=None, keepdims=False, mean=False):
         axes = axis if isinstance(axis, tuple) else (axis,)
         for a in sorted(a % x.ndim for a in axes):
             t = xp.expand_dims(t, axis=a)
-    return xp.broadcast_to(t, tuple(x.shape))
+    return _spread(xp, t, x)
 
 
 def _logsumexp(xp, x, axis=-1, keepdims=False):
@@ -876,7 +886,8 @@ ARRAY_API: dict[str, tuple[str | Callable[..., str], tuple[Callable[..., Any], .
         "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh")},
     "arctan2": (_call("atan2", 2), ()),
     **{name: (_call(name, 2), ()) for name in ("hypot", "logaddexp", "minimum", "maximum")},
-    "sum_to": ("_sum_to(xp, {0}, {1}, {2})", (_size, _shapes, _unknown, _same, _sum_to)),
+    "sum_to": ("_sum_to(xp, {0}, {1}, {2})",
+               (_size, _shapes, _unknown, _same, _spread, _sum_to)),
     "matmul": ("{0} @ {1}", ()),
     "outer": ("_outer(xp, {0}, {1})", (_outer,)),
     "transpose": (lambda a, axes=None, opts="": f"_transpose(xp, {a})" if axes is None
@@ -884,7 +895,7 @@ ARRAY_API: dict[str, tuple[str | Callable[..., str], tuple[Callable[..., Any], .
     "sum": (_reduce("sum"), ()),
     "mean": (_reduce("mean"), ()),
     "size": ("_size({0})", (_size,)),
-    "broadcast_like": ("_broadcast_like(xp, {0}, {1}{opts})", (_size, _broadcast_like)),
+    "broadcast_like": ("_broadcast_like(xp, {0}, {1}{opts})", (_size, _spread, _broadcast_like)),
     "logsumexp": ("_logsumexp(xp, {0}{opts})", (_logsumexp,)),
     "softmax": ("_softmax(xp, {0}{opts})", (_softmax,)),
     "log_softmax": ("_log_softmax(xp, {0}{opts})", (_logsumexp, _log_softmax)),
