@@ -517,6 +517,11 @@ def _strict_helper(name):
         xps.asarray(a) if isinstance(a, np.ndarray) else a for a in args), **kw))
 
 
+def _random_shape(rng, largest, fewest_axes, most_axes):
+    return tuple(int(n) for n in rng.integers(1, largest + 1, size=rng.integers(
+        fewest_axes, most_axes + 1)))
+
+
 def _random_basic_index(rng, shape):
     """A basic index for `shape`: integers (negative too), slices with bounds outside the
     axis and negative steps, None and an ellipsis."""
@@ -544,7 +549,7 @@ def test_getitem_and_index_add_match_numpy_on_random_basic_indices():
     getitem, index_add = _strict_helper("_getitem"), _strict_helper("_index_add")
     rng = np.random.default_rng(11)
     for _ in range(300):
-        shape = tuple(int(n) for n in rng.integers(1, 5, size=rng.integers(1, 4)))
+        shape = _random_shape(rng, 4, 1, 3)
         x = rng.normal(size=shape)
         key = to_python_index(normalize_index(_random_basic_index(rng, shape)))
         want = x[key]
@@ -559,7 +564,7 @@ def test_take_and_take_add_match_numpy_with_repeats_negatives_and_masks():
     take, take_add = _strict_helper("_take"), _strict_helper("_take_add")
     rng = np.random.default_rng(12)
     for _ in range(200):
-        shape = tuple(int(n) for n in rng.integers(1, 6, size=rng.integers(1, 3)))
+        shape = _random_shape(rng, 5, 1, 2)
         x = rng.normal(size=shape)
         if rng.random() < 0.3:  # a mask of the leading axes
             i = rng.random(size=shape[:int(rng.integers(1, len(shape) + 1))]) < 0.5
@@ -601,7 +606,7 @@ def test_diagonals_permutations_and_adjoints_match_numpy():
         "_unpad", "_untile", "_unrepeat", "_triangle", "_kron", "_dot", "_cross")}
     rng = np.random.default_rng(14)
     for _ in range(60):
-        shape = tuple(int(n) for n in rng.integers(1, 5, size=rng.integers(2, 5)))
+        shape = _random_shape(rng, 4, 2, 4)
         x = rng.normal(size=shape)
         nd = len(shape)
         axis1, axis2 = (int(k) - nd * int(rng.integers(2)) for k in rng.permutation(nd)[:2])
