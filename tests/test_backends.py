@@ -6,18 +6,27 @@ import importlib.util
 import warnings
 
 import numpy as np
-from array_api_compat import array_namespace, is_array_api_strict_namespace
 import pytest
+import test_vocabulary as vocabulary
+from array_api_compat import array_namespace, is_array_api_strict_namespace
+from test_differential import _leaves, _tol, random_case
 
 import graphdiff as gd
+from graphdiff.array_api import ARRAY_API
 from graphdiff.primitives import REGISTRY
-
-from test_differential import Rejected, _leaves, _tol, random_case
 
 xps = pytest.importorskip("array_api_strict")
 da = pytest.importorskip("dask.array")
 
 ENTRY_POINTS = ("compile", "value_and_grad", "grad", "jvp", "jacobian", "hessian")
+
+
+@pytest.fixture(autouse=True)
+def _standard_2024_12():
+    """array_api_strict at the standard's 2024.12 (its default is newer): the generated
+    modules use nothing later, so they run on namespaces that implement 2024.12."""
+    with xps.ArrayAPIStrictFlags(api_version="2024.12"):
+        yield
 
 
 def _build(kind: str, g, wrt, backend: str):
@@ -80,18 +89,18 @@ def check_backends(g, point, wrt, dtype, second_order=True, dask_chunks=None) ->
                 continue  # second derivatives through a loss, refused by design
             if not all(np.all(np.isfinite(np.asarray(r, float))) for r in _leaves(ref)):
                 continue
-            try:
-                xf = _build(kind, g, wrt, "array_api")
-            except ValueError as e:  # a primitive issue 11 added, not spelled yet
-                assert "no array-API spelling" in str(e)
-                continue
+            xf = _build(kind, g, wrt, "array_api")
             assert xf.backend == "array_api" and "np." not in xf.source
             # numbers alone stay NumPy's; one array of another library makes all its own
             arrays = any(type(v) is not float for v in point.values())
             assert_same(ref, xf(**_strict(point)), f"{kind} on array_api_strict", dtype,
                         _is_strict if arrays else None)
             assert_same(ref, xf(**point), f"{kind} array-API module on NumPy", dtype)
-            if dask_chunks is not None and any(np.ndim(v) for v in point.values()):
+            # Jacobians and Hessians are the same code along each basis direction, and on
+            # Dask each direction is a graph of its own: their NumPy modules are checked
+            # on array_api_strict above, the first derivatives on Dask here
+            if dask_chunks is not None and kind not in ("jacobian", "hessian") \
+                    and any(np.ndim(v) for v in point.values()):
                 lazy = f(**{k: v if np.ndim(v) == 0 else da.from_array(v, chunks=dask_chunks)
                             for k, v in point.items()})
                 assert_same(ref, lazy, f"{kind} on Dask", dtype,
@@ -183,43 +192,116 @@ def _registry_case(name: str):
         ["X", "Y"]
 
 
-from graphdiff.array_api import ARRAY_API  # noqa: E402
-
 SPELLED = sorted(n for n in REGISTRY if n in ARRAY_API)
+# primitives refused by name for backend="array_api" (none today): each with its reason
 UNSPELLED = sorted(n for n in REGISTRY if n not in ARRAY_API)
 
 
+def _met(g) -> set[str]:
+    """The primitives of g and of its gradient and tangent graphs."""
+    try:
+        graphs = (g, gd.grad_graph(gd.sum(g * 1.0), wrt=list(g.inputs)), gd.jvp_graph(g))
+    except NotImplementedError:  # a loss's gradient, which has no derivative
+        graphs = (g,)
+    return {n.op for h in graphs for n in h.nodes}
+
+
+def _vocabulary_cases() -> dict[str, str]:
+    """For each primitive of the array vocabulary's tensor cases (tests/test_vocabulary.py)
+    the first case that meets it, forward or in a derivative."""
+    first: dict[str, str] = {}
+    for case in vocabulary.TENSOR_CASES:
+        out, _, _ = vocabulary._tensor_case(case)
+        for op in sorted(_met(out)):
+            first.setdefault(op, case)
+    return first
+
+
+VOCABULARY_CASE = _vocabulary_cases()
+
+
+def _elementwise_case(name: str):
+    """An elementwise primitive of the vocabulary on broadcasting shapes, at a point in
+    its domain (tests/test_vocabulary.py's ELEMENTWISE)."""
+    domains, _ = vocabulary.ELEMENTWISE[name]
+    # (2, 3); (2, 3) and (3,); (2, 3), () and (3,)
+    shapes = vocabulary.SHAPES[len(domains)][2 if len(domains) < 3 else 0]
+    point = vocabulary._point(name, domains, shapes)
+    args = [gd.tensor(k, s) for k, s in zip(point, shapes)]
+    return gd.call(name, *args), point, list(point)
+
+
+def _tensor_case_of(name: str) -> str | None:
+    """The vocabulary's tensor case that stands for primitive `name`, if one does."""
+    if name in vocabulary.ELEMENTWISE or name in _ORIGINAL:
+        return None
+    return VOCABULARY_CASE.get(name)
+
+
+def _case_for(name: str):
+    """An expression meeting primitive `name`, its point and the inputs to differentiate."""
+    if name in vocabulary.ELEMENTWISE and name != "tanh":
+        return _elementwise_case(name)
+    if _tensor_case_of(name):
+        out, point, constants = vocabulary._tensor_case(_tensor_case_of(name))
+        return out, point, [n for n in out.inputs if n not in constants]
+    return _registry_case(name)
+
+
+# the primitives before issue 11's vocabulary: their cases above
+_ORIGINAL = {"where", "sum", "mean", "logsumexp", "softmax", "log_softmax", "matmul", "outer",
+             "transpose", "size", "sum_to", "broadcast_like", "one_hot"}
+_LOSSES = ("mse", "bce_with_logits", "softmax_xent", "mse_grad", "bce_with_logits_grad",
+           "softmax_xent_grad")
+
+
 def test_primitives_without_an_array_api_spelling_are_refused_by_name():
-    # the primitives issue 11 added have no array-API spelling yet: compiling one for
-    # array_api says which, and other libraries' arrays fall back to NumPy rather than fail
+    # every built-in primitive has a spelling; a user primitive (NumPy code) has none:
+    # compiling it for array_api says which, and other libraries' arrays fall back to NumPy
     from graphdiff.array_api import spelled
-    assert len(SPELLED) >= 60
-    for name in UNSPELLED:
-        with pytest.raises(ValueError, match=f"primitive '{name}' has no array-API"):
-            spelled(name)
-    if not UNSPELLED:
-        return
-    with pytest.raises(ValueError, match="primitive 'cbrt' has no array-API"):
-        gd.compile("floor(x) + cbrt(x)", backend="array_api")
-    f = gd.compile("floor(x) + cbrt(x)")
-    x = np.array([1.5, 8.0])
-    np.testing.assert_allclose(f(x=da.from_array(x, chunks=1)), f(x=x))
-    with pytest.raises(ValueError, match="cbrt"):
-        f.source_for("array_api")
+    assert UNSPELLED == [], f"no array-API spelling: {UNSPELLED}"
+    gd.primitive("cube_root", np.cbrt, "1/(3*out**2)")
+    try:
+        with pytest.raises(ValueError, match="primitive 'cube_root' has no array-API"):
+            spelled("cube_root")
+        with pytest.raises(ValueError, match="primitive 'cube_root' has no array-API"):
+            gd.compile("floor(x) + cube_root(x)", backend="array_api")
+        f = gd.compile("floor(x) + cube_root(x)")
+        x = np.array([1.5, 8.0])
+        np.testing.assert_allclose(f(x=da.from_array(x, chunks=1)), f(x=x))
+        with pytest.raises(ValueError, match="cube_root"):
+            f.source_for("array_api")
+    finally:
+        gd.unregister("cube_root")
 
 
 @pytest.mark.parametrize("name", SPELLED)
 def test_every_primitive_on_array_api_strict_and_dask(name):
-    expr, point, wrt = _registry_case(name)
+    expr, point, wrt = _case_for(name)
     g = gd.parse(expr)
     point = {k: v for k, v in point.items() if k in g.inputs}
     wrt = [w for w in wrt if w in g.inputs]
-    second = name not in ("mse", "bce_with_logits", "softmax_xent", "mse_grad",
-                          "bce_with_logits_grad", "softmax_xent_grad")
-    checked = check_backends(g, point, wrt, np.dtype(np.float64), second, dask_chunks=1)
-    # the vocab branch's added primitives: derivatives through primitives not spelled yet
-    least = 1 if not second or name in _vocab_cases() else 4
-    assert checked >= least, f"{name}: only {checked} entry points could be compared"
+    assert name in _met(g), f"{name}: its case does not meet it"
+    second = name not in _LOSSES
+    # chunks of 2: ragged wherever an axis has 3 entries
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        checked = check_backends(g, point, wrt, np.dtype(np.float64), second, dask_chunks=2)
+    assert checked >= (4 if second else 1), f"{name}: only {checked} entry points could be compared"
+
+
+_CHOSEN = {_tensor_case_of(n) for n in SPELLED}
+
+
+@pytest.mark.parametrize("case", [c for c in vocabulary.TENSOR_CASES if c not in _CHOSEN])
+def test_the_vocabularys_other_cases_on_array_api_strict_and_dask(case):
+    # the variants the test above does not run: other axes, keepdims, slices, einsum specs
+    out, point, constants = vocabulary._tensor_case(case)
+    wrt = [n for n in out.inputs if n not in constants]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        checked = check_backends(out, point, wrt, np.dtype(np.float64), True, dask_chunks=2)
+    assert checked >= 4, f"{case}: only {checked} entry points could be compared"
 
 
 def test_a_returned_transpose_of_a_broadcast_is_a_fresh_array():
@@ -233,7 +315,20 @@ def test_a_returned_transpose_of_a_broadcast_is_a_fresh_array():
 
 # --- the differential harness's random expressions --------------------------------------------
 
-@pytest.mark.parametrize("seed", range(40))
+# seeds 0-11, and after them seeds that draw the primitives those do not (chosen greedily
+# from the first 800: the test below says when the harness's drawing changes)
+SEEDS = [*range(12), 50, 57, 86, 95, 126, 129, 162, 178, 233, 313, 314, 380, 383, 414, 428,
+         460, 486, 527, 532, 721, 768]
+
+
+def test_the_seeds_meet_every_primitive_the_harness_draws():
+    import domains
+    drawn = set(domains.UNARY) | set(domains.BINARY) | domains.TENSOR
+    met = set().union(*({n.op for n in random_case(s).graph.nodes} for s in SEEDS))
+    assert not drawn - met, f"add a seed that draws {sorted(drawn - met)}"
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 def test_random_expressions_on_array_api_strict_and_dask(seed):
     case = random_case(seed)
     chunks = 2 if seed % 2 else 3  # ragged chunks where the sizes do not divide
@@ -271,6 +366,21 @@ def test_dask_broadcast_sums_are_reductions_over_chunks():
     lazy = gd.grad(g, wrt="w")(da.from_array(x, chunks=(7, 3)), np.ones(3))
     assert isinstance(lazy, da.Array) and lazy.shape == (3,)
     np.testing.assert_allclose(lazy.compute(), ref, rtol=1e-12)
+
+
+def test_broadcasts_on_dask_keep_the_inputs_chunks():
+    # a small array broadcast to a chunked shape used to be one chunk of the whole shape:
+    # a gradient's peak memory grew with the number of chunks (benchmarks/backends.py)
+    x = np.linspace(-1.0, 2.0, 1000)
+    X = np.random.default_rng(6).normal(size=(50, 3))
+    for text, point, wrt in (("sum(x) + mean(x)*y + sum(y*x)", {"x": x, "y": 2.0}, "x"),
+                             ("sum(X) + mean(X, axis=0)[0]", {"X": X}, "X")):
+        lazy = {k: da.from_array(v, chunks=(100,) if v.ndim == 1 else (7, 3))
+                if isinstance(v, np.ndarray) else v for k, v in point.items()}
+        g = gd.grad(text, wrt=wrt)
+        got = g(**lazy)
+        assert got.chunks == lazy[wrt].chunks, text
+        np.testing.assert_allclose(got.compute(), g(**point), rtol=1e-12)
 
 
 def test_the_same_call_on_a_two_worker_local_cluster():
@@ -433,3 +543,177 @@ def test_functions_for_either_backend_pickle_as_the_call_that_built_them():
     back = pickle.loads(pickle.dumps(vg.for_backend("array_api")))
     assert_same(vg(np.linspace(0, 1, 5), 0.3, 1.2), back(y, 0.3, 1.2), "unpickled",
                 np.dtype(np.float64), _is_strict)
+
+
+# --- the helpers the standard lacks, against NumPy on random arguments ---------------------------
+
+def _strict_helper(name):
+    from graphdiff import array_api
+    helper = getattr(array_api, name)
+    return lambda *args, **kw: np.asarray(helper(xps, *(
+        xps.asarray(a) if isinstance(a, np.ndarray) else a for a in args), **kw))
+
+
+def _random_shape(rng, largest, fewest_axes, most_axes):
+    return tuple(int(n) for n in rng.integers(1, largest + 1, size=rng.integers(
+        fewest_axes, most_axes + 1)))
+
+
+def _random_basic_index(rng, shape):
+    """A basic index for `shape`: integers (negative too), slices with bounds outside the
+    axis and negative steps, None and an ellipsis."""
+    items, dims = [], list(shape)
+    while dims:
+        n = dims.pop(0)
+        r = rng.random()
+        if r < 0.25:
+            items.append(int(rng.integers(-n, n)))
+        elif r < 0.85:
+            bound = [None, *range(-n - 2, n + 3)]
+            items.append(slice(bound[rng.integers(len(bound))], bound[rng.integers(len(bound))],
+                               [None, 1, 2, -1, -2, 3][rng.integers(6)]))
+        else:
+            items.append(None)
+            dims.insert(0, n)
+    if rng.random() < 0.3 and items:
+        k = int(rng.integers(len(items)))
+        items[k:k + 2] = [Ellipsis]  # one or two of the items replaced by an ellipsis
+    return tuple(items)
+
+
+def test_getitem_and_index_add_match_numpy_on_random_basic_indices():
+    from graphdiff.vocabulary import _index_add, normalize_index, to_python_index
+    getitem, index_add = _strict_helper("_getitem"), _strict_helper("_index_add")
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        shape = _random_shape(rng, 4, 1, 3)
+        x = rng.normal(size=shape)
+        key = to_python_index(normalize_index(_random_basic_index(rng, shape)))
+        want = x[key]
+        np.testing.assert_array_equal(getitem(x, key), want, err_msg=str(key))
+        t = rng.normal(size=np.shape(want))
+        np.testing.assert_array_equal(index_add(t, x, key), _index_add(t, x, key),
+                                      err_msg=str(key))
+
+
+def test_take_and_take_add_match_numpy_with_repeats_negatives_and_masks():
+    from graphdiff.vocabulary import _take, _take_add
+    take, take_add = _strict_helper("_take"), _strict_helper("_take_add")
+    rng = np.random.default_rng(12)
+    for _ in range(200):
+        shape = _random_shape(rng, 5, 1, 2)
+        x = rng.normal(size=shape)
+        if rng.random() < 0.3:  # a mask of the leading axes
+            i = rng.random(size=shape[:int(rng.integers(1, len(shape) + 1))]) < 0.5
+        else:  # integers as floats, repeated, negative
+            i = rng.integers(-shape[0], shape[0], size=rng.integers(0, 9, size=rng.integers(
+                1, 3))).astype(float)
+        want = _take(x, i)
+        np.testing.assert_array_equal(take(x, i), want)
+        t = rng.normal(size=want.shape)
+        np.testing.assert_allclose(take_add(t, x, i), _take_add(t, x, i), rtol=1e-14,
+                                   atol=1e-15)
+    with pytest.raises(IndexError, match="integers"):
+        take(np.ones(3), np.array([0.5]))
+    with pytest.raises(IndexError, match="out of bounds"):
+        take(np.ones(3), np.array([3.0]))
+
+
+def test_einsum_by_matmul_matches_numpy_on_random_specs():
+    einsum = _strict_helper("_einsum")
+    rng = np.random.default_rng(13)
+    letters = "abcdef"
+    for _ in range(200):
+        sizes = dict(zip(letters, (int(n) for n in rng.integers(1, 4, size=6))))
+        left = "".join(rng.permutation(list(letters))[:rng.integers(0, 4)])
+        right = "".join(rng.permutation(list(letters))[:rng.integers(0, 4)])
+        pool = sorted(set(left + right))
+        out = "".join(rng.permutation(pool)[:rng.integers(0, len(pool) + 1)]) if pool else ""
+        spec = f"{left},{right}->{out}"
+        a = rng.normal(size=[sizes[c] for c in left])
+        b = rng.normal(size=[sizes[c] for c in right])
+        np.testing.assert_allclose(einsum(spec, a, b), np.einsum(spec, a, b), rtol=1e-12,
+                                   atol=1e-12, err_msg=spec)
+
+
+def test_diagonals_permutations_and_adjoints_match_numpy():
+    from graphdiff import vocabulary as v
+    h = {name: _strict_helper(name) for name in (
+        "_diagonal", "_diagonal_add", "_diag", "_trace", "_sort_by", "_unsort_by", "_pad",
+        "_unpad", "_untile", "_unrepeat", "_triangle", "_kron", "_dot", "_cross")}
+    rng = np.random.default_rng(14)
+    for _ in range(60):
+        shape = _random_shape(rng, 4, 2, 4)
+        x = rng.normal(size=shape)
+        nd = len(shape)
+        axis1, axis2 = (int(k) - nd * int(rng.integers(2)) for k in rng.permutation(nd)[:2])
+        offset = int(rng.integers(-3, 4))
+        d = np.diagonal(x, offset, axis1, axis2)
+        np.testing.assert_array_equal(h["_diagonal"](x, offset, axis1, axis2), d)
+        np.testing.assert_array_equal(h["_trace"](x, offset, axis1, axis2),
+                                      np.trace(x, offset, axis1, axis2))
+        t = rng.normal(size=d.shape)
+        np.testing.assert_array_equal(h["_diagonal_add"](t, x, offset, axis1, axis2),
+                                      v._diagonal_add(t, x, offset, axis1, axis2))
+        k = int(rng.integers(-3, 4))
+        np.testing.assert_array_equal(h["_triangle"](x, k, lower=True), np.tril(x, k))
+        np.testing.assert_array_equal(h["_triangle"](x, k, lower=False), np.triu(x, k))
+        for m in (x.reshape(shape[0], -1), x.ravel()[:int(rng.integers(1, 6))]):
+            np.testing.assert_array_equal(h["_diag"](m, k), np.diag(m, k))
+        # ties in the key: the stable order
+        key = np.round(rng.normal(size=shape), 0)
+        axis = int(rng.integers(-nd, nd))
+        np.testing.assert_array_equal(h["_sort_by"](x, key, axis=axis), v._sort_by(x, key, axis))
+        np.testing.assert_array_equal(h["_unsort_by"](x, key, axis=axis),
+                                      v._unsort_by(x, key, axis))
+        widths = [int(w) for w in rng.integers(0, 3, size=[1, 2, 2 * nd][rng.integers(3)])]
+        widths = widths[0] if len(widths) == 1 else tuple(widths)
+        np.testing.assert_array_equal(h["_pad"](x, widths), v._pad(x, widths))
+        np.testing.assert_array_equal(h["_unpad"](v._pad(x, widths), widths), x)
+        reps = tuple(int(r) for r in rng.integers(1, 3, size=rng.integers(1, nd + 2)))
+        tiled = np.tile(x, reps)
+        np.testing.assert_allclose(h["_untile"](tiled, x), v._untile(tiled, x), rtol=1e-14)
+        r = int(rng.integers(1, 4))
+        np.testing.assert_allclose(h["_unrepeat"](np.repeat(x, r, axis=axis), r, axis),
+                                   v._unrepeat(np.repeat(x, r, axis=axis), r, axis), rtol=1e-14)
+        b = rng.normal(size=shape[-1:] if rng.random() < 0.5 else shape[:-2] + shape[-1:][::-1]
+                       + shape[-2:-1])
+        np.testing.assert_allclose(h["_dot"](x, b), np.dot(x, b), rtol=1e-12)
+    for a, b in ((rng.normal(size=3), rng.normal(size=4)),
+                 (rng.normal(size=(2, 3)), rng.normal(size=(4, 2)))):
+        np.testing.assert_allclose(h["_kron"](a, b), np.kron(a, b), rtol=1e-15)
+    a, b = rng.normal(size=(5, 3)), rng.normal(size=(2, 1, 3))
+    np.testing.assert_allclose(h["_cross"](a, b), np.cross(a, b), rtol=1e-14)
+
+
+def test_special_functions_reach_the_accuracy_the_docs_state():
+    # erf, erfc: the NumPy helpers' algorithm (within 2e-15 and 2e-14 of the C library);
+    # erfinv: erf(erfinv(y)) within 6e-16 of y; cbrt, logaddexp2, sinc: within 1e-15
+    import math
+    f = {name: _strict_helper(name) for name in ("_erf", "_erfc", "_erfinv", "_cbrt",
+                                                  "_logaddexp2", "_sinc", "_fmax", "_fmin")}
+    xs = np.concatenate([np.linspace(-6, 6, 2001), [0.0, 1e-300, -1e-8, 1.5, -1.5, 27.0]])
+    np.testing.assert_allclose(f["_erf"](xs), [math.erf(v) for v in xs], rtol=2e-15, atol=0)
+    np.testing.assert_allclose(f["_erfc"](xs), [math.erfc(v) for v in xs], rtol=2e-14, atol=0)
+    ys = np.linspace(-0.999999, 0.999999, 2001)
+    np.testing.assert_allclose(f["_erf"](f["_erfinv"](ys)), ys, rtol=0, atol=6e-16)
+    edges = f["_erfinv"](np.array([1.0, -1.0, 1.5, np.nan]))
+    assert edges[:2].tolist() == [np.inf, -np.inf] and np.isnan(edges[2:]).all()
+    z = np.concatenate([np.linspace(-1e3, 1e3, 20001), np.geomspace(1e-300, 1e300, 2001),
+                        -np.geomspace(1e-300, 1e300, 201), [0.0]])
+    np.testing.assert_allclose(f["_cbrt"](z), np.cbrt(z), rtol=3e-16, atol=0)
+    assert np.isnan(f["_cbrt"](np.array([np.nan]))).all()
+    assert f["_cbrt"](np.array([np.inf, -np.inf])).tolist() == [np.inf, -np.inf]
+    a, b = np.random.default_rng(15).uniform(-50, 50, size=(2, 10001))
+    np.testing.assert_allclose(f["_logaddexp2"](a, b), np.logaddexp2(a, b), rtol=1e-15)
+    with np.errstate(invalid="ignore"):
+        got = f["_logaddexp2"](np.array([np.inf, -np.inf, np.inf]), np.array([np.inf, -np.inf,
+                                                                                -np.inf]))
+    assert got.tolist() == [np.inf, -np.inf, np.inf]
+    s = np.linspace(-20, 20, 20001)
+    np.testing.assert_allclose(f["_sinc"](s), np.sinc(s), rtol=1e-15, atol=1e-16)
+    p, q = np.array([1.0, np.nan, np.nan, -2.0]), np.array([np.nan, 3.0, np.nan, 5.0])
+    np.testing.assert_array_equal(f["_fmax"](p, q), np.fmax(p, q))
+    np.testing.assert_array_equal(f["_fmin"](p, q), np.fmin(p, q))
+    for name in ("_erf", "_erfc", "_erfinv", "_cbrt", "_sinc"):  # float32 stays float32
+        assert f[name](np.linspace(-0.5, 0.5, 5, dtype=np.float32)).dtype == np.float32
