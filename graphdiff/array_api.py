@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from .vocabulary import _pad_widths, index_text
+from .vocabulary import _erf_series, _erfc_tail, _pad_widths, index_text
 
 try:
     from array_api_compat import (
@@ -352,27 +352,6 @@ def _logaddexp2(xp, x, y):
     """log2(2**x + 2**y) = max + log2(1 + 2**-|x - y|), without overflow."""
     d = xp.where(x == y, 0.0, -xp.abs(x - y))  # equal infinities: 0, not nan
     return xp.maximum(x, y) + xp.log1p(2.0 ** d) * 1.4426950408889634  # 1 / log(2)
-
-
-def _erfc_tail(xp, x):
-    """erfc(x) for x >= 1.5 by its continued fraction, evaluated from the 80th term back
-    (relative error below 1e-14 there)."""
-    t = xp.zeros_like(x)
-    for k in range(80, 0, -1):
-        t = (0.5 * k) / (x + t)
-    return xp.exp(-x * x) * 0.5641895835477563 / (x + t)  # 1 / sqrt(pi)
-
-
-def _erf_series(xp, x):
-    """erf(x) for |x| < 1.5 from 2/sqrt(pi) exp(-x²) Σ 2ⁿ x²ⁿ⁺¹ / (2n+1)!!: every term
-    has the sign of x, so nothing cancels (relative error below 1e-15)."""
-    x2 = x * x
-    term = x
-    total = x
-    for n in range(1, 40):
-        term = term * (2.0 * x2 / (2 * n + 1))
-        total = total + term
-    return 1.1283791670955126 * xp.exp(-x2) * total  # 2 / sqrt(pi)
 
 
 def _erf(xp, x):

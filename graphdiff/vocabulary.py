@@ -12,25 +12,26 @@ import numpy as np
 __all__ = ["index_text", "indexed_shape", "normalize_index", "to_python_index"]
 
 
-def _erfc_tail(x):
+def _erfc_tail(xp, x):
     """erfc(x) for x >= 1.5 by its continued fraction, evaluated from the 80th term back
-    (relative error below 1e-14 there)."""
-    t = np.zeros_like(x)
+    (relative error below 1e-14 there); `xp` is NumPy or an array-API namespace."""
+    t = xp.zeros_like(x)
     for k in range(80, 0, -1):
         t = (0.5 * k) / (x + t)
-    return np.exp(-x * x) * 0.5641895835477563 / (x + t)  # 1 / sqrt(pi)
+    return xp.exp(-x * x) * 0.5641895835477563 / (x + t)  # 1 / sqrt(pi)
 
 
-def _erf_series(x):
+def _erf_series(xp, x):
     """erf(x) for |x| < 1.5 from 2/sqrt(pi) exp(-x²) Σ 2ⁿ x²ⁿ⁺¹ / (2n+1)!!: every term
-    has the sign of x, so nothing cancels (relative error below 1e-15)."""
+    has the sign of x, so nothing cancels (relative error below 1e-15); `xp` is NumPy or
+    an array-API namespace."""
     x2 = x * x
     term = x
     total = x
     for n in range(1, 40):
         term = term * (2.0 * x2 / (2 * n + 1))
         total = total + term
-    return 1.1283791670955126 * np.exp(-x2) * total  # 2 / sqrt(pi)
+    return 1.1283791670955126 * xp.exp(-x2) * total  # 2 / sqrt(pi)
 
 
 def _erf(x):
@@ -39,8 +40,8 @@ def _erf(x):
     kind = np.result_type(x.dtype, np.float16)
     x = x.astype(np.float64)
     small = np.abs(x) < 1.5
-    near = _erf_series(np.where(small, x, 0.0))
-    far = 1.0 - _erfc_tail(np.where(small, 1.5, np.abs(x)))
+    near = _erf_series(np, np.where(small, x, 0.0))
+    far = 1.0 - _erfc_tail(np, np.where(small, 1.5, np.abs(x)))
     out = np.where(small, near, np.copysign(far, x))
     return np.where(np.isnan(x), x, out).astype(kind)[()]
 
@@ -51,8 +52,8 @@ def _erfc(x):
     kind = np.result_type(x.dtype, np.float16)
     x = x.astype(np.float64)
     small = np.abs(x) < 1.5
-    tail = _erfc_tail(np.where(small, 1.5, np.abs(x)))
-    out = np.where(small, 1.0 - _erf_series(np.where(small, x, 0.0)),
+    tail = _erfc_tail(np, np.where(small, 1.5, np.abs(x)))
+    out = np.where(small, 1.0 - _erf_series(np, np.where(small, x, 0.0)),
                    np.where(x > 0, tail, 2.0 - tail))
     return np.where(np.isnan(x), x, out).astype(kind)[()]
 
