@@ -341,6 +341,25 @@ def test_divergence_to_nan_in_the_first_step_keeps_the_initial_weights():
         np.testing.assert_array_equal(p, q)
 
 
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_a_warm_start_after_divergence_trains_from_finite_state(sinusoid, optimizer):
+    # the fused step updates the optimizer's moments in the same call that computes the
+    # loss, so the diverged step has moved them: they restart, and the next fit (warm,
+    # the same optimizer, a sane rate) trains from the restored weights
+    X, Y = sinusoid
+    model = nn.MLP([1, 10, 1], seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.warns(nn.DivergenceWarning):
+            model.fit(X, 1e3 * Y, epochs=50, optimizer=optimizer, lr=1e4, verbose=False)
+    state = model.optimizer._state or []
+    assert all(np.isfinite(b).all() for buffers in state for b in buffers)
+    model.optimizer.lr = 0.01
+    history = model.fit(X, Y, epochs=5, optimizer=model.optimizer, verbose=False)
+    assert not history.diverged and np.isfinite(history.loss).all()
+    assert history.loss[-1] < history.loss[0]
+
+
 @pytest.mark.parametrize("activation", ["sin", "arcsinh", "softplus", "isru"])
 def test_any_unary_registry_activation_trains_and_predicts(activation, tmp_path):
     # the generated step takes any elementwise primitive of the registry; prediction

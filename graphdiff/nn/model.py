@@ -445,7 +445,7 @@ class MLP:
                 # Weight decay and dropout are in the fused graph; schedules change its lr
                 # input; the divergence guard, validation and early stopping act between
                 # steps and epochs as before (a diverged step is undone by restoring the
-                # best weights either way, though the optimizer's moments keep it).
+                # best weights either way; after a fused one the optimizer restarts).
                 fused = None if clip is not None or chunked else self._fused_step(
                     opt, keep_prob < 1, weight_decay, Y.ndim == 1)
                 self._fit_steps(run, ChunkedStep(step) if whole else step, opt, X, Y, epochs,
@@ -572,6 +572,10 @@ class MLP:
             value = fused(params, state, xb, yb, masks, opt)
             if not (math.isfinite(value) and value <= limit):
                 run.diverged(f"the loss became {value:.4g}", opt)
+                # the step that diverged has already moved the optimizer's moments (the
+                # separate path never applies it): they restart, so a warm-started fit
+                # from the restored weights does not inherit non-finite state
+                opt.reset()
                 return None
             total += value * len(xb)
         return self._epoch_end(run, opt, total, len(batches.X), reference)
