@@ -683,8 +683,11 @@ class _Dispatch:
         out = entry(*args)
         if first and self.compile_seconds is None:
             self.compile_seconds = time.perf_counter() - start
-        if all(type(v) in (float, int) or type(v) is np.ndarray and v.ndim and (
-                v.dtype == dtype or v.dtype.kind in "iu") for v in values):
+        # the entry converts numbers and 0-d arrays to the kernel's type itself, so those
+        # repeat through the fast path too (a fused step's rates are 0-d arrays)
+        if all(type(v) in (float, int) or type(v) is np.ndarray and (
+                v.dtype == dtype or v.dtype.kind in "iu" or not v.ndim and v.dtype.kind == "f")
+               for v in values):
             if len(self._fast) > self.MAX_FAST:
                 self._fast.clear()
             self._fast[key] = entry
