@@ -963,6 +963,8 @@ def _float_arrays(params: Sequence[str], integer: Sequence[str] = ()
     (those in `integer`: of that dtype or an integer one)."""
     if not params:
         return "True", {}
+    if len(params) > _INLINE_CHECKS:
+        return _LOOPED, {"_test": _float_arrays_test([p in integer for p in params])}
     tests = [f"_type({p}) is _ndarray" for p in params]
     floats = [p for p in params if p not in integer]
     if floats:
@@ -982,6 +984,11 @@ def _exact(params: Sequence[str], key: tuple) -> tuple[str, dict[str, Any]]:
     dtypes = {dt: np.dtype(dt) for _, dt in key}
     if any(d is not _DTYPES.get(dt) for dt, d in dtypes.items()):
         return "False", {}  # not one of NumPy's own float dtypes: always the checked path
+    if len(params) > _INLINE_CHECKS:
+        wanted = [(tuple(int(d) for d in shape), dtypes[dt]) for shape, dt in key]
+        return _LOOPED, {"_test": lambda args: all(
+            type(a) is np.ndarray and a.shape == shape and a.dtype is dtype
+            for a, (shape, dtype) in zip(args, wanted))}
     names = {dt: f"_dtype{k}" for k, dt in enumerate(dtypes)}
     tests = [f"_type({p}) is _ndarray" for p in params]
     tests += [f"{p}.shape == {tuple(int(d) for d in shape)!r}"
@@ -998,6 +1005,31 @@ _ENTRY = """def {name}({args}):
 """
 _entries = itertools.count(1)
 
+# Functions of more parameters than this test them in a loop (`_test`): one inline
+# condition per parameter costs CPython's compile() more than the function is worth (a
+# sum of 10^4 terms has 30,001 inputs)
+_INLINE_CHECKS = 64
+_LOOPED = "_test"
+_ENTRY_LOOPED = """def {name}(*args):
+    if len(args) == {count} and _test(args):
+        return _body(*args)
+    return _otherwise(*args)
+"""
+
+
+def _float_arrays_test(integer: Sequence[bool]) -> Callable[[tuple], bool]:
+    """`_float_arrays`' test as a loop over the arguments (see `_INLINE_CHECKS`)."""
+    def test(args: tuple) -> bool:
+        if any(type(a) is not np.ndarray for a in args):
+            return False
+        floats = [a.dtype for a, i in zip(args, integer) if not i]
+        kind = floats[0] if floats else None
+        if kind is not None and (kind.kind != "f" or any(d is not kind for d in floats)):
+            return False
+        return all(a.dtype.kind in "iu" or a.dtype is kind
+                   for a, i in zip(args, integer) if i)
+    return test
+
 
 def _entry(name: str, params: Sequence[str], check: tuple[str, dict[str, Any]],
            body: Callable, otherwise: Callable) -> Callable:
@@ -1007,7 +1039,10 @@ def _entry(name: str, params: Sequence[str], check: tuple[str, dict[str, Any]],
     dict lookup."""
     args = ", ".join(params)
     test, names = check
-    text = _ENTRY.format(name=name, args=args, check=test)
+    if test == _LOOPED:
+        text = _ENTRY_LOOPED.format(name=name, count=len(params))
+    else:
+        text = _ENTRY.format(name=name, args=args, check=test)
     namespace = {"_type": type, "_ndarray": np.ndarray, "_body": body, "_otherwise": otherwise,
                  **names}
     fn = _exec_registered(text, f"<graphdiff-{name}-entry-{next(_entries)}>", name, namespace)

@@ -193,3 +193,29 @@ def test_threads_switching_signatures_get_right_answers():
                 np.testing.assert_allclose(value, np.sum(np.tanh(x) * x))
                 np.testing.assert_allclose(gy, np.tanh(x))
                 np.testing.assert_allclose(gx, (1 - np.tanh(x) ** 2) * x)
+
+
+def test_functions_of_many_inputs_test_them_in_a_loop():
+    # beyond _INLINE_CHECKS parameters the entry's test is a loop (one inline condition
+    # per input made compile() cost more than the function): the same answers, the same
+    # refusals
+    from graphdiff.codegen import _INLINE_CHECKS
+    n = _INLINE_CHECKS  # 3n + 1 inputs
+    text = " + ".join(f"w{i}*tanh(a{i}*x + b{i})" for i in range(n))
+    vg = gd.value_and_grad(text)
+    assert len(vg.inputs) > _INLINE_CHECKS
+    rng = np.random.default_rng(0)
+    arrays = [rng.normal(size=4) for _ in vg.inputs]
+    want = vg(**dict(zip(vg.inputs, arrays)))
+    for _ in range(3):  # the full path, the variant, the cheap path
+        assert_agree(want, vg(*arrays), "positional", np.float64)
+    assert_agree(want, vg.fn(*arrays), ".fn", np.float64)
+    variant = vg.specialized(*arrays)
+    assert_agree(want, variant.fn(*arrays), "the variant's .fn", np.float64)
+    with pytest.raises(ValueError, match="compiled for"):
+        variant.fn(*arrays[:-1], np.ones(5))
+    with pytest.raises(ValueError, match="dtype float64"):
+        variant.fn(*arrays[:-1], arrays[-1].astype(np.float32))
+    # float32 throughout: the general entry's loop sees one float type
+    single = [a.astype(np.float32) for a in arrays]
+    assert_agree(vg(**dict(zip(vg.inputs, single))), vg(*single), "float32", np.float32)
