@@ -327,6 +327,24 @@ def _tensor_case(name):
     return fn(*args), point, constants
 
 
+def _check_reverse_over_reverse(loss, wrt, point, W, rng, name, declared):
+    """Each Hessian-vector product of `loss` (W-weighted) by reverse over reverse against
+    central differences of the gradient; the vector V a declared tensor or a symbol."""
+    for n in wrt:
+        G = gd.grad_graph(loss, wrt=[n])
+        V = rng.normal(size=np.shape(point[n]))
+        Vg = gd.tensor("V", np.shape(point[n])) if declared else gd.symbols("V")
+        hv = _second(gd.sum(Vg * G), wrt, point, W=W, V=V)
+
+        def gv(p, V=V, G=G):
+            return float(np.sum(V * G(**{k: v for k, v in {**p, "W": W}.items()
+                                         if k in G.inputs})))
+
+        for m, got in zip(wrt, hv):
+            assert_close(got, _entrywise(gv, point, m), rtol=1e-5, atol=1e-6,
+                         what=f"{name}: d2/d{n}d{m}")
+
+
 @pytest.mark.parametrize("name", list(TENSOR_CASES))
 def test_tensor_primitive_to_second_order(name):
     out, point, constants = _tensor_case(name)
@@ -356,19 +374,7 @@ def test_tensor_primitive_to_second_order(name):
           - np.asarray(out(**{n: v - h * direction[n] for n, v in point.items()}))) / (2 * h)
     assert_close(tangent, fd, rtol=1e-6, atol=1e-8, what=f"{name}: jvp")
     # second order: reverse over reverse
-    for n in wrt:
-        G = gd.grad_graph(loss, wrt=[n])
-        V = rng.normal(size=np.shape(point[n]))
-        second = gd.sum(gd.tensor("V", np.shape(point[n])) * G)
-        hv = _second(second, wrt, point, W=W, V=V)
-
-        def gv(p, V=V, G=G):
-            return float(np.sum(V * G(**{k: v for k, v in {**p, "W": W}.items()
-                                         if k in G.inputs})))
-
-        for m, got in zip(wrt, hv):
-            assert_close(got, _entrywise(gv, point, m), rtol=1e-5, atol=1e-6,
-                         what=f"{name}: d2/d{n}d{m}")
+    _check_reverse_over_reverse(loss, wrt, point, W, rng, name, declared=True)
 
 
 # --- the conventions at non-differentiable points (JAX's) -----------------------------------
@@ -710,19 +716,8 @@ def test_derivatives_work_with_shapes_known_only_when_they_run(name):
     fd = (np.asarray(out(**{n: v + h for n, v in point.items()}))
           - np.asarray(out(**{n: v - h for n, v in point.items()}))) / (2 * h)
     assert_close(tangent, fd, rtol=1e-6, atol=1e-8, what=f"{name}: jvp")
-    for n in wrt:  # reverse over reverse, still without shapes
-        G = gd.grad_graph(loss, wrt=[n])
-        V = rng.normal(size=np.shape(point[n]))
-        second = gd.sum(gd.symbols("V") * G)
-        hv = _second(second, wrt, point, W=W, V=V)
-
-        def gv(p, V=V, G=G):
-            return float(np.sum(V * G(**{k: v for k, v in {**p, "W": W}.items()
-                                         if k in G.inputs})))
-
-        for m, got in zip(wrt, hv):
-            assert_close(got, _entrywise(gv, point, m), rtol=1e-5, atol=1e-6,
-                         what=f"{name}: d2/d{n}d{m}")
+    # reverse over reverse, still without shapes
+    _check_reverse_over_reverse(loss, wrt, point, W, rng, name, declared=False)
 
 
 def test_split_in_text_operators_and_numbers():
