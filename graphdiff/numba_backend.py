@@ -624,9 +624,15 @@ def load(source: str, name: str) -> tuple[Callable, Any, str]:
     except OSError:  # a read-only home: this session's temporary folder still works
         user = getattr(os, "getuid", os.getpid)()
         folder = os.path.join(tempfile.gettempdir(), f"graphdiff-numba-{user}")
-        os.makedirs(folder, exist_ok=True)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        # a shared temporary folder: only a folder of our own is imported from
+        if hasattr(os, "getuid") and os.stat(folder).st_uid != os.getuid():
+            raise OSError(f"{folder} belongs to another user; set XDG_CACHE_HOME to a "
+                          f"folder of your own for the numba backend's cache") from None
     path = os.path.join(folder, f"gd_{digest}.py")
-    if not os.path.exists(path):
+    # the module imported is exactly the source generated now: a file that differs (cut
+    # short, or changed by anything else) is written again before it is run
+    if _read(path) != source:
         write_atomic(path, source)
     modname = f"graphdiff_numba_{digest}"
     module = sys.modules.get(modname)
@@ -636,6 +642,15 @@ def load(source: str, name: str) -> tuple[Callable, Any, str]:
         spec.loader.exec_module(module)
         sys.modules[modname] = module
     return getattr(module, name), module._kernel, path
+
+
+def _read(path: str) -> str | None:
+    """The text of the file at `path`, or None when there is none to read."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 class _Dispatch:

@@ -10,12 +10,14 @@ the printer's paths (fused loops, accumulators, broadcasting, BLAS, the loss hel
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import domains
 import numpy as np
@@ -316,3 +318,19 @@ def test_a_second_process_loads_the_kernel_from_the_disk_cache(tmp_path):
     modules = list((tmp_path / "graphdiff" / "numba").glob("gd_*.py"))
     assert modules and importlib.util.find_spec("numba") is not None
     assert list((tmp_path / "graphdiff" / "numba" / "__pycache__").glob("*.nbi"))
+
+
+def test_a_cached_module_that_differs_from_the_source_is_written_again(tmp_path,
+                                                                        monkeypatch):
+    # the file is named by the hash of its source; one whose text is not that source (cut
+    # short, or changed by anything else) is replaced before it is imported, never run
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    source = numba_backend.emit_numba(gd.parse("x * 3.0"), "f", None, "x times three",
+                                      (((2,),), "<f8"))[0]
+    digest = hashlib.sha256(source.encode()).hexdigest()[:24]
+    folder = tmp_path / "graphdiff" / "numba"
+    folder.mkdir(parents=True)
+    (folder / f"gd_{digest}.py").write_text("raise RuntimeError('not the generated module')\n")
+    entry, _, path = numba_backend.load(source, "f")
+    assert Path(path).read_text(encoding="utf-8") == source
+    np.testing.assert_array_equal(entry(np.array([1.0, 2.0])), [3.0, 6.0])
