@@ -367,6 +367,10 @@ def print_kernel(g: Graph, params: list[str], signature: tuple, name: str,
     # the entry point: scalars in the kernel's type, 0-d results as NumPy scalars
     conv = [f"{p.T}({q})" if not d else q for q, d in zip(params, dims)]
     results = [f"r[{k}]" if shapes[i] else f"{p.T}(r[{k}])" for k, i in enumerate(returned)]
+    # `returns` sees every output, as the NumPy printer's does (it should leave the
+    # updated ones out; one it keeps is a copy of the input's new value)
+    for k in sorted(updates or {}):
+        results.insert(k, f"{params[g.inputs.index(updates[k])]}.copy()")
     ret = returns(results) if returns else (results[0] if len(results) == 1
                                             else ", ".join(results))
     src += ["", "", f"def {name}({kernel_sig}):",
@@ -382,8 +386,9 @@ _JIT = '@numba.njit(cache=True, error_model="numpy")'
 def _updates(g: Graph, params: list[str], inputs: list, shapes: list[tuple], outs: list[str],
              updates: dict[int, str]) -> tuple[list[str], list[str], list[int]]:
     """The kernel's last lines for `updates` (each such output written into its input's
-    array), the returned outputs' texts and nodes.  Every returned output is bound before
-    any input is written (those that read an input's memory are copies already)."""
+    array), the returned outputs' texts and nodes.  Every output, returned or written, is
+    bound before any input is written (those that read an input's memory are copies
+    already), so no written value reads an input another write has changed."""
     if not updates:
         return [], outs, list(g.outputs)
     lines, kept, returned = [], [], []
@@ -392,13 +397,15 @@ def _updates(g: Graph, params: list[str], inputs: list, shapes: list[tuple], out
             lines.append(f"    r{k} = {text}")
             kept.append(f"r{k}")
             returned.append(i)
+    writes = []
     for k, name in updates.items():
         at = g.inputs.index(name)
         if not shapes[inputs[at].index] or shapes[inputs[at].index] != shapes[g.outputs[k]]:
             raise ValueError(f"an update of {name!r} needs an array input of the new "
                              f"value's shape")
-        lines.append(f"    {params[at]}[...] = {outs[k]}  # updated in place")
-    return lines, kept, returned
+        lines.append(f"    u{k} = {outs[k]}")
+        writes.append(f"    {params[at]}[...] = u{k}  # updated in place")
+    return lines + writes, kept, returned
 
 
 def _describe(dims: tuple, dtype: str) -> str:

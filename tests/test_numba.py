@@ -334,3 +334,23 @@ def test_a_cached_module_that_differs_from_the_source_is_written_again(tmp_path,
     entry, _, path = numba_backend.load(source, "f")
     assert Path(path).read_text(encoding="utf-8") == source
     np.testing.assert_array_equal(entry(np.array([1.0, 2.0])), [3.0, 6.0])
+
+
+def test_updates_that_read_each_others_inputs_agree_with_numpy():
+    # new a = b.T and new b = a.T: every written value is taken before any input changes,
+    # and `returns` sees every output on both backends (updated ones as copies)
+    from graphdiff.codegen import compile_graph
+    a, b = gd.tensor("a", (2, 3)), gd.tensor("b", (3, 2))
+    g = gd.parse([gd.sum(a * 2.0), gd.transpose(b), gd.transpose(a)], inputs=["a", "b"])
+    start = np.arange(6.0).reshape(2, 3), np.arange(6.0, 12.0).reshape(3, 2)
+    seen = {}
+    for backend in ("numpy", "numba"):
+        A, B = (x.copy() for x in start)
+        f = compile_graph(g, "swap", updates={1: "a", 2: "b"}, backend=backend, inplace=True)
+        results = f.fn(A, B)
+        np.testing.assert_array_equal(A, start[1].T)
+        np.testing.assert_array_equal(B, start[0].T)
+        assert not any(np.shares_memory(r, x) for r in results[1:] for x in (A, B))
+        seen[backend] = results
+    for x, y in zip(seen["numpy"], seen["numba"]):
+        np.testing.assert_array_equal(y, x)
