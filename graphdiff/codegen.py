@@ -752,8 +752,7 @@ class CompiledFunction:
         # signature -> the entry that runs its variant straight away (see _build_variant)
         self._dispatchers: dict[tuple, Callable] = {}
         self._arity = len(self.params)
-        self.fn = _entry(name, self.params, _float_arrays(self.params), self._raw,
-                         self._converting(self._raw))
+        self.fn = self._entry_point()
         self.fn.__doc__ = self._raw.__doc__
         self.__doc__ = self._raw.__doc__
         self.__wrapped__ = self.fn
@@ -763,6 +762,12 @@ class CompiledFunction:
         self._hot = (_entry(name, self.params, _float_arrays(self.params), self._raw,
                             self._slow)
                      if specialize is None and self.backend == "numpy" else self._slow)
+
+    def _entry_point(self) -> Callable:
+        """`.fn`: the generated function behind an entry that converts what a call
+        converts (a backend whose function takes arguments as they are overrides this)."""
+        return _entry(self.name, self.params, _float_arrays(self.params), self._raw,
+                      self._converting(self._raw))
 
     def _load(self, source: str, name: str, filename: str) -> Callable:
         """The generated function, executed from `source` (a backend that must import a

@@ -762,8 +762,11 @@ class NumbaFunction(CompiledFunction):
         super().__init__(source, name, inputs, params[:len(inputs)], g, None, rewrites,
                          "numba")
         self.filename = self._path  # a real file: tracebacks and inspect show it
-        # the kernels take numbers and integer labels as they are (no NumPy entry check)
-        self.fn = self.__wrapped__ = self._raw
+
+    def _entry_point(self) -> Callable:
+        """`.fn` is the dispatcher itself: the kernels take numbers and integer labels as
+        they are (no NumPy entry check)."""
+        return self._raw
 
     def _load(self, source: str, name: str, filename: str) -> Callable:
         g, returns, doc, jacobian = self._numba
