@@ -464,6 +464,11 @@ def _check_references(case: Case, grads, hessian_rows) -> None:
                 # SymPy's formula is 0/0 at this point (sinc' at 0, times a step's
                 # DiracDelta): no reference here; central differences checked it above
                 continue
+            except TypeError:
+                # SymPy does not evaluate its formula to a number (jn(0, z) inside the
+                # Heaviside of relu's derivative stays symbolic: seed 714498); central
+                # differences checked it above
+                continue
             np.testing.assert_allclose(float(gw), expected, rtol=1e-7, atol=1e-9,
                                        err_msg="gradient vs SymPy")
             COUNTS["checks"] += 1
