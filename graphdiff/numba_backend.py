@@ -387,8 +387,9 @@ def _updates(g: Graph, params: list[str], inputs: list, shapes: list[tuple], out
              updates: dict[int, str]) -> tuple[list[str], list[str], list[int]]:
     """The kernel's last lines for `updates` (each such output written into its input's
     array), the returned outputs' texts and nodes.  Every output, returned or written, is
-    bound before any input is written (those that read an input's memory are copies
-    already), so no written value reads an input another write has changed."""
+    taken before any input is written (a named array is fresh; one that reads an input's
+    memory is a copy, bound first), so no written value reads an input another write
+    has changed."""
     if not updates:
         return [], outs, list(g.outputs)
     lines, kept, returned = [], [], []
@@ -403,8 +404,11 @@ def _updates(g: Graph, params: list[str], inputs: list, shapes: list[tuple], out
         if not shapes[inputs[at].index] or shapes[inputs[at].index] != shapes[g.outputs[k]]:
             raise ValueError(f"an update of {name!r} needs an array input of the new "
                              f"value's shape")
-        lines.append(f"    u{k} = {outs[k]}")
-        writes.append(f"    {params[at]}[...] = u{k}  # updated in place")
+        value = outs[k]
+        if not value.isidentifier():  # a copy of an input's memory: taken before writes
+            lines.append(f"    u{k} = {value}")
+            value = f"u{k}"
+        writes.append(f"    {params[at]}[...] = {value}  # updated in place")
     return lines + writes, kept, returned
 
 
