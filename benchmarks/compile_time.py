@@ -21,7 +21,12 @@ Phases, timed separately for the value-and-gradient of every input:
 - `pipeline` build + diff + emit + compile;
 - `e2e`      gd.value_and_grad(text), what a user calls (also exec and linecache);
              `e2e cpu` is its CPU time, which waiting for a core on a loaded machine does
-             not inflate.
+             not inflate.  A sum of 64 or more terms of one form takes the arrays-of-terms
+             path (graphdiff.repeated): the form is differentiated once and runs on arrays
+             with an entry per term, so the phases above (which time the sum as written)
+             are not what it costs;
+- `written`  gd.value_and_grad(text) with that path turned off: the sum compiled as
+             written out, what a sum of as many different terms costs (CPU seconds).
 
 Functions of more than graphdiff.codegen.RECYCLE_ABOVE operations are printed in their
 large form (see graphdiff.passes.plan_memory): single-use intermediates inside their
@@ -48,6 +53,7 @@ from collections.abc import Callable
 from typing import Any
 
 import graphdiff as gd
+from graphdiff import compiled
 from graphdiff.codegen import emit_numpy
 
 PHASES = ("build", "diff", "simplify", "emit", "compile")
@@ -103,11 +109,18 @@ def run_phases(text: str) -> dict[str, Any]:
     return t
 
 
-def run_end_to_end(text: str) -> tuple[float, float]:
-    """Wall-clock and CPU seconds of gd.value_and_grad(text)."""
+def run_end_to_end(text: str, written: bool = False) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of gd.value_and_grad(text); `written`: with the
+    arrays-of-terms path turned off (the sum compiled as written out)."""
     gc.collect()
     cpu: dict[str, float] = {}
-    wall, _vg = timed(lambda: gd.value_and_grad(text), cpu, "e2e")
+    find = compiled.find_terms
+    if written:
+        compiled.find_terms = lambda *args, **kwargs: None
+    try:
+        wall, _vg = timed(lambda: gd.value_and_grad(text), cpu, "e2e")
+    finally:
+        compiled.find_terms = find
     return wall, cpu["e2e"]
 
 
@@ -117,16 +130,18 @@ def measure(text: str, runs: int) -> dict[str, Any]:
     for _ in range(runs):
         results.append(run_phases(text))
         results[-1]["e2e"], results[-1]["e2e cpu"] = run_end_to_end(text)
+        results[-1]["written"] = run_end_to_end(text, written=True)[1]
     row = {k: statistics.median(r[k] for r in results)
-           for k in (*PHASES, "e2e", "pipeline cpu", "simplify cpu", "e2e cpu")}
+           for k in (*PHASES, "e2e", "pipeline cpu", "simplify cpu", "e2e cpu", "written")}
     row["pipeline"] = sum(row[k] for k in PIPELINE)
     sizes = {k: results[0][k] for k in ("ops", "dnodes", "snodes", "lines", "dels")}
     return {**sizes, **row, "runs": runs}
 
 
 def print_tables(rows: list[tuple[str, int, dict[str, Any]]]) -> None:
-    columns = (*PHASES, "pipeline", "e2e", "e2e cpu")
-    print("\nwall-clock seconds (median of `runs`); e2e cpu: CPU seconds of the e2e run")
+    columns = (*PHASES, "pipeline", "e2e", "e2e cpu", "written")
+    print("\nwall-clock seconds (median of `runs`); e2e cpu: CPU seconds of the e2e run; "
+          "written: CPU seconds of e2e with the sum written out")
     print(f"{'family':<6} {'size':>7} {'ops':>7} {'d nodes':>8} {'lines':>7} {'runs':>4}  "
           + "  ".join(f"{p:>8}" for p in columns))
     for family, size, r in rows:
@@ -162,6 +177,7 @@ def print_targets(rows: list[tuple[str, int, dict[str, Any]]]) -> None:
         limit = TARGETS[size]
         for label, seconds, cpu in (
                 ("gd.value_and_grad(text)", r["e2e"], r["e2e cpu"]),
+                ("the same, written out", r["written"], r["written"]),
                 ("pipeline", r["pipeline"], r["pipeline cpu"]),
                 ("pipeline + simplify", r["pipeline"] + r["simplify"],
                  r["pipeline cpu"] + r["simplify cpu"])):

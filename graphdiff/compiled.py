@@ -13,6 +13,7 @@ from .autodiff import (_wrt_indices, grad_graph, hessian_graph, jacobian_graph, 
 from .codegen import RECYCLE_ABOVE, CompiledFunction, compile_graph, compile_jacobian, rebuildable
 from .graph import Graph
 from .parse import parse
+from .repeated import compile_on_terms, find_terms
 from .simplify import Rewrite, stabilize, stabilized
 
 __all__ = ["compile", "value_and_grad", "grad", "jvp", "jacobian", "hessian"]
@@ -38,14 +39,24 @@ def _compiled(g: Graph, transform: Callable[[Graph], Graph], name: str,
               returns: Callable[[list[str]], str] | None = None, doc: str = "",
               marks: Callable[[Graph], dict[int, str]] | None = None,
               inplace: bool = False, build: Callable[..., CompiledFunction] | None = None,
-              stable: bool = True, backend: str = "numpy") -> CompiledFunction:
+              stable: bool = True, backend: str = "numpy",
+              terms: tuple[str, list[str], bool] | None = None) -> CompiledFunction:
     """transform(g) compiled, with variants for the shapes it is called with (see
     `CompiledFunction`) unless it is too large to compile twice cheaply.  `build(d,
     inplace, specialize, dtypes, rewrites)` compiles a transformed graph (default:
     compile_graph with `returns`, `doc` and `marks`).  The stability rewrites made to g
     (`stable`) are listed in `.rewrites` and atop the source.  `backend`: "numpy",
     "array_api" or "numba" (see graphdiff.codegen); the others are built from the same
-    graph on demand (`for_backend`, `source_for`)."""
+    graph on demand (`for_backend`, `source_for`).  `terms` (kind, wrt names, single):
+    a NumPy function of a sum of many terms of one form is built on arrays of terms
+    (graphdiff.repeated), the other backends from the sum as written."""
+    if terms is not None and backend == "numpy":
+        plan = find_terms(g, stable=stable)
+        if plan is not None:
+            f = compile_on_terms(g, plan, name, *terms, doc=doc, stable=stable)
+            f._rebuild = lambda other: _compiled(g, transform, name, returns, doc, marks,
+                                                 inplace, build, stable, other)
+            return f
     if build is None:
         def build(d, inplace, specialize, dtypes, rewrites, backend="numpy"):
             return compile_graph(d, name, returns, doc, marks(d) if marks else None,
@@ -88,7 +99,7 @@ def compile(expr: Any, name: str = "f", stable: bool = True,  # noqa: A001
     # would overflow are rewritten (log(sigmoid(x)) -> -softplus(-x), ...)
     return _compiled(g, stabilize if stable else (lambda h: h), name,
                      doc=f"{', '.join(g.inputs)} -> the expression's value", stable=stable,
-                     backend=backend)
+                     backend=backend, terms=("value", [], False))
 
 
 def _wrt_names(g: Graph, wrt: Iterable[str] | str | None) -> list[str]:
@@ -116,7 +127,8 @@ def value_and_grad(expr: Any, wrt: Iterable[str] | str | None = None,
     # built simplified (see autodiff._Builder)
     return _compiled(g, lambda h: value_and_grad_graph(h, names, stable), name,
                      returns=lambda outs: f"{outs[0]}, {_tuple_of(outs[1:])}", doc=doc,
-                     marks=_reverse_marks, inplace=inplace, stable=stable, backend=backend)
+                     marks=_reverse_marks, inplace=inplace, stable=stable, backend=backend,
+                     terms=("value_and_grad", names, False))
 
 
 def _reverse_marks(d: Graph) -> dict[int, str]:
@@ -131,10 +143,11 @@ def grad(expr: Any, wrt: Iterable[str] | str | None = None, name: str = "grad",
     one input (named alone, or the only input), else a tuple in `wrt` order."""
     g = _graph(expr)
     names = _wrt_names(g, wrt)
-    returns = (lambda outs: outs[0]) if _single(names, wrt) else _tuple_of
+    single = _single(names, wrt)
+    returns = (lambda outs: outs[0]) if single else _tuple_of
     return _compiled(g, lambda h: grad_graph(h, names, stable), name, returns=returns,
                      doc=f"gradient with respect to ({', '.join(names)}), by reverse mode",
-                     stable=stable, backend=backend)
+                     stable=stable, backend=backend, terms=("grad", names, single))
 
 
 @rebuildable

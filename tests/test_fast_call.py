@@ -201,7 +201,9 @@ def test_functions_of_many_inputs_test_them_in_a_loop():
     # refusals
     from graphdiff.codegen import _INLINE_CHECKS
     n = _INLINE_CHECKS  # 3n + 1 inputs
-    text = " + ".join(f"w{i}*tanh(a{i}*x + b{i})" for i in range(n))
+    # three forms of terms, too few of each to run on arrays of terms (graphdiff.repeated)
+    forms = ("tanh", "sin", "sigmoid")
+    text = " + ".join(f"w{i}*{forms[i % 3]}(a{i}*x + b{i})" for i in range(n))
     vg = gd.value_and_grad(text)
     assert len(vg.inputs) > _INLINE_CHECKS
     rng = np.random.default_rng(0)
