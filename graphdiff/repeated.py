@@ -120,7 +120,8 @@ def _stable_join(nodes, i: int) -> bool:
 def _owners(nodes, out: int, terms: list[int], chain: list[int]) -> list[int]:
     """For each node, the term (its position in `terms`) whose root alone reads it,
     directly or through other nodes only that term reads; else _CHAIN for the sum's own
-    additions, or _SHARED.  Users come after their arguments, so one backward pass."""
+    additions, or _SHARED (a term's root too, if anything but the sum reads it: it is
+    then computed as written).  Users come after their arguments: one backward pass."""
     owner = [_UNSET] * len(nodes)
     seen = [_UNSET] * len(nodes)  # the owner of the users met so far
     for i in chain:
@@ -134,6 +135,8 @@ def _owners(nodes, out: int, terms: list[int], chain: list[int]) -> list[int]:
         if o == _UNSET:
             o = seen[i] if seen[i] >= 0 else _SHARED
             owner[i] = o
+        elif o >= 0 and seen[i] != _CHAIN:  # a term that another term reads too
+            o = owner[i] = _SHARED
         for a in nodes[i].args:
             s = seen[a]
             seen[a] = o if s == _UNSET or s == o else _SHARED
@@ -156,7 +159,7 @@ def _groups(nodes, owner, signed, inner, min_terms) -> list[Group]:
             group = _group(nodes, owner, terms, form, members, min_terms)
             if group is not None:
                 groups.append(group)
-    return _without_crossings(groups)
+    return groups
 
 
 def _form(nodes, inner: list[int]) -> tuple[tuple, list[int]] | None:
@@ -223,18 +226,6 @@ def _group(nodes, owner, terms, form, members, min_terms) -> Group | None:
         return None
     fixed = tuple(tuple(s[m] for m in kept) if isinstance(s, list) else s for s in slots)
     return Group(ops, tuple(members[m][0] for m in kept), fixed)
-
-
-def _without_crossings(groups: list[Group]) -> list[Group]:
-    """Drop the groups with a term that another group reads as a shared node (that term
-    must be computed on its own, as written)."""
-    while True:
-        roots = {r: k for k, grp in enumerate(groups) for r in grp.roots}
-        bad = {roots[s] for grp in groups for s in grp.slots
-               if type(s) is int and s in roots}
-        if not bad:
-            return groups
-        groups = [grp for k, grp in enumerate(groups) if k not in bad]
 
 
 # --- the graph on arrays of terms ---------------------------------------------------------

@@ -204,6 +204,16 @@ def test_wrt_subsets_and_a_single_gradient(monkeypatch):
     _agree_everywhere(g, monkeypatch, [point], gd.compile)
 
 
+def test_a_term_another_term_reads_is_written_out(monkeypatch):
+    """tanh(a5*x) is a term and a factor of another term: it is computed once, as
+    written, and the other 65 run on arrays (seed 425 of the long run)."""
+    g = gd.parse(_sum_text(66, "tanh(a{i}*x)") + " + tanh(a5*x)*y")
+    rng = np.random.default_rng(5)
+    f = _agree_everywhere(g, monkeypatch, [{n: rng.normal() for n in g.inputs}])
+    assert "# 65 terms of the form tanh(a0*x)" in f.source
+    assert "# tanh(a5*x)" in f.source
+
+
 def test_subtracted_terms(monkeypatch):
     """Terms subtracted are a group of their own; a subtraction first, or a negation."""
     text = ("x*y - " + " - ".join(f"w{i}*exp(-(x - c{i})**2)" for i in range(70)) + " + "
