@@ -790,13 +790,17 @@ class CompiledFunction:
 
     def _call(self, args: tuple, kwargs: dict) -> Any:
         """Bind, convert, pick the variant (building it on a signature's second call)."""
-        bound = bind(self.inputs, args, kwargs)
-        values = [bound[n] for n in self.inputs]
-        if self.backend != "numpy" or any(_foreign(v) for v in values):
-            spelled = self._spelled()
-            if spelled is not None:
-                return spelled._raw(*values)
-        arrays = as_arrays(values)
+        # NumPy arrays and Python numbers, positionally: converted in one pass
+        arrays = _plain(args) if not kwargs and len(args) == self._arity and \
+            self.backend == "numpy" else None
+        if arrays is None:
+            bound = bind(self.inputs, args, kwargs)
+            values = [bound[n] for n in self.inputs]
+            if self.backend != "numpy" or any(_foreign(v) for v in values):
+                spelled = self._spelled()
+                if spelled is not None:
+                    return spelled._raw(*values)
+            arrays = as_arrays(values)
         if self._specialize is not None:
             key = _signature(arrays)
             variant = self._variants.get(key)
@@ -826,6 +830,9 @@ class CompiledFunction:
         """`target` after the conversion `__call__` makes (Python numbers, lists, integer
         arrays: graph.as_arrays); another library's arrays are passed on as they are."""
         def converted(*args: Any) -> Any:
+            arrays = _plain(args)  # NumPy arrays and Python numbers: in one pass
+            if arrays is not None:
+                return target(*arrays)
             if any(_foreign(v) for v in args):
                 return target(*args)
             return target(*as_arrays(list(args)))
@@ -969,7 +976,7 @@ def _float_arrays(params: Sequence[str], integer: Sequence[str] = ()
     if not params:
         return "True", {}
     if len(params) > _INLINE_CHECKS:
-        return _LOOPED, {"_test": _float_arrays_test([p in integer for p in params])}
+        return _LOOPED, {"_ready": _float_arrays_ready([p in integer for p in params])}
     tests = [f"_type({p}) is _ndarray" for p in params]
     floats = [p for p in params if p not in integer]
     if floats:
@@ -991,9 +998,7 @@ def _exact(params: Sequence[str], key: tuple) -> tuple[str, dict[str, Any]]:
         return "False", {}  # not one of NumPy's own float dtypes: always the checked path
     if len(params) > _INLINE_CHECKS:
         wanted = [(tuple(int(d) for d in shape), dtypes[dt]) for shape, dt in key]
-        return _LOOPED, {"_test": lambda args: all(
-            type(a) is np.ndarray and a.shape == shape and a.dtype is dtype
-            for a, (shape, dtype) in zip(args, wanted))}
+        return _LOOPED, {"_ready": _exact_ready(wanted)}
     names = {dt: f"_dtype{k}" for k, dt in enumerate(dtypes)}
     tests = [f"_type({p}) is _ndarray" for p in params]
     tests += [f"{p}.shape == {tuple(int(d) for d in shape)!r}"
@@ -1010,30 +1015,116 @@ _ENTRY = """def {name}({args}):
 """
 _entries = itertools.count(1)
 
-# Functions of more parameters than this test them in a loop (`_test`): one inline
+# Functions of more parameters than this test them in a loop (`_ready`): one inline
 # condition per parameter costs CPython's compile() more than the function is worth (a
 # sum of 10^4 terms has 30,001 inputs)
 _INLINE_CHECKS = 64
-_LOOPED = "_test"
+_LOOPED = "_ready"
 _ENTRY_LOOPED = """def {name}(*args):
-    if len(args) == {count} and _test(args):
-        return _body(*args)
+    if len(args) == {count}:
+        arrays = _ready(args)
+        if arrays is not None:
+            return _body(*arrays)
     return _otherwise(*args)
 """
 
 
-def _float_arrays_test(integer: Sequence[bool]) -> Callable[[tuple], bool]:
-    """`_float_arrays`' test as a loop over the arguments (see `_INLINE_CHECKS`)."""
-    def test(args: tuple) -> bool:
-        if any(type(a) is not np.ndarray for a in args):
-            return False
-        floats = [a.dtype for a, i in zip(args, integer) if not i]
-        kind = floats[0] if floats else None
-        if kind is not None and (kind.kind != "f" or any(d is not kind for d in floats)):
-            return False
-        return all(a.dtype.kind in "iu" or a.dtype is kind
-                   for a, i in zip(args, integer) if i)
-    return test
+def _number(a: Any) -> bool:
+    """A Python number that a call converts to an array of the arguments' floating type
+    (graph.as_arrays: ints and floats are weakly typed; bools are not numbers here)."""
+    return type(a) is float or type(a) is int
+
+
+def _float_arrays_ready(integer: Sequence[bool]) -> Callable[[tuple], Sequence | None]:
+    """`_float_arrays`' test as a loop over the arguments (see `_INLINE_CHECKS`) that also
+    takes Python numbers: the arguments as the generated function takes them (numbers
+    converted exactly as graph.as_arrays converts them), or None for the full path."""
+    def ready(args: tuple) -> Sequence | None:
+        kind, numbers, labels, others = None, False, False, []
+        for a, i in zip(args, integer):
+            if type(a) is np.ndarray:
+                d = a.dtype
+                if i:  # class labels, or floats of the others' type
+                    if d.kind in "iu":
+                        labels = True
+                    else:
+                        others.append(d)
+                elif kind is None:
+                    if d.kind != "f":
+                        return None
+                    kind = d
+                elif d is not kind:
+                    return None
+            elif _number(a):
+                numbers = True
+            else:
+                return None
+        if any(d is not kind for d in others):
+            return None
+        if not numbers:
+            return args
+        # the full path converts labels to floats too, and takes the number's type from
+        # them: left to it
+        return None if labels else _converted(args, kind)
+    return ready
+
+
+def _exact_ready(wanted: list[tuple[tuple, np.dtype]]) -> Callable[[tuple], Sequence | None]:
+    """`_exact`'s test as a loop over the arguments (see `_INLINE_CHECKS`): the arguments
+    when each is a NumPy array of exactly its shape and dtype in `wanted`, or a Python
+    number where a 0-d array of the one dtype of `wanted` is (converted as graph.as_arrays
+    converts it: to the dtype of the arrays given, so numbers alone must want float64);
+    else None."""
+    kinds = {dtype for _, dtype in wanted}
+    one = kinds.pop() if len(kinds) == 1 else None
+
+    def ready(args: tuple) -> Sequence | None:
+        arrays = numbers = False
+        for a, (shape, dtype) in zip(args, wanted):
+            if type(a) is np.ndarray:
+                if a.shape != shape or a.dtype is not dtype:
+                    return None
+                arrays = True
+            elif shape or one is None or not _number(a):
+                return None
+            else:
+                numbers = True
+        if not numbers:
+            return args
+        if not arrays and one is not _F64:
+            return None  # numbers alone are float64, as a call makes them
+        return _converted(args, one)
+    return ready
+
+
+def _converted(args: tuple, kind: np.dtype | None) -> list | None:
+    """The arguments, each Python number (see _number) a 0-d array of the arrays' floating
+    type `kind` (None: there are no arrays, float64), as graph.as_arrays converts them;
+    None when `kind` is not one of NumPy's own (a byte-swapped dtype: the full path)."""
+    if kind is None:
+        kind = _F64
+    elif _DTYPES.get(kind.str) is not kind:
+        return None
+    return [np.asarray(a, kind) if type(a) is float or type(a) is int else a for a in args]
+
+
+def _plain(args: tuple) -> Sequence | None:
+    """What graph.as_arrays makes of the arguments, found in one pass, when each is a NumPy
+    array of one floating dtype or a Python number; None for anything else (lists, integer
+    or mixed dtypes, subclasses, other libraries' arrays), which the full path converts."""
+    kind, numbers = None, False
+    for a in args:
+        if type(a) is np.ndarray:
+            d = a.dtype
+            if d is not kind:
+                if kind is not None or d.kind != "f":
+                    return None
+                kind = d
+        elif _number(a):
+            numbers = True
+        else:
+            return None
+    return _converted(args, kind) if numbers else args
 
 
 def _entry(name: str, params: Sequence[str], check: tuple[str, dict[str, Any]],
@@ -1058,6 +1149,7 @@ def _entry(name: str, params: Sequence[str], check: tuple[str, dict[str, Any]],
 # NumPy's own floating dtypes, one object each (what `_exact` compares with `is`)
 _DTYPES = {np.dtype(t).str: np.dtype(t) for t in (np.float16, np.float32, np.float64,
                                                   np.longdouble)}
+_F64 = np.dtype(np.float64)
 
 
 def _without_guard(source: str, name: str) -> str | None:
