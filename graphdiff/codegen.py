@@ -39,6 +39,11 @@ _RESERVED = re.compile(r"^(v\d+|t\d+|r\d+|(bar|dot|grad)_\w*|d\w*_d\w*|np|xp|mat
 # function with few distinct local names about twice as fast: intermediates then share a
 # pool of names r1, r2, ..., each rebound once its value is dead.
 RECYCLE_ABOVE = 5000
+# Functions of up to this many operations get variants for the shapes they are called with
+# (see CompiledFunction): a variant costs about what the function cost to build, once per
+# signature, on its second call (about a second at this size); beyond it that wait is
+# longer than most calls repay, and the general function answers every call.
+SPECIALIZE_UP_TO = 20_000
 _COMMENT_LIMIT = 48
 _counter = itertools.count(1)
 
@@ -1029,22 +1034,17 @@ _ENTRY_LOOPED = """def {name}(*args):
 """
 
 
-def _number(a: Any) -> bool:
-    """A Python number that a call converts to an array of the arguments' floating type
-    (graph.as_arrays: ints and floats are weakly typed; bools are not numbers here)."""
-    return type(a) is float or type(a) is int
-
-
 def _float_arrays_ready(integer: Sequence[bool]) -> Callable[[tuple], Sequence | None]:
     """`_float_arrays`' test as a loop over the arguments (see `_INLINE_CHECKS`) that also
     takes Python numbers: the arguments as the generated function takes them (numbers
     converted exactly as graph.as_arrays converts them), or None for the full path."""
     def ready(args: tuple) -> Sequence | None:
-        kind, numbers, labels, others = None, False, False, []
-        for a, i in zip(args, integer):
-            if type(a) is np.ndarray:
+        kind, numbers, labels, others = None, [], False, []
+        for k, a in enumerate(args):
+            t = type(a)
+            if t is np.ndarray:
                 d = a.dtype
-                if i:  # class labels, or floats of the others' type
+                if integer[k]:  # class labels, or floats of the others' type
                     if d.kind in "iu":
                         labels = True
                     else:
@@ -1055,17 +1055,17 @@ def _float_arrays_ready(integer: Sequence[bool]) -> Callable[[tuple], Sequence |
                     kind = d
                 elif d is not kind:
                     return None
-            elif _number(a):
-                numbers = True
+            elif t is float or t is int:
+                numbers.append(k)
             else:
                 return None
         if any(d is not kind for d in others):
             return None
         if not numbers:
             return args
-        # the full path converts labels to floats too, and takes the number's type from
+        # the full path converts labels to floats too, and takes the numbers' type from
         # them: left to it
-        return None if labels else _converted(args, kind)
+        return None if labels else _converted(args, numbers, kind)
     return ready
 
 
@@ -1075,56 +1075,63 @@ def _exact_ready(wanted: list[tuple[tuple, np.dtype]]) -> Callable[[tuple], Sequ
     number where a 0-d array of the one dtype of `wanted` is (converted as graph.as_arrays
     converts it: to the dtype of the arrays given, so numbers alone must want float64);
     else None."""
-    kinds = {dtype for _, dtype in wanted}
+    shapes = [shape for shape, _ in wanted]
+    dtypes = [dtype for _, dtype in wanted]
+    kinds = set(dtypes)
     one = kinds.pop() if len(kinds) == 1 else None
 
     def ready(args: tuple) -> Sequence | None:
-        arrays = numbers = False
-        for a, (shape, dtype) in zip(args, wanted):
-            if type(a) is np.ndarray:
-                if a.shape != shape or a.dtype is not dtype:
+        numbers = []
+        for k, a in enumerate(args):
+            t = type(a)
+            if t is np.ndarray:
+                if a.shape != shapes[k] or a.dtype is not dtypes[k]:
                     return None
-                arrays = True
-            elif shape or one is None or not _number(a):
-                return None
+            elif (t is float or t is int) and not shapes[k] and one is not None:
+                numbers.append(k)
             else:
-                numbers = True
+                return None
         if not numbers:
             return args
-        if not arrays and one is not _F64:
+        if len(numbers) == len(args) and one is not _F64:
             return None  # numbers alone are float64, as a call makes them
-        return _converted(args, one)
+        return _converted(args, numbers, one)
     return ready
 
 
-def _converted(args: tuple, kind: np.dtype | None) -> list | None:
-    """The arguments, each Python number (see _number) a 0-d array of the arrays' floating
-    type `kind` (None: there are no arrays, float64), as graph.as_arrays converts them;
-    None when `kind` is not one of NumPy's own (a byte-swapped dtype: the full path)."""
+def _converted(args: tuple, numbers: list[int], kind: np.dtype | None) -> list | None:
+    """The arguments with those at `numbers` (Python ints and floats, not bools) 0-d arrays
+    of the arrays' floating type `kind` (None: there are no arrays, float64), as
+    graph.as_arrays converts them; None when `kind` is not one of NumPy's own (a
+    byte-swapped dtype: the full path)."""
     if kind is None:
         kind = _F64
     elif _DTYPES.get(kind.str) is not kind:
         return None
-    return [np.asarray(a, kind) if type(a) is float or type(a) is int else a for a in args]
+    out = list(args)
+    for k in numbers:
+        out[k] = np.asarray(out[k], kind)
+    return out
 
 
 def _plain(args: tuple) -> Sequence | None:
     """What graph.as_arrays makes of the arguments, found in one pass, when each is a NumPy
     array of one floating dtype or a Python number; None for anything else (lists, integer
     or mixed dtypes, subclasses, other libraries' arrays), which the full path converts."""
-    kind, numbers = None, False
-    for a in args:
-        if type(a) is np.ndarray:
+    kind, numbers = None, []
+    for k, a in enumerate(args):
+        t = type(a)
+        if t is np.ndarray:
             d = a.dtype
             if d is not kind:
                 if kind is not None or d.kind != "f":
                     return None
                 kind = d
-        elif _number(a):
-            numbers = True
+        elif t is float or t is int:
+            numbers.append(k)
         else:
             return None
-    return _converted(args, kind) if numbers else args
+    return _converted(args, numbers, kind) if numbers else args
 
 
 def _entry(name: str, params: Sequence[str], check: tuple[str, dict[str, Any]],
