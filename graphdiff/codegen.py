@@ -40,9 +40,10 @@ _RESERVED = re.compile(r"^(v\d+|t\d+|r\d+|(bar|dot|grad)_\w*|d\w*_d\w*|np|xp|mat
 # pool of names r1, r2, ..., each rebound once its value is dead.
 RECYCLE_ABOVE = 5000
 # Functions of up to this many operations get variants for the shapes they are called with
-# (see CompiledFunction): a variant costs about what the function cost to build, once per
-# signature, on its second call (about a second at this size); beyond it that wait is
-# longer than most calls repay, and the general function answers every call.
+# (see CompiledFunction): a variant costs a few times what the function cost to build, once
+# per signature, on its second call (about a second for 10,000 operations: the 1,000-layer
+# chain's value and gradient); beyond this size that wait is longer than most calls repay,
+# and the general function answers every call.
 SPECIALIZE_UP_TO = 20_000
 _COMMENT_LIMIT = 48
 _counter = itertools.count(1)
