@@ -39,6 +39,12 @@ _RESERVED = re.compile(r"^(v\d+|t\d+|r\d+|(bar|dot|grad)_\w*|d\w*_d\w*|np|xp|mat
 # function with few distinct local names about twice as fast: intermediates then share a
 # pool of names r1, r2, ..., each rebound once its value is dead.
 RECYCLE_ABOVE = 5000
+# Functions of up to this many operations get variants for the shapes they are called with
+# (see CompiledFunction): a variant costs a few times what the function cost to build, once
+# per signature, on its second call (about a second for 10,000 operations: the 1,000-layer
+# chain's value and gradient); beyond this size that wait is longer than most calls repay,
+# and the general function answers every call.
+SPECIALIZE_UP_TO = 20_000
 _COMMENT_LIMIT = 48
 _counter = itertools.count(1)
 
@@ -790,13 +796,17 @@ class CompiledFunction:
 
     def _call(self, args: tuple, kwargs: dict) -> Any:
         """Bind, convert, pick the variant (building it on a signature's second call)."""
-        bound = bind(self.inputs, args, kwargs)
-        values = [bound[n] for n in self.inputs]
-        if self.backend != "numpy" or any(_foreign(v) for v in values):
-            spelled = self._spelled()
-            if spelled is not None:
-                return spelled._raw(*values)
-        arrays = as_arrays(values)
+        # NumPy arrays and Python numbers, positionally: converted in one pass
+        arrays = _plain(args) if not kwargs and len(args) == self._arity and \
+            self.backend == "numpy" else None
+        if arrays is None:
+            bound = bind(self.inputs, args, kwargs)
+            values = [bound[n] for n in self.inputs]
+            if self.backend != "numpy" or any(_foreign(v) for v in values):
+                spelled = self._spelled()
+                if spelled is not None:
+                    return spelled._raw(*values)
+            arrays = as_arrays(values)
         if self._specialize is not None:
             key = _signature(arrays)
             variant = self._variants.get(key)
@@ -826,6 +836,9 @@ class CompiledFunction:
         """`target` after the conversion `__call__` makes (Python numbers, lists, integer
         arrays: graph.as_arrays); another library's arrays are passed on as they are."""
         def converted(*args: Any) -> Any:
+            arrays = _plain(args)  # NumPy arrays and Python numbers: in one pass
+            if arrays is not None:
+                return target(*arrays)
             if any(_foreign(v) for v in args):
                 return target(*args)
             return target(*as_arrays(list(args)))
@@ -969,7 +982,7 @@ def _float_arrays(params: Sequence[str], integer: Sequence[str] = ()
     if not params:
         return "True", {}
     if len(params) > _INLINE_CHECKS:
-        return _LOOPED, {"_test": _float_arrays_test([p in integer for p in params])}
+        return _LOOPED, {"_ready": _float_arrays_ready([p in integer for p in params])}
     tests = [f"_type({p}) is _ndarray" for p in params]
     floats = [p for p in params if p not in integer]
     if floats:
@@ -991,9 +1004,7 @@ def _exact(params: Sequence[str], key: tuple) -> tuple[str, dict[str, Any]]:
         return "False", {}  # not one of NumPy's own float dtypes: always the checked path
     if len(params) > _INLINE_CHECKS:
         wanted = [(tuple(int(d) for d in shape), dtypes[dt]) for shape, dt in key]
-        return _LOOPED, {"_test": lambda args: all(
-            type(a) is np.ndarray and a.shape == shape and a.dtype is dtype
-            for a, (shape, dtype) in zip(args, wanted))}
+        return _LOOPED, {"_ready": _exact_ready(wanted)}
     names = {dt: f"_dtype{k}" for k, dt in enumerate(dtypes)}
     tests = [f"_type({p}) is _ndarray" for p in params]
     tests += [f"{p}.shape == {tuple(int(d) for d in shape)!r}"
@@ -1010,30 +1021,118 @@ _ENTRY = """def {name}({args}):
 """
 _entries = itertools.count(1)
 
-# Functions of more parameters than this test them in a loop (`_test`): one inline
+# Functions of more parameters than this test them in a loop (`_ready`): one inline
 # condition per parameter costs CPython's compile() more than the function is worth (a
 # sum of 10^4 terms has 30,001 inputs)
 _INLINE_CHECKS = 64
-_LOOPED = "_test"
+_LOOPED = "_ready"
 _ENTRY_LOOPED = """def {name}(*args):
-    if len(args) == {count} and _test(args):
-        return _body(*args)
+    if len(args) == {count}:
+        arrays = _ready(args)
+        if arrays is not None:
+            return _body(*arrays)
     return _otherwise(*args)
 """
 
 
-def _float_arrays_test(integer: Sequence[bool]) -> Callable[[tuple], bool]:
-    """`_float_arrays`' test as a loop over the arguments (see `_INLINE_CHECKS`)."""
-    def test(args: tuple) -> bool:
-        if any(type(a) is not np.ndarray for a in args):
-            return False
-        floats = [a.dtype for a, i in zip(args, integer) if not i]
-        kind = floats[0] if floats else None
-        if kind is not None and (kind.kind != "f" or any(d is not kind for d in floats)):
-            return False
-        return all(a.dtype.kind in "iu" or a.dtype is kind
-                   for a, i in zip(args, integer) if i)
-    return test
+def _float_arrays_ready(integer: Sequence[bool]) -> Callable[[tuple], Sequence | None]:
+    """`_float_arrays`' test as a loop over the arguments (see `_INLINE_CHECKS`) that also
+    takes Python numbers: the arguments as the generated function takes them (numbers
+    converted exactly as graph.as_arrays converts them), or None for the full path."""
+    def ready(args: tuple) -> Sequence | None:
+        kind, numbers, labels, others = None, [], False, []
+        for k, a in enumerate(args):
+            t = type(a)
+            if t is np.ndarray:
+                d = a.dtype
+                if integer[k]:  # class labels, or floats of the others' type
+                    if d.kind in "iu":
+                        labels = True
+                    else:
+                        others.append(d)
+                elif kind is None:
+                    if d.kind != "f":
+                        return None
+                    kind = d
+                elif d is not kind:
+                    return None
+            elif t is float or t is int:
+                numbers.append(k)
+            else:
+                return None
+        if any(d is not kind for d in others):
+            return None
+        if not numbers:
+            return args
+        # the full path converts labels to floats too, and takes the numbers' type from
+        # them: left to it
+        return None if labels else _converted(args, numbers, kind)
+    return ready
+
+
+def _exact_ready(wanted: list[tuple[tuple, np.dtype]]) -> Callable[[tuple], Sequence | None]:
+    """`_exact`'s test as a loop over the arguments (see `_INLINE_CHECKS`): the arguments
+    when each is a NumPy array of exactly its shape and dtype in `wanted`, or a Python
+    number where a 0-d array of the one dtype of `wanted` is (converted as graph.as_arrays
+    converts it: to the dtype of the arrays given, so numbers alone must want float64);
+    else None."""
+    shapes = [shape for shape, _ in wanted]
+    dtypes = [dtype for _, dtype in wanted]
+    kinds = set(dtypes)
+    one = kinds.pop() if len(kinds) == 1 else None
+
+    def ready(args: tuple) -> Sequence | None:
+        numbers = []
+        for k, a in enumerate(args):
+            t = type(a)
+            if t is np.ndarray:
+                if a.shape != shapes[k] or a.dtype is not dtypes[k]:
+                    return None
+            elif (t is float or t is int) and not shapes[k] and one is not None:
+                numbers.append(k)
+            else:
+                return None
+        if not numbers:
+            return args
+        if len(numbers) == len(args) and one is not _F64:
+            return None  # numbers alone are float64, as a call makes them
+        return _converted(args, numbers, one)
+    return ready
+
+
+def _converted(args: tuple, numbers: list[int], kind: np.dtype | None) -> list | None:
+    """The arguments with those at `numbers` (Python ints and floats, not bools) 0-d arrays
+    of the arrays' floating type `kind` (None: there are no arrays, float64), as
+    graph.as_arrays converts them; None when `kind` is not one of NumPy's own (a
+    byte-swapped dtype: the full path)."""
+    if kind is None:
+        kind = _F64
+    elif _DTYPES.get(kind.str) is not kind:
+        return None
+    out = list(args)
+    for k in numbers:
+        out[k] = np.asarray(out[k], kind)
+    return out
+
+
+def _plain(args: tuple) -> Sequence | None:
+    """What graph.as_arrays makes of the arguments, found in one pass, when each is a NumPy
+    array of one floating dtype or a Python number; None for anything else (lists, integer
+    or mixed dtypes, subclasses, other libraries' arrays), which the full path converts."""
+    kind, numbers = None, []
+    for k, a in enumerate(args):
+        t = type(a)
+        if t is np.ndarray:
+            d = a.dtype
+            if d is not kind:
+                if kind is not None or d.kind != "f":
+                    return None
+                kind = d
+        elif t is float or t is int:
+            numbers.append(k)
+        else:
+            return None
+    return _converted(args, numbers, kind) if numbers else args
 
 
 def _entry(name: str, params: Sequence[str], check: tuple[str, dict[str, Any]],
@@ -1058,6 +1157,7 @@ def _entry(name: str, params: Sequence[str], check: tuple[str, dict[str, Any]],
 # NumPy's own floating dtypes, one object each (what `_exact` compares with `is`)
 _DTYPES = {np.dtype(t).str: np.dtype(t) for t in (np.float16, np.float32, np.float64,
                                                   np.longdouble)}
+_F64 = np.dtype(np.float64)
 
 
 def _without_guard(source: str, name: str) -> str | None:

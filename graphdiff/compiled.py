@@ -10,7 +10,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .autodiff import (_wrt_indices, grad_graph, hessian_graph, jacobian_graph, jvp_graph,
                        tangent_graph, value_and_grad_graph)
-from .codegen import RECYCLE_ABOVE, CompiledFunction, compile_graph, compile_jacobian, rebuildable
+from .codegen import (SPECIALIZE_UP_TO, CompiledFunction, compile_graph, compile_jacobian,
+                      rebuildable)
 from .graph import Graph
 from .parse import parse
 from .repeated import compile_on_terms, find_terms
@@ -68,7 +69,7 @@ def _compiled(g: Graph, transform: Callable[[Graph], Graph], name: str,
     def specialize(shapes: dict[str, tuple], dtypes: list[str]) -> CompiledFunction:
         return build(transform(g.with_shapes(shapes)), True, None, dtypes, rewrites)
 
-    small = sum(n.op not in ("input", "const") for n in d.nodes) <= RECYCLE_ABOVE
+    small = sum(n.op not in ("input", "const") for n in d.nodes) <= SPECIALIZE_UP_TO
     numpy = backend == "numpy"
     f = build(d, inplace and numpy, specialize if small and numpy else None, None, rewrites,
               backend)
