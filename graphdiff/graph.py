@@ -381,11 +381,38 @@ def _collect_scalars(store: Store, op: str, x: int, y: int) -> int | None:
         a, s = s, a
     if shape[s] != () or shape[a] in (None, ()):
         return None
+    if _factors(store, s) + _factors(store, y) > _MAX_FACTORS:
+        # a product of many weights, computed apart from the array it scales, overflows
+        # (6**450) where the array's product underflows: inf*0 = nan where a loop gives
+        # 0; so scalar factors meet in bounded runs, and the array takes each run (which
+        # `_scalars_first` then leaves inside: see `_sealed`)
+        return None
     if inner == "mul":
         return store.apply("mul", (a, store.apply(op, (s, y))))
     if op == "mul":
         return store.apply("mul", (a, store.apply("div", (y, s))))
     return store.apply("div", (a, store.apply("mul", (s, y))))
+
+
+# the most scalar factors `_collect_scalars` multiplies together before they meet an array
+_MAX_FACTORS = 8
+
+
+def _factors(store: Store, s: int) -> int:
+    """How many known scalars multiply (or divide) into s, counted up to _MAX_FACTORS
+    along its chain of products; iterative."""
+    count, sop, shape = 1, store.op, store.shape
+    while count < _MAX_FACTORS and sop[s] in ("mul", "div") and shape[s] == ():
+        a, b = store.args[s]
+        s = a if sop[a] in ("mul", "div") and shape[a] == () else b
+        count += 1
+    return count
+
+
+def _sealed(store: Store, s: int) -> bool:
+    """A run of scalar factors as long as `_collect_scalars` makes them: it stays with the
+    array it scales (moving it out again would rebuild every later product, L**2 lines)."""
+    return _factors(store, s) >= _MAX_FACTORS
 
 
 def _scalars_first(store: Store, x: int, y: int) -> int | None:
@@ -405,12 +432,13 @@ def _scalars_first(store: Store, x: int, y: int) -> int | None:
             for k in (0, 1):
                 scalar, array = store.args[other][k], store.args[other][1 - k]
                 if shape[scalar] == () and shape[array] not in (None, ()) and \
-                        store.op[scalar] != "const":
+                        store.op[scalar] != "const" and not _sealed(store, scalar):
                     inner = (s, array) if s == x else (array, s)
                     return store.apply("mul", (store.apply("mul", inner), scalar))
         if shape[s] not in (None, ()) and store.op[other] == "div":
             array, scalar = store.args[other]
-            if shape[scalar] == () and shape[array] not in (None, ()):
+            if shape[scalar] == () and shape[array] not in (None, ()) and \
+                    not _sealed(store, scalar):
                 inner = (s, array) if s == x else (array, s)
                 return store.apply("div", (store.apply("mul", inner), scalar))
     return None

@@ -273,6 +273,11 @@ def _sigmoid(x: Any) -> np.ndarray:
 
 def _sum_to(t, x, like):
     """Sum t, broadcast against `like` and x, down to the shape of x (in x's dtype)."""
+    if type(t) is np.ndarray and type(x) is np.ndarray and type(like) is np.ndarray and \
+            x.ndim == 0 and t.dtype is x.dtype and x.dtype.kind == "f" and t.shape == like.shape:
+        # a scalar input's gradient, the common last step: the same sum as below (the
+        # same reduction, bit for bit) without its broadcasting checks
+        return np.add.reduce(t, axis=None)
     kind = getattr(x, "dtype", None)
     # a gradient has its input's floating type, as in JAX (a float64 constant met on the
     # way, such as np.where(c, 1.0, 0.0), does not widen it)

@@ -553,6 +553,9 @@ def test_the_generated_code_page_shows_the_real_output():
                    gd.jvp(LOGNORMAL, {"sigma": 1.0}).source,
                    gd.value_and_grad(LECTURE).source, gd.jvp(LECTURE).source):
         assert _function_text(source) in page, _function_text(source)
+    # and the helper it shows is the one the modules embed
+    from graphdiff.primitives import _sum_to
+    assert inspect.getsource(_sum_to).rstrip() in page
 
 
 def test_the_generated_code_page_examples_run_as_shown():

@@ -860,3 +860,22 @@ def test_fused_loss_helpers_give_the_separate_helpers_values(loss, labels):
     np.testing.assert_allclose(value, REGISTRY[loss].evaluate(z, y), rtol=1e-12)
     np.testing.assert_allclose(grad, REGISTRY[grad_op].evaluate(z, y), rtol=1e-12,
                                atol=1e-15)
+
+
+class _Array(np.ndarray):
+    """An ndarray subclass: `_sum_to` takes its general path for it."""
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sum_to_a_scalar_fast_path_is_the_general_sum_bit_for_bit(dtype):
+    from graphdiff.primitives import _sum_to
+    rng = np.random.default_rng(0)
+    shapes = [(), (1,), (5,), (1, 1), (3, 4), (2, 1, 3), (7, 0), (1000,)]
+    for shape in shapes:
+        t = rng.normal(size=shape).astype(dtype) * 1e3
+        x = np.asarray(dtype(0.5))
+        fast = _sum_to(t, x, t)
+        general = _sum_to(t, x, t.view(_Array))
+        assert type(fast) is type(general) and fast.dtype == general.dtype == dtype
+        assert np.array_equal(fast, general, equal_nan=True) and fast.tobytes() == \
+            general.tobytes(), shape
