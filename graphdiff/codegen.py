@@ -15,6 +15,7 @@ import inspect
 import itertools
 import keyword
 import linecache
+import operator
 import os
 import re
 import string
@@ -1039,7 +1040,14 @@ def _float_arrays_ready(integer: Sequence[bool]) -> Callable[[tuple], Sequence |
     """`_float_arrays`' test as a loop over the arguments (see `_INLINE_CHECKS`) that also
     takes Python numbers: the arguments as the generated function takes them (numbers
     converted exactly as graph.as_arrays converts them), or None for the full path."""
+    labelled = any(integer)
+
     def ready(args: tuple) -> Sequence | None:
+        if not labelled and set(map(type, args)) == _ARRAYS:
+            # arrays alone, the common case, tested at C speed (30,001 of them for the
+            # sum of 10^4 terms)
+            kinds = set(map(_DTYPE_OF, args))
+            return args if len(kinds) == 1 and kinds.pop().kind == "f" else None
         kind, numbers, labels, others = None, [], False, []
         for k, a in enumerate(args):
             t = type(a)
@@ -1082,6 +1090,9 @@ def _exact_ready(wanted: list[tuple[tuple, np.dtype]]) -> Callable[[tuple], Sequ
     one = kinds.pop() if len(kinds) == 1 else None
 
     def ready(args: tuple) -> Sequence | None:
+        if set(map(type, args)) == _ARRAYS:  # arrays alone: tested at C speed
+            return args if list(map(_SHAPE_OF, args)) == shapes and \
+                all(map(operator.is_, map(_DTYPE_OF, args), dtypes)) else None
         numbers = []
         for k, a in enumerate(args):
             t = type(a)
@@ -1158,6 +1169,8 @@ def _entry(name: str, params: Sequence[str], check: tuple[str, dict[str, Any]],
 _DTYPES = {np.dtype(t).str: np.dtype(t) for t in (np.float16, np.float32, np.float64,
                                                   np.longdouble)}
 _F64 = np.dtype(np.float64)
+_ARRAYS = {np.ndarray}
+_DTYPE_OF, _SHAPE_OF = operator.attrgetter("dtype"), operator.attrgetter("shape")
 
 
 def _without_guard(source: str, name: str) -> str | None:
