@@ -15,6 +15,8 @@ import pickle
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from test_differential import (
     Rejected,
     _calls,
@@ -88,18 +90,34 @@ TAKEN = {"terms": 0, "cases": 0}
 
 @pytest.mark.parametrize("seed", range(28))
 def test_arrays_of_terms_agree_with_the_written_out_sum(seed, tmp_path, monkeypatch):
-    rng = np.random.default_rng(1000 + seed)
     try:
-        case = random_case(3000 + seed, depth=3)
-        inputs = list(case.graph.inputs)
-        own = {n for n in inputs if rng.random() < 0.7} or {inputs[0]}
-        g = sum_of(case.graph, own, N, minus=seed % 4 == 3)
-        point = point_for(case, g, rng)
-        with np.errstate(all="ignore"):
-            ref = g(**point)
-        _need(np.all(np.isfinite(np.asarray(ref, float))))
+        check_sum(seed, tmp_path, monkeypatch)
     except Rejected:
         pytest.skip("not finite at the drawn point")
+
+
+@settings(max_examples=12, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(seed=st.integers(10_000, 10**7))
+def test_arrays_of_terms_agree_on_drawn_sums(seed, tmp_path_factory, monkeypatch):
+    try:
+        check_sum(seed, tmp_path_factory.mktemp("sums"), monkeypatch)
+    except Rejected:
+        assume(False)
+
+
+def check_sum(seed: int, tmp_path, monkeypatch) -> None:
+    """The sum drawn from `seed` (see the module's docstring) through every entry point,
+    on arrays of terms and written out; Rejected when it is not finite at its point."""
+    rng = np.random.default_rng(1000 + seed)
+    case = random_case(3000 + seed, depth=3)
+    inputs = list(case.graph.inputs)
+    own = {n for n in inputs if rng.random() < 0.7} or {inputs[0]}
+    g = sum_of(case.graph, own, N, minus=seed % 4 == 3)
+    point = point_for(case, g, rng)
+    with np.errstate(all="ignore"):
+        ref = g(**point)
+    _need(np.all(np.isfinite(np.asarray(ref, float))))
     dtype = case.dtype
     frozen = {n: np.array(v, copy=True) for n, v in point.items()}
     arrays = as_arrays([point[n] for n in g.inputs])
