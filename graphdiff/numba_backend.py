@@ -35,7 +35,7 @@ from .codegen import (
     write_atomic,
 )
 from .graph import Graph, as_arrays, bind, format_call, format_number
-from .numba_table import BOOLEAN, FUSED, LOOP, SHAPED, WHOLE, refused
+from .numba_table import BOOLEAN, FUSED, LOOP, LOOP_HELPERS, SHAPED, WHOLE, refused
 from .passes import schedule
 from .primitives import REGISTRY, broadcast_shapes
 
@@ -552,6 +552,9 @@ def _print_loop(p: _Printer, loop: Loop, names: list[str], fusion: Fusion) -> li
         else:
             template = LOOP[n.op]
             rhs = _fill(p, template, [operand(a) for a in n.args], n.params)
+            for h in LOOP_HELPERS.get(n.op, ()):
+                if f"{h.__name__}(" in rhs:
+                    p.helpers[h.__name__] = h
             if n.op == "pow" and nodes[n.args[1]].op == "const" and nodes[n.args[1]].value == 2:
                 rhs = f"{operand(n.args[0])} * {operand(n.args[0])}"
         inside.append(f"{pad}{local[i]} = {rhs}{comment}")
@@ -593,6 +596,8 @@ def _fill(p: _Printer, template: str, args: list[str], params) -> str:
             return args[int(key)]
         if key == "T":
             return p.T
+        if key == "bits":
+            return "32" if p.f32 else "64"
         if key in values:
             return p.literal(values[key])
         return p.literal(float(key))

@@ -2,7 +2,8 @@
 
 LOOP: the scalar spelling of an elementwise primitive inside a fused loop ({0}, {1}: the
 operands' texts, one entry each; {T}: the kernel's float type, np.float64 or np.float32;
-{0.5}-style numbers are printed as literals of that type).  WHOLE: a primitive computed
+{bits}: its width, 64 or 32; {0.5}-style numbers are printed as literals of that type).
+LOOP_HELPERS: the helpers below that a LOOP spelling calls.  WHOLE: a primitive computed
 on whole arrays by numba-supported NumPy calls or the helpers below.  SHAPED: the
 reductions and broadcasts the loop printer folds into loops (their indexing is structure,
 not spelling).  A primitive in none of these is refused by name.  Nothing here builds a
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["BOOLEAN", "FUSED", "LOOP", "SHAPED", "WHOLE", "refused"]
+__all__ = ["BOOLEAN", "FUSED", "LOOP", "LOOP_HELPERS", "SHAPED", "WHOLE", "refused"]
 
 # elementwise primitives: one scalar expression per loop line.  Numbers in braces are
 # literals converted to the kernel's float type, so float32 kernels stay float32.
@@ -37,7 +38,7 @@ LOOP: dict[str, str] = {
     "arctan": "np.arctan({0})",
     "sinh": "np.sinh({0})",
     "cosh": "np.cosh({0})",
-    "tanh": "np.tanh({0})",
+    "tanh": "_tanh{bits}({0})",
     "arcsinh": "np.arcsinh({0})",
     "arccosh": "np.arccosh({0})",
     "arctanh": "np.arctanh({0})",
@@ -81,7 +82,7 @@ LOOP: dict[str, str] = {
     "leaky_relu": "{0} if {0} >= {0.0} else {alpha} * {0}",
     "prelu": "{0} if {0} >= {0.0} else {1} * {0}",
     "where": "{1} if {0} else {2}",
-    "gelu_tanh": "{0.5} * {0} * ({1.0} + np.tanh({0.7978845608028654} * ({0} + {0.044715} * "
+    "gelu_tanh": "{0.5} * {0} * ({1.0} + _tanh{bits}({0.7978845608028654} * ({0} + {0.044715} * "
                  "{0} * {0} * {0})))",
     "less": "{0} < {1}",
     "less_equal": "{0} <= {1}",
@@ -90,6 +91,57 @@ LOOP: dict[str, str] = {
     "equal": "{0} == {1}",
     "not_equal": "{0} != {1}",
 }
+
+
+
+def _tanh64(x):
+    """tanh of a float64 in arithmetic that LLVM vectorizes inside a loop (libm's scalar
+    tanh costs ~20 ns and stops the loop's vectorization): Cephes' tanh, a rational
+    function for |x| < 0.625, else 1 - 2 / (exp(2|x|) + 1), within 2 ulp of np.tanh."""
+    a = abs(x)
+    # exp(2b) = 2^n exp(r), |r| <= ln2 / 2 (ln2 in two parts), by Cephes' Pade form;
+    # tanh(20) is 1 in float64, and a NaN takes b = 20 here and the rational branch below
+    b = a if a < 20.0 else 20.0  # noqa: FURB136 (spelled out: NaN must give 20)
+    n = np.floor(2.0 * b * 1.4426950408889634 + 0.5)
+    r = 2.0 * b - n * 6.93145751953125e-1 - n * 1.42860682030941723212e-6
+    rr = r * r
+    p = r * ((1.26177193074810590878e-4 * rr + 3.02994407707441961300e-2) * rr + 1.0)
+    q = ((3.00198505138664455042e-6 * rr + 2.52448340349684104192e-3) * rr
+         + 2.27265548208155028766e-1) * rr + 2.0
+    e = (1.0 + 2.0 * p / (q - p)) * float(1 << int(n))
+    big = np.copysign(1.0 - 2.0 / (e + 1.0), x)
+    # x (1 + z R(z)), a product so that tanh(-0) is -0
+    z = x * x
+    small = x * (1.0 + z * ((-9.64399179425052238628e-1 * z - 9.92877231001918586564e1) * z
+                            - 1.61468768441708447952e3) / (
+        ((z + 1.12811678491632931402e2) * z + 2.23548839060100448583e3) * z
+        + 4.84406305325125486048e3))
+    return big if a >= 0.625 else small
+
+
+def _tanh32(x):
+    """_tanh64 for a float32, in float32 (Cephes' single-precision tanhf and expf)."""
+    a = abs(x)
+    # tanh(10) is 1 in float32; spelled out, as in _tanh64, so that NaN gives 10
+    b = a if a < np.float32(10.0) else np.float32(10.0)  # noqa: FURB136
+    y = np.float32(2.0) * b
+    n = np.floor(y * np.float32(1.4426950408889634) + np.float32(0.5))
+    r = y - n * np.float32(0.693359375) + n * np.float32(2.12194440e-4)
+    e = (((((((np.float32(1.9875691500e-4) * r + np.float32(1.3981999507e-3)) * r
+              + np.float32(8.3334519073e-3)) * r + np.float32(4.1665795894e-2)) * r
+            + np.float32(1.6666665459e-1)) * r + np.float32(5.0000001201e-1)) * (r * r)
+          + r + np.float32(1.0)) * np.float32(1 << int(n)))
+    big = np.copysign(np.float32(1.0) - np.float32(2.0) / (e + np.float32(1.0)), x)
+    z = x * x
+    small = x * (np.float32(1.0) + z * ((((np.float32(-5.70498872745e-3) * z
+                                            + np.float32(2.06390887954e-2)) * z
+                                           - np.float32(5.37397155531e-2)) * z
+                                          + np.float32(1.33314422036e-1)) * z
+                                         - np.float32(3.33332819422e-1)))
+    return big if a >= np.float32(0.625) else small
+
+
+LOOP_HELPERS: dict[str, tuple] = {"tanh": (_tanh64, _tanh32), "gelu_tanh": (_tanh64, _tanh32)}
 
 # comparisons: their arrays hold booleans, as NumPy's do
 BOOLEAN = frozenset(("less", "less_equal", "greater", "greater_equal", "equal", "not_equal"))
