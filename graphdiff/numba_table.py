@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["BOOLEAN", "FUSED", "LOOP", "LOOP_HELPERS", "SHAPED", "WHOLE", "refused"]
+__all__ = ["BOOLEAN", "FUSED", "FUSED_INTO", "INTO", "LOOP", "LOOP_HELPERS", "SHAPED", "WHOLE",
+           "refused"]
 
 # elementwise primitives: one scalar expression per loop line.  Numbers in braces are
 # literals converted to the kernel's float type, so float32 kernels stay float32.
@@ -169,6 +170,15 @@ def _mse_and_grad(p, t):
     return np.dot(flat, flat) / flat.size, d * d.dtype.type(2.0 / flat.size)
 
 
+def _mse_into(p, t, out):
+    """_mse_and_grad with the gradient written into out (p's shape, C order): the value."""
+    np.subtract(p, t, out)
+    flat = out.ravel()
+    value = np.dot(flat, flat) / flat.size
+    out *= out.dtype.type(2.0 / flat.size)
+    return value
+
+
 def _bce_with_logits(z, y):
     """mean(softplus(z) - y z), without overflow."""
     return np.mean(np.logaddexp(z.dtype.type(0.0), z) - y * z)
@@ -185,11 +195,11 @@ def _bce_with_logits_and_grad(z, y):
     return np.mean(sp - y * z), (np.exp(z - sp) - y) / z.dtype.type(z.size)
 
 
-def _xent_labels(z, y):
-    """Rows of scores z (batch, k) against integer labels y (batch,): each row's loss and
-    softmax minus the one-hot label, shifted by the row's maximum (never overflows)."""
+def _xent_labels(z, y, e):
+    """Rows of scores z (batch, k) against integer labels y (batch,): each row's loss, and
+    softmax minus the one-hot label written into e, shifted by the row's maximum (never
+    overflows)."""
     n, k = z.shape
-    e = np.empty_like(z)
     loss = np.empty(n, z.dtype)
     for i in range(n):
         lse = _row_softmax(z, e, i, k)
@@ -198,14 +208,13 @@ def _xent_labels(z, y):
             raise ValueError("softmax_xent: a class label is not an integer in [0, classes)")
         loss[i] = lse - z[i, c]
         e[i, c] -= 1
-    return loss, e
+    return loss
 
 
-def _xent_rows(z, y):
+def _xent_rows(z, y, e):
     """As _xent_labels for one-hot (or soft) target rows y (batch, k): loss
     lse * sum(y) - sum(y z) and gradient softmax * sum(y) - y, per row."""
     n, k = z.shape
-    e = np.empty_like(z)
     loss = np.empty(n, z.dtype)
     for i in range(n):
         lse = _row_softmax(z, e, i, k)
@@ -217,7 +226,7 @@ def _xent_rows(z, y):
         loss[i] = lse * mass - picked
         for j in range(k):
             e[i, j] = e[i, j] * mass - y[i, j]
-    return loss, e
+    return loss
 
 
 def _row_softmax(z, e, i, k):
@@ -238,9 +247,16 @@ def _row_softmax(z, e, i, k):
 
 def _softmax_xent_and_grad(z, y):
     """Mean over rows of the cross-entropy of logits z, and its gradient."""
-    loss, e = _xent_labels(z, y) if y.ndim == 1 else _xent_rows(z, y)
+    e = np.empty_like(z)
+    return _softmax_xent_into(z, y, e), e
+
+
+def _softmax_xent_into(z, y, e):
+    """_softmax_xent_and_grad with the gradient written into e (z's shape): the value."""
+    loss = _xent_labels(z, y, e) if y.ndim == 1 else _xent_rows(z, y, e)
     n = z.dtype.type(z.shape[0])
-    return np.sum(loss) / n, e / n
+    e /= n
+    return np.sum(loss) / n
 
 
 def _one_hot(y, like):
@@ -259,6 +275,9 @@ def _matmul_fits(shapes):
     return all(1 <= len(s) <= 2 for s in shapes)
 
 
+_SOFTMAX_XENT = (_row_softmax, _xent_labels, _xent_rows, _softmax_xent_into,
+                 _softmax_xent_and_grad)
+
 # whole-array primitives: (template, helpers the template calls, a check of the arguments'
 # shapes or None).  Matrix products call BLAS through np.dot (1-D and 2-D operands).
 WHOLE: dict[str, tuple] = {
@@ -272,13 +291,21 @@ WHOLE: dict[str, tuple] = {
     "bce_with_logits_grad": ("_bce_with_logits_grad({0}, {1})", (_bce_with_logits_grad,),
                              None),
     "softmax_xent": ("_softmax_xent_and_grad({0}, {1})[0]",
-                     (_row_softmax, _xent_labels, _xent_rows, _softmax_xent_and_grad),
+                     _SOFTMAX_XENT,
                      lambda shapes: len(shapes[0]) == 2),
     "softmax_xent_grad": ("_softmax_xent_and_grad({0}, {1})[1]",
-                          (_row_softmax, _xent_labels, _xent_rows, _softmax_xent_and_grad),
+                          _SOFTMAX_XENT,
                           lambda shapes: len(shapes[0]) == 2),
     "one_hot": ("_one_hot({0}, {1})", (_one_hot,),
                 lambda shapes: len(shapes[0]) == 1 and len(shapes[1]) == 2),
+}
+
+# whole-array primitives that can write their result into a given array {out} (a slot of
+# the kernel's workspace, C order, of the result's shape) instead of a new one: (template,
+# helpers); the WHOLE record's check still applies
+INTO: dict[str, tuple] = {
+    "matmul": ("np.dot({0}, {1}, {out})", ()),
+    "dot": ("np.dot({0}, {1}, {out})", ()),
 }
 
 # a loss and its gradient of the same arguments, computed by one helper on one line
@@ -286,7 +313,14 @@ FUSED: dict[str, tuple] = {
     "mse": ("_mse_and_grad({0}, {1})", (_mse_and_grad,)),
     "bce_with_logits": ("_bce_with_logits_and_grad({0}, {1})", (_bce_with_logits_and_grad,)),
     "softmax_xent": ("_softmax_xent_and_grad({0}, {1})",
-                     (_row_softmax, _xent_labels, _xent_rows, _softmax_xent_and_grad)),
+                     _SOFTMAX_XENT),
+}
+
+# the same, with the gradient written into {out} (arguments of the gradient's shape): the
+# loss's value is returned
+FUSED_INTO: dict[str, tuple] = {
+    "mse": ("_mse_into({0}, {1}, {out})", (_mse_into,)),
+    "softmax_xent": ("_softmax_xent_into({0}, {1}, {out})", _SOFTMAX_XENT[:4]),
 }
 
 
