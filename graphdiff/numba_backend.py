@@ -477,8 +477,10 @@ def print_kernel(g: Graph, params: list[str], signature: tuple, name: str,
     src += ["", _JIT, f"def _kernel({kernel_sig}{', _ws' if slots else ''}):", doc_line]
     src += head + body
     src.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
-    # the entry point: scalars in the kernel's type, 0-d results as NumPy scalars
-    conv = [f"{p.T}({q})" if not d else q for q, d in zip(params, dims)]
+    # the entry point: scalars in the kernel's type (one already of it is taken as it is:
+    # a fused step passes NumPy scalars), 0-d results as NumPy scalars
+    conv = [f"    {q} = {q} if type({q}) is {p.T} else {p.T}({q})"
+            for q, d in zip(params, dims) if not d]
     results = [f"r[{k}]" if shapes[i] else f"{p.T}(r[{k}])" for k, i in enumerate(returned)]
     # `returns` sees every output, as the NumPy printer's does (it should leave the
     # updated ones out; one it keeps is a copy of the input's new value)
@@ -486,12 +488,12 @@ def print_kernel(g: Graph, params: list[str], signature: tuple, name: str,
         results.insert(k, f"{params[g.inputs.index(updates[k])]}.copy()")
     ret = returns(results) if returns else (results[0] if len(results) == 1
                                             else ", ".join(results))
-    call = [f"    r = _kernel({', '.join(conv)})"]
+    call = conv + [f"    r = _kernel({kernel_sig})"]
     if slots:
         # a call takes the pool's workspace, so two calls at once never share one
-        call = [f"    _ws = _POOL.pop() if _POOL else np.empty(0, {p.T})",
-                f"    r = _kernel({', '.join(conv + ['_ws'])})",
-                f"    _POOL.append(_ws if _ws.size >= r[-1] else np.empty(r[-1], {p.T}))"]
+        call = conv + [f"    _ws = _POOL.pop() if _POOL else np.empty(0, {p.T})",
+                       f"    r = _kernel({kernel_sig}, _ws)",
+                       f"    _POOL.append(_ws if _ws.size >= r[-1] else np.empty(r[-1], {p.T}))"]
         src += ["", "", "_POOL = []  # the kernel's workspaces, each used by one call at a time"]
     src += ["", "", f"def {name}({kernel_sig}):", f'    """{doc}"""'] + call + [
         f"    return {ret}", ""]
@@ -885,8 +887,8 @@ class _Dispatch:
         self.params = params
 
     def __call__(self, *values):
-        # arrays by shape and dtype, Python numbers by their type (the entry converts them)
-        key = tuple([(v.shape, v.dtype.num) if type(v) is np.ndarray else type(v)
+        # arrays by shape and dtype, numbers by their type (the entry converts them)
+        key = tuple([(v.shape, v.dtype) if type(v) is np.ndarray else type(v)
                      for v in values])
         entry = self._fast.get(key)
         if entry is not None:
@@ -913,9 +915,9 @@ class _Dispatch:
         out = entry(*args)
         if first and self.compile_seconds is None:
             self.compile_seconds = time.perf_counter() - start
-        # the entry converts numbers and 0-d arrays to the kernel's type itself, so those
-        # repeat through the fast path too (a fused step's rates are 0-d arrays)
-        if all(type(v) in (float, int) or type(v) is np.ndarray and (
+        # the entry converts numbers, NumPy float scalars and 0-d arrays to the kernel's
+        # type itself, so those repeat through the fast path too (a fused step's rates)
+        if all(type(v) in (float, int, np.float32, np.float64) or type(v) is np.ndarray and (
                 v.dtype == dtype or v.dtype.kind in "iu" or not v.ndim and v.dtype.kind == "f")
                for v in values):
             if len(self._fast) > self.MAX_FAST:

@@ -483,3 +483,16 @@ def test_a_loop_writes_an_update_into_its_input_only_when_nothing_later_reads_it
         np.testing.assert_allclose(seen["numba"][0], seen["numpy"][0], rtol=1e-14)
         assert ("a[i0] = " in f.source) == direct
         assert ("a[...] = " in f.source) == (not direct)
+
+
+def test_scalars_as_numbers_numpy_scalars_or_0d_arrays_give_one_result():
+    # the entry takes a NumPy scalar of the kernel's type as it is and converts the others
+    # (a fused step passes NumPy scalars); each kind repeats through the fast path
+    f = gd.value_and_grad("sum(tanh(x) * a)", wrt=["x"], backend="numba")
+    ref = gd.value_and_grad("sum(tanh(x) * a)", wrt=["x"])
+    x = np.linspace(-1, 1, 7, dtype=np.float32)
+    forms = [0.5, np.float32(0.5), np.array(0.5, np.float32)]
+    for a in forms:
+        for _ in range(2):
+            assert_agree(ref(x, a), f.fn(x, a), f"a = {a!r}", np.dtype(np.float32))
+    assert len(f._dispatch._fast) == len(forms)
