@@ -35,7 +35,17 @@ from .codegen import (
     write_atomic,
 )
 from .graph import Graph, as_arrays, bind, format_call, format_number
-from .numba_table import BOOLEAN, FUSED, LOOP, SHAPED, WHOLE, refused
+from .numba_table import (
+    BOOLEAN,
+    FUSED,
+    FUSED_INTO,
+    INTO,
+    LOOP,
+    LOOP_HELPERS,
+    SHAPED,
+    WHOLE,
+    refused,
+)
 from .passes import schedule
 from .primitives import REGISTRY, broadcast_shapes
 
@@ -236,6 +246,76 @@ def fuse(g: Graph, shapes: list[tuple], order: Sequence[int],
     return Fusion(out, loop_of, frozenset(stored))
 
 
+# --- the workspace ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Workspace:
+    """Which arrays live in the kernel's workspace, one buffer its entry keeps between
+    calls (fresh arrays of megabytes cost the kernel a page fault every 4 kB on every
+    call), and in which slot: `slots` holds each slot's shape (stand-in sizes); arrays
+    whose lives do not overlap share a slot of their number of entries."""
+
+    slot_of: dict[int, int]
+    slots: tuple[tuple, ...]
+
+
+def plan_workspace(g: Graph, shapes: list[tuple], fusion: Fusion, fused: dict[int, int],
+                   candidates: set[int]) -> Workspace:
+    """Slots for the `candidates` (arrays the kernel makes and does not return).  An array
+    lives from its block to the last block that reads it (or reads a view of it; the
+    kernel's end for an output); a slot is reused only by an array of as many entries
+    made in a later block than its owner's last reader, so no block writes a slot that
+    it, or a later block, still reads through another name."""
+    pos, base, readers = _reads(g, fusion, fused)
+    last = {i: max(r) for i, r in readers.items()}
+    for i in g.outputs:
+        last[base.get(i, i)] = len(fusion.blocks)
+    slot_of: dict[int, int] = {}
+    slots: list[tuple] = []
+    free: dict[tuple, list[int]] = {}
+    live: list[tuple[int, int]] = []  # (last reader, slot)
+    for i in sorted(candidates, key=lambda i: (pos[i], i)):
+        for entry in [e for e in live if e[0] < pos[i]]:
+            live.remove(entry)
+            free.setdefault(_entries(slots[entry[1]]), []).append(entry[1])
+        key = _entries(shapes[i])
+        if free.get(key):
+            slot = free[key].pop()
+        else:
+            slot = len(slots)
+            slots.append(shapes[i])
+        slot_of[i] = slot
+        live.append((last.get(i, pos[i]), slot))
+    return Workspace(slot_of, tuple(slots))
+
+
+def _reads(g: Graph, fusion: Fusion, fused: dict[int, int]
+           ) -> tuple[dict[int, int], dict[int, int], dict[int, list[int]]]:
+    """Each node's block (its position), the array each whole-array view reads the memory
+    of, and the blocks that read each array (directly or through a view)."""
+    pos: dict[int, int] = {}
+    for k, b in enumerate(fusion.blocks):
+        for i in (b.members if isinstance(b, Loop) else [b]):
+            pos[i] = k
+    for value, gradient in fused.items():
+        pos[gradient] = pos[value]
+    base: dict[int, int] = {}
+    readers: dict[int, list[int]] = {}
+    for n in g.nodes:
+        if n.op in ("input", "const"):
+            continue
+        if REGISTRY[n.op].view and n.index not in fusion.loop_of:
+            base[n.index] = base.get(n.args[0], n.args[0])
+        for a in _value_args(n):
+            readers.setdefault(base.get(a, a), []).append(pos[n.index])
+    return pos, base, readers
+
+
+def _entries(shape: tuple) -> tuple:
+    """A key equal for shapes of the same number of entries (as sizes, not values)."""
+    return tuple(sorted(d for d in shape if d != 1))
+
+
 # --- printing -----------------------------------------------------------------------------
 
 class _Printer:
@@ -249,6 +329,20 @@ class _Printer:
         self.sizes: dict[int, str] = {}  # stand-in size -> size variable
         self.short: list[tuple | None] = [None] * len(g.nodes)
         self.helpers: dict[str, Callable] = {}
+        self.workspace = Workspace({}, ())
+        self.direct: dict[int, str] = {}  # update -> the input its loop writes it into
+
+    def array(self, i: int, name: str, shape: tuple, kind: str | None = None,
+              zero: bool = False) -> list[str]:
+        """The lines that give node i's array `name`: its workspace slot, or a new one."""
+        slot = self.workspace.slot_of.get(i)
+        if slot is None:
+            make = "np.zeros" if zero else "np.empty"
+            return [f"    {name} = {make}({self.dims(shape)}, {kind or self.T})"]
+        end = f"w{slot + 1}"
+        start = f"w{slot}" if slot else "0"
+        lines = [f"    {name} = _ws[{start}:{end}].reshape({self.dims(shape)})"]
+        return lines + ([f"    {name}[...] = 0"] if zero else [])
 
     def literal(self, value: float) -> str:
         text = format_number(value)[0]
@@ -289,9 +383,10 @@ def _node_names(g: Graph, params: list[str]) -> list[str]:
     return names
 
 
-# the kernel's own names: sizes n0, loop indices i0, the entry's r, the modules, and the
-# loop-local values v5_i; a user's input or a hint of that form is renamed
-_KERNEL_NAMES = re.compile(r"^(n\d+|i\d+|r|numba|math|\w+_i)$")
+# the kernel's own names: sizes n0, loop indices i0, workspace offsets w1, the entry's r,
+# the modules, and the loop-local values v5_i; a user's input or a hint of that form is
+# renamed (and _ws, _POOL are reserved as every name with a leading underscore)
+_KERNEL_NAMES = re.compile(r"^(n\d+|i\d+|w\d+|r|numba|math|\w+_i)$")
 
 
 def print_kernel(g: Graph, params: list[str], signature: tuple, name: str,
@@ -329,6 +424,20 @@ def print_kernel(g: Graph, params: list[str], signature: tuple, name: str,
             p.short[n.index] = (names[n.index] if n.op == "input"
                                 else format_number(n.value)[0], 5)
     _short_texts(p)
+    returned = {i for k, i in enumerate(g.outputs) if k not in (updates or {})}
+    direct = _direct_updates(g, shapes, fusion, sched.fused, updates or {})
+    p.direct = {i: params[g.inputs.index(updates[k])] for i, k in direct.items()}
+    p.workspace = plan_workspace(g, shapes, fusion, sched.fused, _workspace_candidates(
+        g, shapes, fusion, sched.fused, returned, set(p.sizes)) - set(direct))
+    slots = p.workspace.slots
+    if slots:
+        head.append(f"    # the workspace the entry keeps between calls: {len(slots)} "
+                    f"arrays' slots, one after another")
+        for k, shape in enumerate(slots):
+            start = f"w{k} + " if k else ""
+            head.append(f"    w{k + 1} = {start}{p.count(shape)}")
+        head += [f"    if _ws.size < w{len(slots)}:  # a first call, or larger sizes",
+                 f"        _ws = np.empty(w{len(slots)}, {p.T})"]
     body: list[str] = []
     fused_pair = sched.fused
     for block in fusion.blocks:
@@ -354,18 +463,24 @@ def print_kernel(g: Graph, params: list[str], signature: tuple, name: str,
             text = f"{text}.copy()" if shapes[i] else text
         seen.add(i)
         outs.append(text)
-    writes, outs, returned = _updates(g, params, inputs, shapes, outs, updates or {})
+    writes, outs, returned = _updates(g, params, inputs, shapes, outs, updates or {},
+                                      set(direct.values()))
     body += writes
     kernel_sig = ", ".join(params)
+    if slots:  # the kernel takes the workspace and says how much it needed
+        outs.append(f"w{len(slots)}")
     uses_math = any("math." in line for line in body)
     src = (["import math", ""] if uses_math else []) + ["import numpy as np", "import numba", ""]
     for h in p.helpers.values():
         src += ["", _JIT, inspect.getsource(h).rstrip(), ""]
     doc_line = f'    """{doc} (numba kernel, {_describe(dims, dtype)})"""'
-    src += ["", _JIT, f"def _kernel({kernel_sig}):", doc_line] + head + body
+    src += ["", _JIT, f"def _kernel({kernel_sig}{', _ws' if slots else ''}):", doc_line]
+    src += head + body
     src.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
-    # the entry point: scalars in the kernel's type, 0-d results as NumPy scalars
-    conv = [f"{p.T}({q})" if not d else q for q, d in zip(params, dims)]
+    # the entry point: scalars in the kernel's type (one already of it is taken as it is:
+    # a fused step passes NumPy scalars), 0-d results as NumPy scalars
+    conv = [f"    {q} = {q} if type({q}) is {p.T} else {p.T}({q})"
+            for q, d in zip(params, dims) if not d]
     results = [f"r[{k}]" if shapes[i] else f"{p.T}(r[{k}])" for k, i in enumerate(returned)]
     # `returns` sees every output, as the NumPy printer's does (it should leave the
     # updated ones out; one it keeps is a copy of the input's new value)
@@ -373,10 +488,15 @@ def print_kernel(g: Graph, params: list[str], signature: tuple, name: str,
         results.insert(k, f"{params[g.inputs.index(updates[k])]}.copy()")
     ret = returns(results) if returns else (results[0] if len(results) == 1
                                             else ", ".join(results))
-    src += ["", "", f"def {name}({kernel_sig}):",
-            f'    """{doc}"""',
-            f"    r = _kernel({', '.join(conv)})",
-            f"    return {ret}", ""]
+    call = conv + [f"    r = _kernel({kernel_sig})"]
+    if slots:
+        # a call takes the pool's workspace, so two calls at once never share one
+        call = conv + [f"    _ws = _POOL.pop() if _POOL else np.empty(0, {p.T})",
+                       f"    r = _kernel({kernel_sig}, _ws)",
+                       f"    _POOL.append(_ws if _ws.size >= r[-1] else np.empty(r[-1], {p.T}))"]
+        src += ["", "", "_POOL = []  # the kernel's workspaces, each used by one call at a time"]
+    src += ["", "", f"def {name}({kernel_sig}):", f'    """{doc}"""'] + call + [
+        f"    return {ret}", ""]
     return "\n".join(src)
 
 
@@ -384,7 +504,8 @@ _JIT = '@numba.njit(cache=True, error_model="numpy")'
 
 
 def _updates(g: Graph, params: list[str], inputs: list, shapes: list[tuple], outs: list[str],
-             updates: dict[int, str]) -> tuple[list[str], list[str], list[int]]:
+             updates: dict[int, str], written: set[int] = frozenset()
+             ) -> tuple[list[str], list[str], list[int]]:
     """The kernel's last lines for `updates` (each such output written into its input's
     array), the returned outputs' texts and nodes.  Every output, returned or written, is
     taken before any input is written (a named array is fresh; one that reads an input's
@@ -404,12 +525,72 @@ def _updates(g: Graph, params: list[str], inputs: list, shapes: list[tuple], out
         if not shapes[inputs[at].index] or shapes[inputs[at].index] != shapes[g.outputs[k]]:
             raise ValueError(f"an update of {name!r} needs an array input of the new "
                              f"value's shape")
+        if k in written:
+            continue  # its loop wrote it
         value = outs[k]
         if not value.isidentifier():  # a copy of an input's memory: taken before writes
             lines.append(f"    u{k} = {value}")
             value = f"u{k}"
         writes.append(f"    {params[at]}[...] = {value}  # updated in place")
     return lines + writes, kept, returned
+
+
+def _direct_updates(g: Graph, shapes: list[tuple], fusion: Fusion, fused: dict[int, int],
+                    updates: dict[int, str]) -> dict[int, int]:
+    """The updates a loop can write straight into their input (new value node -> output
+    position): computed in a loop of the input's shape that reads the input, if at all,
+    only at the entry it writes, with nothing after that loop reading the input (or a
+    view of it), and the new value read nowhere else and not returned.  This saves the
+    new value's array and the copy at the kernel's end."""
+    nodes = g.nodes
+    end = len(fusion.blocks)
+    _, base, readers = _reads(g, fusion, fused)
+    counts: dict[int, int] = {}
+    for i in g.outputs:
+        counts[i] = counts.get(i, 0) + 1
+    out = {}
+    for k, name in updates.items():
+        i, target = g.outputs[k], nodes[g.inputs.index(name)].index
+        for o in g.outputs:  # an output that reads the input's memory is read at the end
+            if base.get(o, o) == target and o != i:
+                readers.setdefault(target, []).append(end)
+        if i not in fusion.loop_of or counts[i] != 1 or shapes[i] != shapes[target] \
+                or not shapes[i]:
+            continue
+        loop = fusion.loop_of[i]
+        if any(r > loop for r in readers.get(target, ())) or \
+                any(r != loop for r in readers.get(i, ())) or \
+                fusion.blocks[loop].shape != shapes[target]:
+            continue
+        out[i] = k
+    return out
+
+
+def _workspace_candidates(g: Graph, shapes: list[tuple], fusion: Fusion,
+                          fused: dict[int, int], returned: set[int], known: set[int]) -> set[int]:
+    """The arrays a kernel may keep in its workspace: stored loop values and accumulators
+    of the float type, matrix products and fused losses' gradients that can be written
+    into a given array; not a returned one (the caller owns those), and only of sizes
+    read from the inputs (the workspace's size is worked out first)."""
+    nodes = g.nodes
+    out = set()
+    for i, n in enumerate(nodes):
+        if i in returned or not shapes[i] or any(d != 1 and d not in known for d in shapes[i]):
+            continue
+        if i in fusion.loop_of:
+            if i in fusion.stored and n.op not in BOOLEAN:
+                out.add(i)
+        elif n.op in INTO and not any(v == i for v in fused.values()):
+            out.add(i)
+    for value, gradient in fused.items():
+        args = nodes[value].args
+        if gradient in out or gradient in returned or nodes[value].op not in FUSED_INTO:
+            continue
+        if shapes[gradient] and all(shapes[a] == shapes[gradient] for a in args
+                                    if nodes[value].op == "mse" or a == args[0]) \
+                and all(d == 1 or d in known for d in shapes[gradient]):
+            out.add(gradient)
+    return out
 
 
 def _describe(dims: tuple, dtype: str) -> str:
@@ -445,6 +626,14 @@ def _print_whole(p: _Printer, n, names: list[str], fused: dict[int, int]) -> lis
     if n.op != "size" and not all(shapes):  # 0-d arrays are not what the helpers take
         raise ValueError(f"numba backend: {n.op} of a scalar operand has no spelling; "
                          f"use the numpy backend")
+    if n.index in fused and fused[n.index] in p.workspace.slot_of:
+        template, helpers = FUSED_INTO[n.op]
+        gradient = fused[n.index]
+        for h in helpers:
+            p.helpers[h.__name__] = h
+        line = f"    {names[n.index]} = {template.format(*args, out=names[gradient])}"
+        return p.array(gradient, names[gradient], p.shapes[gradient]) + [
+            line + _comment(p, n)]
     if n.index in fused:
         template, helpers = FUSED[n.op]
         targets = f"{names[n.index]}, {names[fused[n.index]]}"
@@ -462,6 +651,12 @@ def _print_whole(p: _Printer, n, names: list[str], fused: dict[int, int]) -> lis
             raise ValueError("numba backend: transpose with axes has no spelling")
     for h in helpers:
         p.helpers[h.__name__] = h
+    if n.index in p.workspace.slot_of:  # computed into its workspace slot
+        into, helpers = INTO[n.op]
+        for h in helpers:
+            p.helpers[h.__name__] = h
+        return p.array(n.index, targets, p.shapes[n.index]) + [
+            f"    {into.format(*args, out=targets)}{_comment(p, n)}"]
     return [f"    {targets} = {template.format(*args)}{_comment(p, n)}"]
 
 
@@ -517,7 +712,8 @@ def _print_loop(p: _Printer, loop: Loop, names: list[str], fusion: Fusion) -> li
                     target = tuple(1 if k in summed else loop.shape[k] for k in range(nd))
             acc = names[i]
             if target:
-                before.append(f"    {acc} = np.zeros({p.dims(target)}, {p.T}){comment}")
+                made = p.array(i, acc, target, zero=True)
+                before += [made[0] + comment] + made[1:]
                 inside.append(f"{pad}{acc}{_index(p, target, loop.shape, axes)} "
                               f"+= {operand(x)}")
             else:
@@ -552,18 +748,26 @@ def _print_loop(p: _Printer, loop: Loop, names: list[str], fusion: Fusion) -> li
         else:
             template = LOOP[n.op]
             rhs = _fill(p, template, [operand(a) for a in n.args], n.params)
+            for h in LOOP_HELPERS.get(n.op, ()):
+                if f"{h.__name__}(" in rhs:
+                    p.helpers[h.__name__] = h
             if n.op == "pow" and nodes[n.args[1]].op == "const" and nodes[n.args[1]].value == 2:
                 rhs = f"{operand(n.args[0])} * {operand(n.args[0])}"
         inside.append(f"{pad}{local[i]} = {rhs}{comment}")
+        if i in p.direct:
+            continue  # written into its input at the end of the iteration
         if i in fusion.stored and arrays:
             kind = "np.bool_" if n.op in BOOLEAN else p.T
-            before.append(f"    {names[i]} = np.empty({p.dims(loop.shape)}, {kind})")
+            before += p.array(i, names[i], loop.shape, kind)
             inside.append(f"{pad}{names[i]}{_index(p, loop.shape, loop.shape)} = {local[i]}")
     head = []
     if depth:
         listed = comments if len(comments) <= 6 else \
             comments[:3] + ["...", comments[-1], f"({len(comments)} operations)"]
         head.append(f"    # one loop over {p.dims(loop.shape)}: {' '.join(listed)}")
+    # an input's new value, once this iteration has read the old one
+    inside += [f"{pad}{p.direct[i]}{_index(p, loop.shape, loop.shape)} = {local[i]}"
+               f"  # updated in place" for i in loop.members if i in p.direct]
     lines = head + before
     level = 1
     for k, d in enumerate(loop.shape):
@@ -593,6 +797,8 @@ def _fill(p: _Printer, template: str, args: list[str], params) -> str:
             return args[int(key)]
         if key == "T":
             return p.T
+        if key == "bits":
+            return "32" if p.f32 else "64"
         if key in values:
             return p.literal(values[key])
         return p.literal(float(key))
@@ -681,8 +887,8 @@ class _Dispatch:
         self.params = params
 
     def __call__(self, *values):
-        # arrays by shape and dtype, Python numbers by their type (the entry converts them)
-        key = tuple([(v.shape, v.dtype.num) if type(v) is np.ndarray else type(v)
+        # arrays by shape and dtype, numbers by their type (the entry converts them)
+        key = tuple([(v.shape, v.dtype) if type(v) is np.ndarray else type(v)
                      for v in values])
         entry = self._fast.get(key)
         if entry is not None:
@@ -709,9 +915,9 @@ class _Dispatch:
         out = entry(*args)
         if first and self.compile_seconds is None:
             self.compile_seconds = time.perf_counter() - start
-        # the entry converts numbers and 0-d arrays to the kernel's type itself, so those
-        # repeat through the fast path too (a fused step's rates are 0-d arrays)
-        if all(type(v) in (float, int) or type(v) is np.ndarray and (
+        # the entry converts numbers, NumPy float scalars and 0-d arrays to the kernel's
+        # type itself, so those repeat through the fast path too (a fused step's rates)
+        if all(type(v) in (float, int, np.float32, np.float64) or type(v) is np.ndarray and (
                 v.dtype == dtype or v.dtype.kind in "iu" or not v.ndim and v.dtype.kind == "f")
                for v in values):
             if len(self._fast) > self.MAX_FAST:

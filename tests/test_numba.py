@@ -14,9 +14,11 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import domains
@@ -143,6 +145,29 @@ def test_every_loop_spelling_agrees_with_numpy_in_one_kernel():
         got, expected = f(a, b), ref(a, b)
         assert_agree(expected, got, "loop spellings", np.dtype(dtype))
         assert "for i1 in range" in f.specialized(a, b).source
+
+
+def test_tanh_is_numpys_to_two_ulp_with_its_edges_in_both_float_types():
+    """The kernels' own tanh (arithmetic LLVM vectorizes, not libm's scalar call) at
+    random points over both branches and the cut-offs, tiny and huge values, signed
+    zeros, infinities and NaN: within 2 ulp of np.tanh, in the input's float type."""
+    f = gd.compile("tanh(x)", backend="numba")
+    rng = np.random.default_rng(11)
+    for dtype in (np.float64, np.float32):
+        edges = [0.0, -0.0, np.inf, -np.inf, np.nan, 0.625, -0.625, 10.0, 20.0, 1e-30,
+                 np.finfo(dtype).tiny, np.finfo(dtype).max]
+        x = np.concatenate([rng.uniform(-1.0, 1.0, 4000), rng.uniform(-25.0, 25.0, 4000),
+                            rng.standard_normal(1000) * 1e-4,
+                            np.nextafter(np.array([0.625, 10.0, 20.0]), 0.0), edges])
+        x = np.concatenate([x, -x]).astype(dtype)
+        got, want = f(x), np.tanh(x)
+        assert got.dtype == dtype and got.shape == want.shape
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        ok = ~np.isnan(want)  # a NaN's sign is not specified
+        np.testing.assert_array_equal(np.signbit(got[ok]), np.signbit(want[ok]))
+        spacing = np.spacing(np.maximum(np.abs(want[ok]), np.finfo(dtype).tiny))
+        assert np.all(np.abs(got[ok] - want[ok]) <= 2 * spacing), dtype
+    assert "_tanh64(x[i0])" in f.specialized(np.ones(3)).source
 
 
 # --- gradients against central differences -----------------------------------------------
@@ -295,6 +320,88 @@ def test_mlp_refuses_an_unknown_backend():
         nn.MLP([1, 2, 1], backend="jax")
 
 
+# --- the workspace ---------------------------------------------------------------------------
+
+def _workspace_case(k: int, m: int):
+    """A gradient with matrix products of transposed operands, fused loops, accumulators
+    and a fused loss, whose intermediate arrays live in the kernel's workspace."""
+    X = gd.tensor("X", (None, k))
+    W, V, b = gd.tensor("W", (k, m)), gd.tensor("V", (m, k)), gd.tensor("b", (m,))
+    H = gd.tanh(X @ W + b)
+    Z = H @ V
+    loss = gd.mse(Z, X) + gd.sum(gd.relu(gd.transpose(X) @ Z)) + gd.mean(H * H)
+    g = gd.parse(loss, inputs=["X", "W", "V", "b"])
+    return (gd.value_and_grad(g, wrt=["W", "V", "b"], backend="numba"),
+            gd.value_and_grad(g, wrt=["W", "V", "b"]))
+
+
+def test_workspace_kernels_agree_at_random_sizes_and_return_arrays_of_their_own():
+    # random layer sizes, and one kernel per float type for every batch size (sizes
+    # distinct: one signature); its workspace is reused and grows, and no result is ever
+    # a view of it
+    rng = np.random.default_rng(21)
+    for dtype in (np.float64, np.float32):
+        k, m = rng.choice(np.arange(2, 9), size=2, replace=False)
+        f, ref = _workspace_case(int(k), int(m))
+        kept = []
+        for n in rng.choice([n for n in range(2, 40) if n not in (k, m)], size=6):
+            args = [rng.uniform(-1, 1, size=s).astype(dtype)
+                    for s in [(n, k), (k, m), (m, k), (m,)]]
+            got = f(*args)
+            assert_agree(ref(*args), got, f"sizes {n, k, m}", np.dtype(dtype))
+            assert_owned(got, args, f"sizes {n, k, m}")
+            kept.append((got, [np.array(r, copy=True) for r in _flat(got)]))
+        for got, copy in kept:  # later calls wrote their workspace, not these
+            for r, c in zip(_flat(got), copy):
+                np.testing.assert_array_equal(r, c)
+    source = f.specialized(*args).source
+    assert "_ws[" in source and "_POOL" in source
+    assert re.search(r"np\.dot\(\w+, \w+, \w+\)", source)  # a product into its slot
+    # arrays whose lives do not overlap share slots
+    slots = int(re.search(r"between calls: (\d+) arrays", source).group(1))
+    assert slots < source.count("= _ws[")
+
+
+def _flat(results):
+    value, grads = results
+    return [np.asarray(value), *grads]
+
+
+def test_workspace_calls_from_threads_agree():
+    f, ref = _workspace_case(3, 5)
+    rng = np.random.default_rng(4)
+    cases = [[rng.uniform(-1, 1, size=s) for s in [(7, 3), (3, 5), (5, 3), (5,)]]
+             for _ in range(8)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda a: [f(*a) for _ in range(20)], cases))
+    for args, got in zip(cases, results):
+        for r in got:
+            assert_agree(ref(*args), r, "threads", np.dtype(np.float64))
+
+
+def test_fused_softmax_step_with_a_workspace_equals_numpy_at_changing_batches():
+    # relu, softmax cross-entropy on integer labels (its gradient written into the
+    # workspace), Adam; the batch size changes between steps (the workspace grows)
+    from graphdiff.nn.compiled_step import FusedStep
+    rng = np.random.default_rng(8)
+    steps = {b: FusedStep([4, 6, 3], "relu", loss="softmax_xent", int_labels=True,
+                          optimizer="adam", backend=b, lr=0.01) for b in ("numpy", "numba")}
+    start = [rng.normal(size=s) for s in [(4, 6), (6,), (6, 3), (3,)]]
+    batches = [(rng.normal(size=(n, 4)), rng.integers(0, 3, n)) for n in (5, 9, 2, 9, 13)]
+    seen = {}
+    for backend, step in steps.items():
+        params = [p.copy() for p in start]
+        state = step.init_state(params)
+        losses = [step(params, state, X, y) for X, y in batches]
+        seen[backend] = (losses, params + state)
+    np.testing.assert_allclose(seen["numba"][0], seen["numpy"][0], rtol=1e-12)
+    for a, b in zip(seen["numpy"][1], seen["numba"][1]):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+    assert "_softmax_xent_into(" in steps["numba"].compiled.specialized(
+        batches[0][0], batches[0][1], *start, *steps["numba"].init_state(start),
+        *steps["numba"].scalars(steps["numba"].optimizer, np.dtype(np.float64))).source
+
+
 # --- the disk cache --------------------------------------------------------------------------
 
 _CHILD = textwrap.dedent("""
@@ -354,3 +461,38 @@ def test_updates_that_read_each_others_inputs_agree_with_numpy():
         seen[backend] = results
     for x, y in zip(seen["numpy"], seen["numba"]):
         np.testing.assert_array_equal(y, x)
+
+
+def test_a_loop_writes_an_update_into_its_input_only_when_nothing_later_reads_it():
+    # new a = 2a + b in a loop over a's shape; the loss reads the old a in that same loop
+    # (written there, entry by entry), or in a product after it (written at the end)
+    from graphdiff.codegen import compile_graph
+    a, b = gd.tensor("a", (5,)), gd.tensor("b", (5,))
+    new_a = a * 2.0 + b
+    rng = np.random.default_rng(2)
+    start = rng.normal(size=5), rng.normal(size=5)
+    for loss, direct in ((gd.sum(a * b), True), (gd.dot(new_a, a), False)):
+        g = gd.parse([loss, new_a], inputs=["a", "b"])
+        seen = {}
+        for backend in ("numpy", "numba"):
+            A, B = (x.copy() for x in start)
+            f = compile_graph(g, "step", updates={1: "a"}, backend=backend, inplace=True,
+                              returns=lambda outs: outs[0])
+            seen[backend] = (f.fn(A, B), A)
+            np.testing.assert_allclose(A, 2.0 * start[0] + start[1], rtol=1e-15)
+        np.testing.assert_allclose(seen["numba"][0], seen["numpy"][0], rtol=1e-14)
+        assert ("a[i0] = " in f.source) == direct
+        assert ("a[...] = " in f.source) == (not direct)
+
+
+def test_scalars_as_numbers_numpy_scalars_or_0d_arrays_give_one_result():
+    # the entry takes a NumPy scalar of the kernel's type as it is and converts the others
+    # (a fused step passes NumPy scalars); each kind repeats through the fast path
+    f = gd.value_and_grad("sum(tanh(x) * a)", wrt=["x"], backend="numba")
+    ref = gd.value_and_grad("sum(tanh(x) * a)", wrt=["x"])
+    x = np.linspace(-1, 1, 7, dtype=np.float32)
+    forms = [0.5, np.float32(0.5), np.array(0.5, np.float32)]
+    for a in forms:
+        for _ in range(2):
+            assert_agree(ref(x, a), f.fn(x, a), f"a = {a!r}", np.dtype(np.float32))
+    assert len(f._dispatch._fast) == len(forms)

@@ -177,6 +177,7 @@ class FusedStep:
         self._fn = (self.compiled.fn if backend == "numba"
                     else self.compiled.entry(["Y"] if int_labels else ()))
         self._scalars: tuple | None = None  # the last step's scalar inputs, kept
+        self._form = int(backend == "numba")  # which form of them the call passes
 
     @property
     def slots(self) -> tuple[str, ...]:
@@ -190,6 +191,10 @@ class FusedStep:
 
     def scalars(self, optimizer: Optimizer, dtype: Any) -> list[np.ndarray]:
         """The scalar inputs of the step numbered `optimizer.t`, as 0-d arrays of `dtype`."""
+        return self._scalars_of(self._values(optimizer), dtype)[0]
+
+    def _values(self, optimizer: Optimizer) -> tuple[float, ...]:
+        """The scalar inputs of the step numbered `optimizer.t`, as Python floats."""
         if self.kind == "sgd":
             values: tuple[float, ...] = (optimizer.lr,)
         elif self.kind == "momentum":
@@ -199,12 +204,17 @@ class FusedStep:
             # bias corrections: m̂ = m / (1 - b1^t), v̂ = v / (1 - b2^t)
             values = (optimizer.lr / (1.0 - b1**t), b1, 1.0 - b1, b2, 1.0 - b2,
                       1.0 / math.sqrt(1.0 - b2**t), optimizer.eps)
+        return values
+
+    def _scalars_of(self, values: tuple, dtype: Any) -> tuple[list, list]:
+        """`values` as 0-d arrays of `dtype` and as NumPy scalars of it (which the numba
+        kernels' entry takes without converting), kept while they do not change."""
         cached = self._scalars
         if cached is not None and cached[0] == values and cached[1] == dtype:
             return cached[2]  # inputs only: the generated function never writes them
         arrays = [np.array(v, dtype) for v in values]
-        self._scalars = (values, dtype, arrays)
-        return arrays
+        self._scalars = (values, dtype, (arrays, [a[()] for a in arrays]))
+        return self._scalars[2]
 
     def __call__(self, params: Sequence[np.ndarray], state: Sequence[np.ndarray],
                  X: np.ndarray, Y: np.ndarray, masks: Sequence[np.ndarray] | None = None,
@@ -215,7 +225,7 @@ class FusedStep:
         opt.t += 1
         try:
             value = self._fn(X, Y, *params, *(masks or ()), *state,
-                             *self.scalars(opt, params[0].dtype))
+                             *self._scalars_of(self._values(opt), params[0].dtype)[self._form])
         except BaseException:
             opt.t -= 1  # refused on entry (shapes, labels): no step was taken
             raise
