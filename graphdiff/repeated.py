@@ -164,8 +164,8 @@ def _groups(nodes, owner, signed, inner, min_terms) -> list[Group]:
 
 def _form(nodes, inner: list[int]) -> tuple[tuple, list[int]] | None:
     """A term's form (its operations with arguments numbered within the term, leaves by
-    slot, constants by value) and the node at each slot; None if an operation is not
-    elementwise."""
+    slot, constants by value, inputs with their declared shapes) and the node at each
+    slot; None if an operation is not elementwise."""
     local: dict[int, int] = {}
     slot_of: dict[int, int] = {}
     leaves: list[int] = []
@@ -190,7 +190,9 @@ def _form(nodes, inner: list[int]) -> tuple[tuple, list[int]] | None:
             refs.append(k)
         local[i] = len(form)
         form.append((n.op, n.params, tuple(refs)))
-    kinds = tuple(nodes[a].value.hex() if nodes[a].op == "const" else None for a in leaves)
+    kinds = tuple(nodes[a].value.hex() if nodes[a].op == "const" else
+                  ("input", nodes[a].shape) if nodes[a].op == "input" else ("node",)
+                  for a in leaves)
     key = (tuple(form), kinds)
     try:
         hash(key)
@@ -207,7 +209,7 @@ def _group(nodes, owner, terms, form, members, min_terms) -> Group | None:
     keep = [True] * len(members)
     slots: list[Any] = []
     for s, kind in enumerate(kinds):
-        if kind is not None:  # a constant
+        if type(kind) is str:  # a constant
             slots.append(kind)
             continue
         column = [leaves[s] for _, leaves in members]
@@ -216,10 +218,13 @@ def _group(nodes, owner, terms, form, members, min_terms) -> Group | None:
             for m, node in enumerate(column):
                 keep[m] = keep[m] and node == common
             slots.append(common)
+        elif kind not in (("input", None), ("input", ())):
+            # inputs of declared shapes other than scalars (or not inputs): the written
+            # sum checks those shapes, arrays of terms could not
+            return None
         else:
             for m, node in enumerate(column):
-                keep[m] = keep[m] and nodes[node].op == "input" and \
-                    owner[node] >= 0 and terms[owner[node]] == members[m][0]
+                keep[m] = keep[m] and owner[node] >= 0 and terms[owner[node]] == members[m][0]
             slots.append(column)
     kept = [m for m in range(len(members)) if keep[m]]
     if len(kept) < min_terms:
@@ -234,11 +239,13 @@ def _group(nodes, owner, terms, form, members, min_terms) -> Group | None:
 class OnTerms:
     """A sum's graph with its groups on arrays of terms: `graph`'s inputs are g's inputs
     that no group holds (in g's order), then one per varying slot (`stacks`: its name and
-    the g inputs it holds, in term order); `forms` writes each group's first term."""
+    the g inputs it holds, in term order); `forms` writes each group's first term;
+    `scalars`: the stacks whose inputs were declared scalars (shape ())."""
 
     graph: Graph
     stacks: tuple[tuple[str, tuple[str, ...]], ...]
     forms: tuple[tuple[str, int], ...]
+    scalars: frozenset[str]
 
 
 def on_terms(g: Graph, plan: TermPlan) -> OnTerms:
@@ -260,6 +267,7 @@ def on_terms(g: Graph, plan: TermPlan) -> OnTerms:
         else:
             ids[i] = store.apply(n.op, tuple(ids[a] for a in n.args), n.params)
     stacks: list[tuple[str, tuple[str, ...]]] = []
+    scalars = set()
     sums: dict[int, int] = {}
     forms = []
     over_terms = tuple(sorted(REGISTRY["sum"].resolve_params({"axis": 0}).items()))
@@ -274,6 +282,8 @@ def on_terms(g: Graph, plan: TermPlan) -> OnTerms:
                 names = tuple(nodes[i].name for i in s)
                 stack = _stack_name(names[0], taken)
                 stacks.append((stack, names))
+                if nodes[s[0]].shape == ():
+                    scalars.add(stack)
                 slot_ids.append(store.input(stack))
         local: list[int] = []
         for op, params, refs in grp.form:
@@ -293,7 +303,7 @@ def on_terms(g: Graph, plan: TermPlan) -> OnTerms:
             total = store.apply("add" if sign > 0 else "sub", (total, term))
     kept = [n.name for n in nodes if n.op == "input" and n.index not in varying]
     return OnTerms(Graph(store, (total,), inputs=kept + [name for name, _ in stacks]),
-                   tuple(stacks), tuple(forms))
+                   tuple(stacks), tuple(forms), frozenset(scalars))
 
 
 def _stack_name(first: str, taken: set[str]) -> str:
@@ -307,10 +317,12 @@ def _stack_name(first: str, taken: set[str]) -> str:
 
 # --- helpers the generated module embeds -----------------------------------------------------
 
-def _stacked(terms, shared):
+def _stacked(terms, shared, declared=None):
     """Each tuple of `terms` as one array, the terms along a new first axis and the other
     axes broadcast as the terms' arguments are against the `shared` arguments; one dtype
-    for all, the one the terms' arithmetic would promote to (Python numbers are weak)."""
+    for all, the one the terms' arithmetic would promote to (Python numbers are weak).
+    `declared`: (function name, {position in terms: names}) of the tuples whose inputs
+    were declared scalars, refused (ValueError) if one is not."""
     from operator import attrgetter  # (map with it runs at C speed over 10^4 terms)
     kinds = set()
     for items in (*terms, shared):
@@ -325,6 +337,10 @@ def _stacked(terms, shared):
             arrays.append(np.array(items, dtype=dtype))
         except ValueError:  # shapes that broadcast against each other
             arrays.append(np.stack(np.broadcast_arrays(*items), dtype=dtype))
+    for k, names in (declared[1].items() if declared else ()):
+        if arrays[k].ndim != 1:
+            name, shape = next((n, np.shape(a)) for n, a in zip(names, terms[k]) if np.ndim(a))
+            raise ValueError(f"{declared[0]}() was compiled for {name} (); got {shape}")
     depth = max([np.ndim(a) for a in shared] + [a.ndim - 1 for a in arrays])
     return [a.reshape(a.shape[:1] + (1,) * (depth + 1 - a.ndim) + a.shape[1:])
             for a in arrays]
@@ -394,8 +410,15 @@ def compile_on_terms(g: Graph, plan: TermPlan, name: str, kind: str, wrt: Sequen
     lines.append("    )")
     shared = [param[n] for n in split.graph.inputs if n not in holds]
     stacks = [local[s] for s, _ in split.stacks]
+    declared, constants = "", ""
+    if split.scalars:  # the inputs' names, for the error that refuses another shape
+        declared = f", ({name!r}, _DECLARED)"
+        constants = "_DECLARED = {\n" + "".join(
+            "\n".join(_wrapped([repr(param[m]) for m in members], f"    {k}: (", "),"))
+            + "\n" for k, (s, members) in enumerate(split.stacks) if s in split.scalars
+        ) + "}\n\n\n"
     lines.append(f"    {', '.join(stacks)}{',' if len(stacks) == 1 else ''} = "
-                 f"_stacked(_terms, {_tuple(shared)})")
+                 f"_stacked(_terms, {_tuple(shared)}{declared})")
     call = f"{inner}({args})"
     order = ""
     if kind == "value":
@@ -423,8 +446,8 @@ def compile_on_terms(g: Graph, plan: TermPlan, name: str, kind: str, wrt: Sequen
             lines.append(f"    return _out[0], {grads}")
         else:
             lines.append(f"    return {grads}{'[0]' if single else ''}")
-    module = (source.rstrip() + "\n\n\n" + _HELPERS + "\n\n\n" + order + "\n".join(lines)
-              + "\n")
+    module = (source.rstrip() + "\n\n\n" + _HELPERS + "\n\n\n" + constants + order
+              + "\n".join(lines) + "\n")
     return CompiledFunction(_rewrites_comment(rewrites) + module, name, g.inputs, params,
                             derived, None, rewrites, "numpy")
 

@@ -110,7 +110,8 @@ def check_sum(seed: int, tmp_path, monkeypatch) -> None:
     """The sum drawn from `seed` (see the module's docstring) through every entry point,
     on arrays of terms and written out; Rejected when it is not finite at its point."""
     rng = np.random.default_rng(1000 + seed)
-    case = random_case(3000 + seed, depth=3)
+    # shapes declared in a third of the sums (those of arrays keep a sum written out)
+    case = random_case(3000 + seed, depth=3, declare=seed % 3 == 0)
     inputs = list(case.graph.inputs)
     own = {n for n in inputs if rng.random() < 0.7} or {inputs[0]}
     g = sum_of(case.graph, own, N, minus=seed % 4 == 3)
@@ -243,6 +244,27 @@ def test_subtracted_terms(monkeypatch):
     assert f.source.count("70 terms of the form") == 2
     negated = gd.parse("-" + " - ".join(f"sin(a{i}*x)" for i in range(66)))
     _agree_everywhere(negated, monkeypatch, [{n: rng.normal() for n in negated.inputs}])
+
+
+def test_declared_shapes_are_checked_or_written_out(monkeypatch):
+    """Inputs declared scalars run on arrays of terms and refuse another shape as the
+    written-out sum does; inputs of other declared shapes keep the sum written out."""
+    x = gd.symbols("x")
+    g = sum(gd.symbols(f"w{i}", ()) * gd.tanh(gd.symbols(f"a{i}", ()) * x) for i in range(70))
+    rng = np.random.default_rng(6)
+    point = {n: rng.normal() for n in g.inputs}
+    f = _agree_everywhere(g, monkeypatch, [point, dict(point, x=rng.normal(size=(2, 3)))])
+    plain = written_out(monkeypatch, gd.value_and_grad, g)
+    for bad in ("w3", "a69"):
+        wrong = dict(point, **{bad: np.ones(4)})
+        with pytest.raises(ValueError, match=f"compiled for .*{bad} \\(\\)"):
+            plain(**wrong)
+        with pytest.raises(ValueError, match=f"compiled for {bad} \\(\\); got \\(4,\\)"):
+            f(**wrong)
+        with pytest.raises(ValueError, match=f"compiled for {bad} \\(\\)"):
+            f.fn(*[wrong[n] for n in f.inputs])
+    vectors = sum(gd.tensor(f"w{i}", (3,)) * gd.tanh(gd.symbols(f"a{i}") * x) for i in range(70))
+    assert repeated.find_terms(vectors) is None
 
 
 def test_forms_that_are_not_elementwise_are_written_out():
