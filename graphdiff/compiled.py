@@ -10,8 +10,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .autodiff import (_wrt_indices, grad_graph, hessian_graph, jacobian_graph, jvp_graph,
                        tangent_graph, value_and_grad_graph)
-from .codegen import (SPECIALIZE_UP_TO, CompiledFunction, compile_graph, compile_jacobian,
-                      rebuildable)
+from .codegen import (SPECIALIZE_UP_TO, CompiledFunction, _tuple_of, compile_graph,
+                      compile_jacobian, rebuildable)
 from .graph import Graph
 from .parse import parse
 from .repeated import compile_on_terms, find_terms
@@ -22,10 +22,6 @@ __all__ = ["compile", "value_and_grad", "grad", "jvp", "jacobian", "hessian"]
 
 def _graph(expr: Any) -> Graph:
     return parse(expr)
-
-
-def _tuple_of(names: list[str]) -> str:
-    return "(" + ", ".join(names) + ("," if len(names) == 1 else "") + ")"
 
 
 def _sweep_marks(g: Graph, primal_out: int) -> dict[int, str]:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .autodiff import value_and_grad_graph
-from .codegen import CompiledFunction, _rewrites_comment, emit_numpy, safe_identifier
+from .codegen import CompiledFunction, _rewrites_comment, _tuple_of, emit_numpy, safe_identifier
 from .graph import Graph, Store, paused_gc
 from .primitives import _BUILT_IN, REGISTRY
 from .simplify import stabilized
@@ -50,7 +50,7 @@ class Group:
 
     form: tuple[tuple[str, tuple, tuple[int, ...]], ...]
     roots: tuple[int, ...]
-    slots: tuple[tuple[int, ...] | int, ...]
+    slots: tuple[tuple[int, ...] | int | str, ...]
 
 
 @dataclass(frozen=True)
@@ -395,7 +395,7 @@ def compile_on_terms(g: Graph, plan: TermPlan, name: str, kind: str, wrt: Sequen
     inner = f"{name}_on_terms"
     what = ("the value" if kind == "value" else
             f"value and gradient with respect to ({', '.join(names)}), by reverse mode")
-    source, _ = emit_numpy(derived, inner, None if kind == "value" else _tuple,
+    source, _ = emit_numpy(derived, inner, None if kind == "value" else _tuple_of,
                            f"{what}, with each form's terms on arrays of terms")
     taken: set[str] = set()
     params = [safe_identifier(n, taken) for n in g.inputs]
@@ -418,7 +418,7 @@ def compile_on_terms(g: Graph, plan: TermPlan, name: str, kind: str, wrt: Sequen
             + "\n" for k, (s, members) in enumerate(split.stacks) if s in split.scalars
         ) + "}\n\n\n"
     lines.append(f"    {', '.join(stacks)}{',' if len(stacks) == 1 else ''} = "
-                 f"_stacked(_terms, {_tuple(shared)}{declared})")
+                 f"_stacked(_terms, {_tuple_of(shared)}{declared})")
     call = f"{inner}({args})"
     order = ""
     if kind == "value":
@@ -437,7 +437,7 @@ def compile_on_terms(g: Graph, plan: TermPlan, name: str, kind: str, wrt: Sequen
         # the gradients' positions, in `wrt` order, among the direct ones then the terms'
         order = "\n".join(_wrapped([str(where[n]) for n in wrt], "_ORDER = (",
                                     ",)" if len(wrt) == 1 else ")")) + "\n\n\n"
-        terms = _tuple([f"_terms[{k}]" for k in stacked])
+        terms = _tuple_of([f"_terms[{k}]" for k in stacked])
         first = 1  # the inner function returns the value first, then the gradients
         lines.append(f"    _out = {call}")
         grads = (f"_per_input(_out[{first}:{first + len(direct)}], "
@@ -475,7 +475,3 @@ def _wrapped(items: list[str], head: str, tail: str, width: int = 88) -> list[st
         line += piece + " "
     lines.append(line.rstrip() + tail)
     return lines
-
-
-def _tuple(items: list[str]) -> str:
-    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
